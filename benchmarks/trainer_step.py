@@ -1,0 +1,96 @@
+"""Optimiser-step time of FRPOTrainer with FRPO's loss against the same trainer with GRPO's, everything else equal.
+
+    python -m benchmarks.trainer_step [--rounds 5] [--steps 20] [--batch 64] [--completion-tokens 32]
+
+The paper claims FRPO costs no extra computation: the only additions are per-sequence scalars and a (groups ×
+members) table. Both runs use the tiny offline model, the same seed, data, batch, generation settings and
+`scale_rewards="none"`, and TRL's "grpo" loss (sequence-mean aggregation, like FRPO's). Rounds alternate between
+the two methods so machine noise hits both alike; the first step of each round is dropped as warm-up. Target: the
+ratio of median step times ≤ 1.02.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from transformers import PrinterCallback
+from transformers.utils import logging as transformers_logging
+
+from frpo_core.config import FRPOConfig
+from frpo_core.quickstart import prompt_dataset, share_of_e
+from frpo_core.tiny import build_tiny_model
+from frpo_core.trainer import FRPOTrainer
+
+
+def step_times(model_path: Path, workdir: Path, loss_type: str, args: argparse.Namespace) -> tuple[list[float], int]:
+    """Per-optimiser-step seconds of one short run (first step dropped), and completion tokens per step."""
+    config = FRPOConfig(
+        output_dir=str(workdir / loss_type),
+        loss_type=loss_type,
+        lamb=0.5,
+        scale_rewards="none",
+        beta=0.0,
+        learning_rate=1e-3,
+        per_device_train_batch_size=args.batch,
+        num_generations=8,
+        max_completion_length=args.completion_tokens,
+        max_steps=args.steps,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        seed=0,
+        use_cpu=True,
+        disable_tqdm=True,
+        log_level="error",
+    )
+    trainer = FRPOTrainer(model=str(model_path), reward_funcs=[share_of_e], args=config, train_dataset=prompt_dataset())
+    trainer.remove_callback(PrinterCallback)
+    trainer.train()
+    history = [h for h in trainer.state.log_history if "step_time" in h][1:]
+    tokens = statistics.mean(h["completions/mean_length"] for h in history) * args.batch
+    return [h["step_time"] for h in history], int(tokens)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=64, help="completions per step (8 per prompt)")
+    parser.add_argument("--completion-tokens", type=int, default=32)
+    args = parser.parse_args()
+    transformers_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is deprecated and will be removed in v6", category=FutureWarning)
+
+    times: dict[str, list[float]] = {"grpo": [], "frpo": []}
+    tokens: dict[str, list[int]] = {"grpo": [], "frpo": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = build_tiny_model(Path(tmp) / "tiny")
+        for round_index in range(args.rounds):
+            order = ("grpo", "frpo") if round_index % 2 == 0 else ("frpo", "grpo")
+            for loss_type in order:
+                seconds, completion_tokens = step_times(model_path, Path(tmp), loss_type, args)
+                times[loss_type] += seconds
+                tokens[loss_type].append(completion_tokens)
+
+    print(
+        f"FRPOTrainer step on the tiny model (CPU, torch {torch.__version__}, {torch.get_num_threads()} threads): "
+        f"{args.batch} completions × ≤{args.completion_tokens} tokens per step, {args.rounds} alternating rounds "
+        f"of {args.steps} steps"
+    )
+    print(f"{'loss':<6}{'median s/step':>15}{'p10':>8}{'p90':>8}{'completion tok/s':>18}")
+    for loss_type, values in times.items():
+        deciles = statistics.quantiles(values, n=10)
+        median = statistics.median(values)
+        rate = statistics.mean(tokens[loss_type]) / median
+        print(f"{loss_type:<6}{median:>15.4f}{deciles[0]:>8.4f}{deciles[-1]:>8.4f}{rate:>18.0f}")
+    ratio = statistics.median(times["frpo"]) / statistics.median(times["grpo"])
+    print(f"FRPO / GRPO step time = {ratio:.3f} (target ≤ 1.02)")
+
+
+if __name__ == "__main__":
+    main()
