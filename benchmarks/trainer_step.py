@@ -18,38 +18,23 @@ import warnings
 from pathlib import Path
 
 import torch
-from transformers import PrinterCallback
 from transformers.utils import logging as transformers_logging
 
-from frpo_core.config import FRPOConfig
-from frpo_core.quickstart import prompt_dataset, share_of_e
+from frpo_core.quickstart import toy_config, toy_trainer
 from frpo_core.tiny import build_tiny_model
-from frpo_core.trainer import FRPOTrainer
 
 
 def step_times(model_path: Path, workdir: Path, loss_type: str, args: argparse.Namespace) -> tuple[list[float], int]:
     """Per-optimiser-step seconds of one short run (first step dropped), and completion tokens per step."""
-    config = FRPOConfig(
-        output_dir=str(workdir / loss_type),
+    config = toy_config(
+        workdir / loss_type,
         loss_type=loss_type,
-        lamb=0.5,
-        scale_rewards="none",
-        beta=0.0,
         learning_rate=1e-3,
         per_device_train_batch_size=args.batch,
-        num_generations=8,
         max_completion_length=args.completion_tokens,
         max_steps=args.steps,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        seed=0,
-        use_cpu=True,
-        disable_tqdm=True,
-        log_level="error",
     )
-    trainer = FRPOTrainer(model=str(model_path), reward_funcs=[share_of_e], args=config, train_dataset=prompt_dataset())
-    trainer.remove_callback(PrinterCallback)
+    trainer = toy_trainer(model_path, config)
     trainer.train()
     history = [h for h in trainer.state.log_history if "step_time" in h][1:]
     tokens = statistics.mean(h["completions/mean_length"] for h in history) * args.batch

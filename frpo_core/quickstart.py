@@ -45,18 +45,18 @@ def prompt_dataset() -> Dataset:
     return Dataset.from_dict({"prompt": [[{"role": "user", "content": p}] for p in PROMPTS]})
 
 
-def train_once(model_path: Path, output_dir: Path, loss_type: str, lamb: float, steps: int) -> dict[str, float]:
-    """One run; returns mean reward over its first and last five logged steps, the final robust reward, s/step."""
-    config = FRPOConfig(
+def toy_config(output_dir: str | Path, **overrides) -> FRPOConfig:
+    """The toy task's training settings (CPU, 32 completions of ≤ 16 tokens per step, λ in raw reward units)."""
+    settings = dict(
         output_dir=str(output_dir),
-        loss_type=loss_type,
-        lamb=lamb,
+        loss_type="frpo",
+        lamb=0.5,
         scale_rewards="none",
         learning_rate=3e-3,
         per_device_train_batch_size=32,
         num_generations=8,
         max_completion_length=16,
-        max_steps=steps,
+        max_steps=40,
         logging_steps=1,
         report_to="none",
         save_strategy="no",
@@ -65,8 +65,21 @@ def train_once(model_path: Path, output_dir: Path, loss_type: str, lamb: float, 
         disable_tqdm=True,
         log_level="error",
     )
-    trainer = FRPOTrainer(model=str(model_path), reward_funcs=[share_of_e], args=config, train_dataset=prompt_dataset())
-    trainer.remove_callback(PrinterCallback)  # the table below is the output
+    return FRPOConfig(**{**settings, **overrides})
+
+
+def toy_trainer(model_path: str | Path, config: FRPOConfig, trainer_class: type[FRPOTrainer] = FRPOTrainer):
+    """A trainer for the toy task on a model saved at `model_path`, printing nothing per step."""
+    trainer = trainer_class(
+        model=str(model_path), reward_funcs=[share_of_e], args=config, train_dataset=prompt_dataset()
+    )
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def train_once(model_path: Path, output_dir: Path, loss_type: str, lamb: float, steps: int) -> dict[str, float]:
+    """One run; returns mean reward over its first and last five logged steps, the final robust reward, s/step."""
+    trainer = toy_trainer(model_path, toy_config(output_dir, loss_type=loss_type, lamb=lamb, max_steps=steps))
     trainer.train()
     history = [h for h in trainer.state.log_history if "reward" in h]
     return {

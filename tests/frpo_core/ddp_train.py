@@ -12,10 +12,9 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from transformers import PrinterCallback
 
-from frpo_core import FRPOConfig, FRPOTrainer
-from frpo_core.quickstart import prompt_dataset, share_of_e
+from frpo_core import FRPOTrainer
+from frpo_core.quickstart import toy_config, toy_trainer
 
 
 class CheckingTrainer(FRPOTrainer):
@@ -32,25 +31,11 @@ class CheckingTrainer(FRPOTrainer):
 
 
 def main(model_path: str, output_dir: str) -> None:
-    config = FRPOConfig(
-        output_dir=output_dir,
-        loss_type="frpo",
-        lamb=0.5,
-        scale_rewards="none",
-        learning_rate=1e-3,
-        per_device_train_batch_size=4,
-        num_generations=8,
-        max_completion_length=8,
-        max_steps=3,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        use_cpu=True,
-        disable_tqdm=True,
-        log_level="error",
+    # One prompt group of 8 per optimiser step, 4 completions on each of the two ranks.
+    config = toy_config(
+        output_dir, per_device_train_batch_size=4, max_completion_length=8, max_steps=3, learning_rate=1e-3
     )
-    trainer = CheckingTrainer(model=model_path, reward_funcs=[share_of_e], args=config, train_dataset=prompt_dataset())
-    trainer.remove_callback(PrinterCallback)
+    trainer = toy_trainer(model_path, config, trainer_class=CheckingTrainer)
     trainer.train()
     checksum = torch.stack([p.detach().double().sum() for p in trainer.model.parameters()])
     checksums = [torch.zeros_like(checksum) for _ in range(dist.get_world_size())]

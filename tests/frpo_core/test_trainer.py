@@ -6,8 +6,8 @@ import pytest
 import torch
 from trl import GRPOConfig
 
-from frpo_core import FRPOConfig, FRPOTrainer, build_tiny_model
-from frpo_core.quickstart import prompt_dataset, share_of_e
+from frpo_core import FRPOTrainer, build_tiny_model
+from frpo_core.quickstart import prompt_dataset, share_of_e, toy_config, toy_trainer
 
 
 @pytest.fixture(scope="module")
@@ -20,33 +20,11 @@ def prompts():
     return prompt_dataset()
 
 
-def make_config(tmp_path, **overrides) -> FRPOConfig:
-    kwargs = dict(
-        output_dir=str(tmp_path),
-        loss_type="frpo",
-        lamb=0.5,
-        scale_rewards="none",
-        learning_rate=3e-3,
-        per_device_train_batch_size=32,
-        num_generations=8,
-        max_completion_length=16,
-        max_steps=40,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        seed=0,
-        use_cpu=True,
-        disable_tqdm=True,
-    )
-    kwargs.update(overrides)
-    return FRPOConfig(**kwargs)
-
-
 class TestConfig:
     def test_frpo_generates_once_per_micro_step_by_default(self, tmp_path):
-        config = make_config(tmp_path, gradient_accumulation_steps=4)
+        config = toy_config(tmp_path, gradient_accumulation_steps=4)
         assert config.steps_per_generation == 1
-        assert make_config(tmp_path, loss_type="grpo", gradient_accumulation_steps=4).steps_per_generation == 4
+        assert toy_config(tmp_path, loss_type="grpo", gradient_accumulation_steps=4).steps_per_generation == 4
 
     @pytest.mark.parametrize(
         "overrides,field",
@@ -66,10 +44,10 @@ class TestConfig:
     )
     def test_refuses_what_frpo_cannot_honour(self, tmp_path, overrides, field):
         with pytest.raises(ValueError, match=field):
-            make_config(tmp_path, **overrides)
+            toy_config(tmp_path, **overrides)
 
     def test_grpo_keeps_every_trl_option(self, tmp_path):
-        config = make_config(tmp_path, loss_type="grpo", steps_per_generation=2, top_entropy_quantile=0.5)
+        config = toy_config(tmp_path, loss_type="grpo", steps_per_generation=2, top_entropy_quantile=0.5)
         assert config.steps_per_generation == 2
 
     def test_trainer_needs_an_frpo_config(self, tiny_path, prompts, tmp_path):
@@ -92,9 +70,9 @@ class RecordingTrainer(FRPOTrainer):
         return super()._compute_loss(model, inputs)
 
 
-def test_group_ids_survive_shuffle_and_split(tiny_path, prompts, tmp_path):
-    config = make_config(tmp_path, per_device_train_batch_size=16, gradient_accumulation_steps=2, max_steps=3)
-    trainer = RecordingTrainer(model=tiny_path, reward_funcs=[share_of_e], args=config, train_dataset=prompts)
+def test_group_ids_survive_shuffle_and_split(tiny_path, tmp_path):
+    config = toy_config(tmp_path, per_device_train_batch_size=16, gradient_accumulation_steps=2, max_steps=3)
+    trainer = toy_trainer(tiny_path, config, trainer_class=RecordingTrainer)
     trainer.seen = []
     trainer.train()
     assert len(trainer.seen) == 6  # 3 optimiser steps × 2 micro-steps, each with its own whole groups
@@ -120,10 +98,8 @@ def test_group_ids_survive_shuffle_and_split(tiny_path, prompts, tmp_path):
     ],
     ids=["grpo", "frpo", "frpo-plain", "frpo-sign-aware-offpolicy-kl"],
 )
-def test_trains_the_tiny_model_for_real(tiny_path, prompts, tmp_path, overrides):
-    trainer = FRPOTrainer(
-        model=tiny_path, reward_funcs=[share_of_e], train_dataset=prompts, args=make_config(tmp_path, **overrides)
-    )
+def test_trains_the_tiny_model_for_real(tiny_path, tmp_path, overrides):
+    trainer = toy_trainer(tiny_path, toy_config(tmp_path, **overrides))
     before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
     trainer.train()
     for name, param in trainer.model.named_parameters():
@@ -137,7 +113,7 @@ def test_trains_the_tiny_model_for_real(tiny_path, prompts, tmp_path, overrides)
         assert "frpo/robust_term" in history[-1] and "frpo/effective_advantage_min" in history[-1]
 
 
-def test_frpo_at_huge_lambda_takes_grpos_step(tiny_path, prompts, tmp_path):
+def test_frpo_at_huge_lambda_takes_grpos_step(tiny_path, tmp_path):
     """Same seed, same samples, one SGD step: FRPO (large λ, plain log-mean, scale λ) lands where GRPO does.
 
     The inputs reaching both losses are identical; Ã = λ·(1 − n·w) = A + O(A²/λ), and float32 rounds 1 − n·w, so at
@@ -146,15 +122,19 @@ def test_frpo_at_huge_lambda_takes_grpos_step(tiny_path, prompts, tmp_path):
     common = dict(max_steps=1, optim="sgd", learning_rate=1.0, lr_scheduler_type="constant", max_grad_norm=0.0)
     params = {}
     for loss_type, extra in (("grpo", {}), ("frpo", dict(lamb=100.0, jackknife=False, frpo_scale="lambda"))):
-        trainer = FRPOTrainer(
-            model=tiny_path,
-            reward_funcs=[share_of_e],
-            train_dataset=prompts,
-            args=make_config(tmp_path / loss_type, loss_type=loss_type, **common, **extra),
-        )
+        trainer = toy_trainer(tiny_path, toy_config(tmp_path / loss_type, loss_type=loss_type, **common, **extra))
         start = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
         trainer.train()
         params[loss_type] = {n: p.detach() - start[n] for n, p in trainer.model.named_parameters()}
     for name, step in params["grpo"].items():
         assert step.norm() > 0
         assert (params["frpo"][name] - step).norm() / step.norm() < 2e-2, name
+
+
+@pytest.mark.parametrize("loss_type", ["dapo", "bnpo", "dr_grpo", "cispo", "sapo"])
+def test_trls_other_loss_types_run_unchanged(tiny_path, tmp_path, loss_type):
+    trainer = toy_trainer(tiny_path, toy_config(tmp_path, loss_type=loss_type, max_steps=2))
+    trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert len(losses) == 2 and "frpo/robust_term" not in trainer.state.log_history[0]
+    assert "robust_reward" in trainer.state.log_history[0]
