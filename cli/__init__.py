@@ -1,0 +1,1 @@
+"""The `frpo` command line: wiring only, no logic of its own."""

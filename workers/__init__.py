@@ -1,0 +1,1 @@
+"""Celery workers: the only place where the service meets frpo_core."""

@@ -1,0 +1,44 @@
+"""The Celery app. Imports no torch, so the API can enqueue through it.
+
+The broker only says "there is work"; the store says what state a job is in. Hence: acks late (a message is
+acknowledged only once its job has ended), prefetch 1 (a worker holds one job at a time), a visibility timeout far
+longer than any job (Redis must not redeliver a running job's message), and one job per child process so GPU memory
+returns when the child is replaced.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import Celery
+
+from store.settings import get_settings
+
+TASK_RUN_JOB = "workers.tasks.run_job"
+QUEUES = ("cpu", "gpu")
+
+
+def make_app(broker_url: str | None = None) -> Celery:
+    app = Celery("frpo", broker=broker_url or get_settings().broker_url, include=["workers.tasks"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_max_tasks_per_child=1,
+        task_default_queue="cpu",
+        task_track_started=False,
+        broker_transport_options={"visibility_timeout": 7 * 24 * 3600},
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+    )
+    return app
+
+
+app = make_app()
+
+
+def enqueue(run_id: uuid.UUID, queue: str) -> None:
+    """Tell a worker on `queue` that run `run_id` is waiting. Safe to repeat: a claimed run is not run twice."""
+    if queue not in QUEUES:
+        raise ValueError(f"queue must be one of {QUEUES}, got {queue!r}")
+    app.send_task(TASK_RUN_JOB, args=[str(run_id)], queue=queue)
