@@ -19,9 +19,28 @@ TINY_MODEL = "tiny"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # GRPOConfig options a spec may not override through `trl`: they are the spec's own fields or the worker's business.
 RESERVED_TRL_OPTIONS = frozenset(
-    {"output_dir", "loss_type", "lamb", "beta", "seed", "jackknife", "baseline", "frpo_scale", "frpo_clip",
-     "scale_rewards", "learning_rate", "max_steps", "num_generations", "per_device_train_batch_size",
-     "max_completion_length", "save_steps", "save_strategy", "report_to", "use_cpu", "resume_from_checkpoint"}
+    {
+        "output_dir",
+        "loss_type",
+        "lamb",
+        "beta",
+        "seed",
+        "jackknife",
+        "baseline",
+        "frpo_scale",
+        "frpo_clip",
+        "scale_rewards",
+        "learning_rate",
+        "max_steps",
+        "num_generations",
+        "per_device_train_batch_size",
+        "max_completion_length",
+        "save_steps",
+        "save_strategy",
+        "report_to",
+        "use_cpu",
+        "resume_from_checkpoint",
+    }
 )
 
 
@@ -79,8 +98,14 @@ class TrainSpec(BaseModel):
 
     def tags(self) -> dict[str, Any]:
         """What lists and charts group by."""
-        return {"method": self.method, "lamb": self.lamb if self.method == "frpo" else None, "beta": self.beta,
-                "seed": self.seed, "base_model": self.model, "dataset": self.dataset}
+        return {
+            "method": self.method,
+            "lamb": self.lamb if self.method == "frpo" else None,
+            "beta": self.beta,
+            "seed": self.seed,
+            "base_model": self.model,
+            "dataset": self.dataset,
+        }
 
 
 JobSpec = TrainSpec
