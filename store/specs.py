@@ -7,11 +7,12 @@ Defaults are the toy task on the tiny offline model, so the smallest valid submi
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from store.settings import Settings
 
@@ -84,17 +85,23 @@ class TrainSpec(BaseModel):
     queue: Literal["cpu", "gpu"] = "cpu"
     trl: dict[str, Any] = Field(default_factory=dict, description="Further GRPOConfig options, passed through.")
 
-    @model_validator(mode="after")
-    def _check(self) -> TrainSpec:
-        if self.per_device_train_batch_size % self.num_generations:
+    @field_validator("per_device_train_batch_size")
+    @classmethod
+    def _whole_groups(cls, value: int, info: ValidationInfo) -> int:
+        generations = info.data.get("num_generations")
+        if generations and value % generations:
             raise ValueError(
-                f"per_device_train_batch_size ({self.per_device_train_batch_size}) must be a multiple of "
-                f"num_generations ({self.num_generations}) so every batch holds whole prompt groups"
+                f"must be a multiple of num_generations ({generations}) so every batch holds whole prompt groups"
             )
-        reserved = sorted(RESERVED_TRL_OPTIONS & set(self.trl))
+        return value
+
+    @field_validator("trl")
+    @classmethod
+    def _not_reserved(cls, value: dict[str, Any]) -> dict[str, Any]:
+        reserved = sorted(RESERVED_TRL_OPTIONS & set(value))
         if reserved:
-            raise ValueError(f"trl may not set {reserved}: use the spec's own fields")
-        return self
+            raise ValueError(f"may not set {reserved}: use the spec's own fields")
+        return value
 
     def tags(self) -> dict[str, Any]:
         """What lists and charts group by."""
@@ -110,7 +117,29 @@ class TrainSpec(BaseModel):
 
 JobSpec = TrainSpec
 
-SWEEP_AXES = ("lamb", "beta", "seed")
+MAX_SWEEP_POINTS = 500
+
+
+class SweepGrid(BaseModel):
+    """The axes a sweep varies; each value obeys the job spec's own limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lamb: list[Annotated[float, Field(gt=0)]] | None = Field(None, min_length=1)
+    beta: list[Annotated[float, Field(ge=0)]] | None = Field(None, min_length=1)
+    seed: list[Annotated[int, Field(ge=0)]] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> SweepGrid:
+        axes = self.axes()
+        if not axes:
+            raise ValueError("give at least one of lamb, beta, seed")
+        if math.prod(len(values) for values in axes.values()) > MAX_SWEEP_POINTS:
+            raise ValueError(f"more than {MAX_SWEEP_POINTS} points: split the sweep")
+        return self
+
+    def axes(self) -> dict[str, list[float | int]]:
+        return {axis: values for axis, values in self.model_dump().items() if values is not None}
 
 
 class SweepSpec(BaseModel):
@@ -120,31 +149,27 @@ class SweepSpec(BaseModel):
 
     name: str = Field(..., min_length=1, max_length=200)
     base: JobSpec
-    grid: dict[Literal["lamb", "beta", "seed"], list[float | int]] = Field(..., min_length=1)
+    grid: SweepGrid
     include_grpo: bool = Field(
         True, description="Also run GRPO once per (β, seed) with the same spec: the baseline differs only in loss."
     )
 
-    @model_validator(mode="after")
-    def _check(self) -> SweepSpec:
-        for axis, values in self.grid.items():
-            if not values:
-                raise ValueError(f"grid.{axis} is empty: give at least one value or drop the axis")
-        if len(self.points()) > 500:
-            raise ValueError("the grid has more than 500 points: split the sweep")
-        return self
-
     def points(self) -> list[JobSpec]:
         """One spec per grid point (FRPO at every λ; GRPO once per remaining point if include_grpo)."""
-        axes = list(self.grid)
-        specs: list[JobSpec] = []
-        for values in itertools.product(*(self.grid[a] for a in axes)):
-            specs.append(self.base.model_copy(update={"method": "frpo", **dict(zip(axes, values, strict=True))}))
+        axes = self.grid.axes()
+        specs = [
+            self._point("frpo", dict(zip(axes, values, strict=True))) for values in itertools.product(*axes.values())
+        ]
         if self.include_grpo:
-            other = [a for a in axes if a != "lamb"]
-            for values in itertools.product(*(self.grid[a] for a in other)):
-                specs.append(self.base.model_copy(update={"method": "grpo", **dict(zip(other, values, strict=True))}))
-        return [JobSpec.model_validate(spec.model_dump()) for spec in specs]
+            other = {axis: values for axis, values in axes.items() if axis != "lamb"}
+            specs += [
+                self._point("grpo", dict(zip(other, values, strict=True)))
+                for values in itertools.product(*other.values())
+            ]
+        return specs
+
+    def _point(self, method: str, values: dict[str, Any]) -> JobSpec:
+        return JobSpec.model_validate({**self.base.model_dump(), "method": method, **values})
 
 
 def check_runnable(spec: JobSpec, settings: Settings) -> None:

@@ -1,0 +1,124 @@
+"""Response bodies. Request bodies are the job contract itself (store.specs), so the OpenAPI schema carries it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes; everything is stored in UTC.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class _FromRow(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending field, relative to the body (e.g. 'grid.seed').")
+    message: str
+    fix: str = Field(description="What to change.")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, machine-readable: unauthorized, forbidden, not_found, conflict, …")
+    message: str
+    fields: list[FieldError] = []
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Job(_FromRow):
+    id: uuid.UUID
+    kind: str
+    status: str
+    name: str | None = None
+    spec: dict[str, Any] = Field(description="The full spec, defaults filled in: enough to rerun the job.")
+    tags: dict[str, Any]
+    progress: float
+    eta_seconds: float | None = None
+    error: str | None = None
+    parent_id: uuid.UUID | None = None
+    sweep_id: uuid.UUID | None = None
+    attempts: int
+    queue: str
+    cancel_requested: bool
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
+
+
+class JobPage(BaseModel):
+    items: list[Job]
+    total: int
+    limit: int
+    offset: int
+
+
+class SweepOut(_FromRow):
+    id: uuid.UUID
+    name: str
+    base_spec: dict[str, Any]
+    grid: dict[str, Any]
+    created_at: UtcDatetime
+    job_ids: list[uuid.UUID]
+    jobs: list[Job]
+
+
+class Series(BaseModel):
+    steps: list[int]
+    values: list[float | None] = Field(description="null where the value was NaN or infinite.")
+    total_points: int = Field(description="Points stored; more than len(steps) when downsampled.")
+
+
+class Metrics(BaseModel):
+    run_id: uuid.UUID
+    series: dict[str, Series]
+
+
+class MetricKeys(BaseModel):
+    run_id: uuid.UUID
+    keys: list[str]
+
+
+class EventOut(_FromRow):
+    id: int
+    time: UtcDatetime
+    level: str
+    message: str
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    run_id: uuid.UUID
+    items: list[EventOut]
+    next_after_id: int = Field(description="Pass as after_id to get only newer events.")
+
+
+class ArtifactOut(_FromRow):
+    id: int
+    kind: str
+    path: str
+    size_bytes: int
+    sha256: str
+    step: int | None = None
+    created_at: UtcDatetime
+
+
+class ArtifactList(BaseModel):
+    run_id: uuid.UUID
+    items: list[ArtifactOut]
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = {}

@@ -1,0 +1,202 @@
+"""`frpo`: start the service, manage the database and keys, and talk to a running API. Wiring only.
+
+frpo serve                      # embedded default: SQLite + SQLite broker + one CPU worker + the API
+frpo api | frpo worker --queue gpu | frpo db upgrade
+frpo keys create --scope submit # prints the new key once
+frpo submit spec.yaml | frpo jobs | frpo logs ID | frpo cancel ID   (FRPO_API_URL, FRPO_API_KEY)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+import yaml
+
+app = typer.Typer(no_args_is_help=True, help=__doc__, rich_markup_mode=None)
+db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+ApiUrl = Annotated[str, typer.Option(envvar="FRPO_API_URL", help="Base URL of the API.")]
+ApiKeyOption = Annotated[str, typer.Option(envvar="FRPO_API_KEY", help="A bearer key (frpo keys create).")]
+
+
+class Scope(StrEnum):
+    read = "read"
+    submit = "submit"
+    admin = "admin"
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the configured database (FRPO_DATABASE_URL, default the embedded SQLite file)."""
+    from store.migrate import upgrade
+    from store.settings import get_settings
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database at {revision}: {_redact(settings.database_url)}")
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[Scope, typer.Option(help="read < submit < admin")] = Scope.submit,
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "cli",
+) -> None:
+    """Create an API key and print it (it is stored only as a hash: copy it now)."""
+    from store.db import session_scope
+    from store.queries import create_api_key
+
+    with session_scope() as session:
+        typer.echo(create_api_key(session, name=name, scope=scope.value))
+
+
+@app.command()
+def api(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the REST API."""
+    import uvicorn
+
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port)
+
+
+@app.command()
+def worker(
+    queue: Annotated[list[str], typer.Option(help="Queues to consume (cpu, gpu).")] = ["cpu"],  # noqa: B006
+) -> None:
+    """Run a Celery worker: one job per child process, replaced after each job."""
+    os.execvp(sys.executable, _worker_command(queue))
+
+
+def _worker_command(queues: list[str]) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.celery_app",
+        "worker",
+        "-Q",
+        ",".join(queues),
+        "--pool",
+        "prefork",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "INFO",
+    ]
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """The embedded default in one command: migrate, start a CPU worker, serve the API, print where to look."""
+    from store.settings import get_settings
+
+    settings = get_settings()
+    db_upgrade()
+    key = _embedded_admin_key(settings.data_dir)
+    worker_process = subprocess.Popen(_worker_command(["cpu"]), start_new_session=True)
+    typer.echo(f"API: http://{host}:{port}/api/v1  (docs: http://{host}:{port}/docs)")
+    typer.echo(f"admin key: {key}  (also in {settings.data_dir / 'admin.key'})")
+    try:
+        api(host=host, port=port)
+    finally:
+        os.killpg(worker_process.pid, signal.SIGTERM)
+        worker_process.wait(timeout=30)
+
+
+def _embedded_admin_key(data_dir: Path) -> str:
+    """The embedded service's admin key: created on first start, kept readable only by its owner."""
+    path = data_dir / "admin.key"
+    if path.exists():
+        return path.read_text().strip()
+    from store.db import session_scope
+    from store.queries import create_api_key
+
+    with session_scope() as session:
+        key = create_api_key(session, name="embedded admin", scope="admin")
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+def _client(url: str, key: str) -> httpx.Client:
+    if not key:
+        raise typer.BadParameter("no API key: set FRPO_API_KEY or pass --key (create one with `frpo keys create`)")
+    return httpx.Client(base_url=url.rstrip("/") + "/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def _check(response: httpx.Response) -> dict:
+    if response.is_error:
+        typer.echo(f"error {response.status_code}: {response.text}", err=True)
+        raise typer.Exit(1)
+    return response.json()
+
+
+@app.command()
+def submit(
+    spec: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A job spec (YAML or JSON).")],
+    url: ApiUrl = "http://127.0.0.1:8000",
+    key: ApiKeyOption = "",
+) -> None:
+    """Submit a job spec; prints the job's id."""
+    with _client(url, key) as client:
+        job = _check(client.post("/jobs", json=yaml.safe_load(spec.read_text())))
+    typer.echo(job["id"])
+
+
+@app.command()
+def jobs(
+    status: str | None = None, limit: int = 20, url: ApiUrl = "http://127.0.0.1:8000", key: ApiKeyOption = ""
+) -> None:
+    """List jobs, newest first."""
+    params = {"limit": limit} | ({"status": status} if status else {})
+    with _client(url, key) as client:
+        page = _check(client.get("/jobs", params=params))
+    for job in page["items"]:
+        tags = job.get("tags") or {}
+        typer.echo(
+            f"{job['id']}  {job['kind']:<8} {job['status']:<10} {100 * job['progress']:5.1f}%  "
+            f"{tags.get('method', '')} λ={tags.get('lamb')} seed={tags.get('seed')}"
+        )
+
+
+@app.command()
+def logs(job_id: str, follow: bool = False, url: ApiUrl = "http://127.0.0.1:8000", key: ApiKeyOption = "") -> None:
+    """Print a job's events; --follow keeps printing until the job ends."""
+    after = 0
+    with _client(url, key) as client:
+        while True:
+            for event in _check(client.get(f"/runs/{job_id}/events", params={"after_id": after})):
+                typer.echo(f"{event['time']}  {event['level']:<7} {event['message']}")
+                after = event["id"]
+            if not follow or _check(client.get(f"/jobs/{job_id}"))["status"] in ("succeeded", "failed", "cancelled"):
+                return
+            time.sleep(1)
+
+
+@app.command()
+def cancel(job_id: str, url: ApiUrl = "http://127.0.0.1:8000", key: ApiKeyOption = "") -> None:
+    """Cancel a job (a running one stops within a heartbeat)."""
+    with _client(url, key) as client:
+        job = _check(client.post(f"/jobs/{job_id}/cancel"))
+    typer.echo(f"{job['id']} {job['status']}{' (cancel requested)' if job.get('cancel_requested') else ''}")
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password, for printing."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"

@@ -1,0 +1,333 @@
+"""The queries the API needs: API keys, jobs (runs), sweeps, metrics, events, artifacts. No torch, no HTTP.
+
+Functions take a Session and never commit: the caller owns the transaction (the API commits once per request, only
+on success). State changes that race a worker (cancel) are conditional UPDATEs, so the database decides who wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from store.models import (
+    ApiKey,
+    Artifact,
+    Event,
+    IdempotencyRecord,
+    MetricPoint,
+    Run,
+    RunKind,
+    RunStatus,
+    Sweep,
+    utcnow,
+)
+from store.specs import JobSpec, SweepSpec
+
+KEY_PREFIX = "frpo"
+# Each scope implies the ones before it: admin ⊃ submit ⊃ read.
+SCOPES = ("read", "submit", "admin")
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+class QueryError(Exception):
+    """A request the store refuses; `code` is stable and machine-readable."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(QueryError):
+    code = "not_found"
+
+
+class Conflict(QueryError):
+    code = "conflict"
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+# --- API keys -------------------------------------------------------------------------------------------------------
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_api_key(session: Session, name: str, scope: str) -> str:
+    """Create a key with `scope` (read, submit or admin) and return it in full: `frpo_<prefix>_<secret>`.
+
+    Only the SHA-256 of the secret is stored, so this is the one time the key can be shown.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    prefix = secrets.token_hex(6)  # hex: never contains the "_" separator
+    secret = secrets.token_urlsafe(32)
+    session.add(ApiKey(name=name, prefix=prefix, secret_hash=hash_secret(secret), scopes=[scope]))
+    session.flush()
+    return f"{KEY_PREFIX}_{prefix}_{secret}"
+
+
+def authenticate(session: Session, token: str) -> ApiKey | None:
+    """The live key that `token` proves, or None (malformed, unknown, wrong secret or revoked)."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
+        return None
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
+    # Hash even when the prefix is unknown so timing says nothing about which prefixes exist.
+    candidate = hash_secret(parts[2])
+    if key is None or not hmac.compare_digest(candidate, key.secret_hash):
+        return None
+    if key.revoked_at is not None:
+        return None
+    return key
+
+
+def key_has_scope(key: ApiKey, needed: str) -> bool:
+    granted = max((SCOPES.index(s) for s in key.scopes if s in SCOPES), default=-1)
+    return granted >= SCOPES.index(needed)
+
+
+def touch_api_key(session: Session, key_id: int) -> None:
+    """Record use, at most every few minutes (no write per request)."""
+    now = utcnow()
+    session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id)
+        .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
+        .values(last_used_at=now)
+    )
+
+
+def revoke_api_key(session: Session, prefix: str) -> bool:
+    """Revoke the key with `prefix`; False if there is no live key with it."""
+    result = session.execute(
+        update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )
+    return result.rowcount > 0
+
+
+def list_api_keys(session: Session) -> Sequence[ApiKey]:
+    return session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
+
+
+# --- idempotency ----------------------------------------------------------------------------------------------------
+
+
+def get_idempotency_record(session: Session, api_key_id: int, key: str) -> IdempotencyRecord | None:
+    return session.get(IdempotencyRecord, (api_key_id, key))
+
+
+def save_idempotency_record(
+    session: Session, api_key_id: int, key: str, request_hash: str, status_code: int, response: dict[str, Any]
+) -> None:
+    session.add(
+        IdempotencyRecord(
+            api_key_id=api_key_id, key=key, request_hash=request_hash, status_code=status_code, response=response
+        )
+    )
+
+
+# --- jobs -----------------------------------------------------------------------------------------------------------
+
+
+def create_run(
+    session: Session,
+    spec: JobSpec,
+    *,
+    sweep_id: uuid.UUID | None = None,
+    parent_id: uuid.UUID | None = None,
+    extra_tags: dict[str, Any] | None = None,
+) -> Run:
+    """Insert a queued run for `spec` (defaults filled in). The caller commits, then enqueues."""
+    run = Run(
+        kind=RunKind(spec.kind),
+        status=RunStatus.queued,
+        spec=spec.model_dump(mode="json"),
+        tags={**spec.tags(), **(extra_tags or {})},
+        name=spec.name,
+        queue=spec.queue,
+        sweep_id=sweep_id,
+        parent_id=parent_id,
+        created_at=utcnow(),
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def get_run(session: Session, run_id: uuid.UUID) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"no job with id {run_id}")
+    return run
+
+
+@dataclass
+class RunPage:
+    items: Sequence[Run]
+    total: int
+
+
+def list_runs(
+    session: Session,
+    *,
+    status: RunStatus | None = None,
+    kind: RunKind | None = None,
+    method: str | None = None,
+    sweep_id: uuid.UUID | None = None,
+    parent_id: uuid.UUID | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> RunPage:
+    """Newest first, with the total matching count for pagination."""
+    conditions = []
+    if status is not None:
+        conditions.append(Run.status == status)
+    if kind is not None:
+        conditions.append(Run.kind == kind)
+    if method is not None:
+        conditions.append(Run.tags["method"].as_string() == method)
+    if sweep_id is not None:
+        conditions.append(Run.sweep_id == sweep_id)
+    if parent_id is not None:
+        conditions.append(Run.parent_id == parent_id)
+    total = session.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0
+    items = session.scalars(
+        select(Run).where(*conditions).order_by(Run.created_at.desc(), Run.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return RunPage(items=items, total=total)
+
+
+def add_event(
+    session: Session, run_id: uuid.UUID, message: str, *, level: str = "info", data: dict[str, Any] | None = None
+) -> Event:
+    event = Event(run_id=run_id, message=message, level=level, data=data or {}, time=utcnow())
+    session.add(event)
+    return event
+
+
+def cancel_run(session: Session, run_id: uuid.UUID) -> Run:
+    """Queued: cancelled now. Running: flag it; the worker stops it. Finished: Conflict.
+
+    Conditional UPDATEs, so a worker claiming the run at the same moment cannot be overwritten.
+    """
+    now = utcnow()
+    cancelled = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == RunStatus.queued)
+        .values(status=RunStatus.cancelled, finished_at=now, updated_at=now)
+    )
+    flagged = 0
+    if cancelled.rowcount:
+        add_event(session, run_id, "cancelled before it started")
+    else:
+        flagged = session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == RunStatus.running)
+            .values(cancel_requested=True, updated_at=now)
+        ).rowcount
+        if flagged:
+            add_event(session, run_id, "cancel requested; the worker will stop the run")
+    run = get_run(session, run_id)
+    session.refresh(run)
+    if not cancelled.rowcount and not flagged:
+        raise Conflict(f"job {run_id} has already finished ({run.status.value}); there is nothing to cancel")
+    return run
+
+
+def retry_run(session: Session, run_id: uuid.UUID) -> Run:
+    """A new queued run with the old one's spec, parent, sweep and tags (plus retry_of). Only failed or cancelled."""
+    old = get_run(session, run_id)
+    if old.status not in (RunStatus.failed, RunStatus.cancelled):
+        raise Conflict(f"job {run_id} is {old.status.value}; only failed or cancelled jobs can be retried")
+    run = Run(
+        kind=old.kind,
+        status=RunStatus.queued,
+        spec=dict(old.spec),
+        tags={**old.tags, "retry_of": str(old.id)},
+        name=old.name,
+        queue=old.queue,
+        sweep_id=old.sweep_id,
+        parent_id=old.parent_id,
+        created_at=utcnow(),
+    )
+    session.add(run)
+    session.flush()
+    add_event(session, run.id, f"retry of {old.id}", data={"retry_of": str(old.id)})
+    return run
+
+
+# --- sweeps ---------------------------------------------------------------------------------------------------------
+
+
+def create_sweep(session: Session, spec: SweepSpec) -> tuple[Sweep, list[Run]]:
+    """One Sweep row and one queued run per grid point, tagged with the sweep's name."""
+    sweep = Sweep(
+        name=spec.name,
+        base_spec=spec.base.model_dump(mode="json"),
+        grid=spec.grid.axes(),
+        created_at=utcnow(),
+    )
+    session.add(sweep)
+    session.flush()
+    runs = [create_run(session, point, sweep_id=sweep.id, extra_tags={"sweep": spec.name}) for point in spec.points()]
+    return sweep, runs
+
+
+def get_sweep(session: Session, sweep_id: uuid.UUID) -> tuple[Sweep, Sequence[Run]]:
+    sweep = session.get(Sweep, sweep_id)
+    if sweep is None:
+        raise NotFound(f"no sweep with id {sweep_id}")
+    runs = session.scalars(select(Run).where(Run.sweep_id == sweep_id).order_by(Run.created_at, Run.id)).all()
+    return sweep, runs
+
+
+# --- metrics, events, artifacts -------------------------------------------------------------------------------------
+
+
+def metric_keys(session: Session, run_id: uuid.UUID) -> list[str]:
+    get_run(session, run_id)
+    return list(
+        session.scalars(
+            select(MetricPoint.key).where(MetricPoint.run_id == run_id).distinct().order_by(MetricPoint.key)
+        )
+    )
+
+
+def metric_series(session: Session, run_id: uuid.UUID, key: str) -> tuple[list[int], list[float]]:
+    """The whole series (steps, values) ordered by step; the primary key (run, key, step) serves it."""
+    rows = session.execute(
+        select(MetricPoint.step, MetricPoint.value)
+        .where(MetricPoint.run_id == run_id, MetricPoint.key == key)
+        .order_by(MetricPoint.step)
+    ).all()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def list_events(session: Session, run_id: uuid.UUID, *, after_id: int = 0, limit: int = 100) -> Sequence[Event]:
+    get_run(session, run_id)
+    return session.scalars(
+        select(Event).where(Event.run_id == run_id, Event.id > after_id).order_by(Event.id).limit(limit)
+    ).all()
+
+
+def list_artifacts(session: Session, run_id: uuid.UUID) -> Sequence[Artifact]:
+    get_run(session, run_id)
+    return session.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id)).all()

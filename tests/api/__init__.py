@@ -1,0 +1,1 @@
+"""Tests of the REST API against real databases (SQLite and PostgreSQL)."""

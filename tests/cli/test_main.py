@@ -1,0 +1,34 @@
+"""The `frpo` CLI's local commands against a real embedded database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.orm import Session
+
+from store.queries import authenticate
+
+
+def frpo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_db_upgrade_then_keys_create(tmp_path, monkeypatch):
+    env = {"PATH": "/usr/bin:/bin", "FRPO_DATA_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    upgraded = frpo("db", "upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    engine = create_engine(f"sqlite:///{tmp_path / 'frpo.db'}")
+    assert "runs" in inspect(engine).get_table_names()
+
+    created = frpo("keys", "create", "--scope", "read", "--name", "dashboard", env=env)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("frpo_")
+    with Session(engine) as session:
+        stored = authenticate(session, key)
+        assert stored is not None and stored.scopes == ["read"] and stored.name == "dashboard"
+
+    refused = frpo("keys", "create", "--scope", "root", env=env)
+    assert refused.returncode != 0 and "root" in refused.stderr

@@ -1,0 +1,117 @@
+"""store.queries on both databases: API keys, runs, cancel/retry rules, sweeps, metric series."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import insert
+
+from store.db import make_engine, session_scope
+from store.migrate import upgrade
+from store.models import ApiKey, MetricPoint, RunStatus
+from store.queries import (
+    Conflict,
+    NotFound,
+    authenticate,
+    cancel_run,
+    create_api_key,
+    create_run,
+    create_sweep,
+    get_run,
+    key_has_scope,
+    list_runs,
+    metric_keys,
+    metric_series,
+    retry_run,
+    revoke_api_key,
+)
+from store.specs import SweepSpec, TrainSpec
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def engine(request):
+    url = request.getfixturevalue(f"{request.param}_url")
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def test_api_key_round_trip_stores_only_a_hash(engine):
+    with session_scope(engine) as session:
+        token = create_api_key(session, "ci", "submit")
+    marker, prefix, secret = token.split("_", 2)
+    assert marker == "frpo" and len(prefix) == 12 and len(secret) >= 32
+    with session_scope(engine) as session:
+        key = authenticate(session, token)
+        assert key is not None and key.name == "ci" and key.scopes == ["submit"]
+        assert secret not in key.secret_hash and len(key.secret_hash) == 64
+        assert authenticate(session, token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+        assert authenticate(session, f"frpo_{'0' * 12}_{secret}") is None
+        assert authenticate(session, "frpo_only") is None and authenticate(session, "") is None
+        assert revoke_api_key(session, prefix) and not revoke_api_key(session, prefix)
+    with session_scope(engine) as session:
+        assert authenticate(session, token) is None
+    with pytest.raises(ValueError):
+        with session_scope(engine) as session:
+            create_api_key(session, "x", "root")
+
+
+def test_scopes_imply_the_ones_below():
+    def key(scope):
+        return ApiKey(name="k", prefix="p", secret_hash="h", scopes=[scope])
+
+    assert [key_has_scope(key("read"), s) for s in ("read", "submit", "admin")] == [True, False, False]
+    assert [key_has_scope(key("submit"), s) for s in ("read", "submit", "admin")] == [True, True, False]
+    assert [key_has_scope(key("admin"), s) for s in ("read", "submit", "admin")] == [True, True, True]
+
+
+def test_runs_cancel_and_retry_rules(engine):
+    with session_scope(engine) as session:
+        queued = create_run(session, TrainSpec(method="grpo", seed=3))
+        running = create_run(session, TrainSpec())
+    assert queued.tags["method"] == "grpo" and queued.tags["lamb"] is None and queued.spec["seed"] == 3
+    with session_scope(engine) as session:
+        get_run(session, running.id).status = RunStatus.running
+    with session_scope(engine) as session:
+        assert cancel_run(session, queued.id).status == RunStatus.cancelled
+        flagged = cancel_run(session, running.id)
+        assert flagged.status == RunStatus.running and flagged.cancel_requested
+    with session_scope(engine) as session:
+        with pytest.raises(Conflict):
+            cancel_run(session, queued.id)
+        with pytest.raises(Conflict):
+            retry_run(session, running.id)
+        with pytest.raises(NotFound):
+            get_run(session, uuid.uuid4())
+    with session_scope(engine) as session:
+        retry = retry_run(session, queued.id)
+    assert retry.status == RunStatus.queued and retry.tags["retry_of"] == str(queued.id) and retry.spec == queued.spec
+    with session_scope(engine) as session:
+        assert list_runs(session, method="grpo").total == 2
+        assert list_runs(session, status=RunStatus.running).items[0].id == running.id
+        page = list_runs(session, limit=1, offset=0)
+        assert page.total == 3 and page.items[0].id == retry.id
+
+
+def test_sweep_points_are_linked_runs(engine):
+    spec = SweepSpec(name="s", base=TrainSpec(), grid={"lamb": [0.1, 1.0, 10.0]}, include_grpo=True)
+    with session_scope(engine) as session:
+        sweep, runs = create_sweep(session, spec)
+    assert len(runs) == 4 and all(r.sweep_id == sweep.id and r.tags["sweep"] == "s" for r in runs)
+    with session_scope(engine) as session:
+        assert list_runs(session, sweep_id=sweep.id).total == 4
+
+
+def test_metric_series_is_ordered_by_step(engine):
+    with session_scope(engine) as session:
+        run = create_run(session, TrainSpec())
+        session.execute(
+            insert(MetricPoint),
+            [{"run_id": run.id, "key": "reward", "step": s, "value": s / 10} for s in (5, 1, 3)]
+            + [{"run_id": run.id, "key": "loss", "step": 1, "value": 2.0}],
+        )
+    with session_scope(engine) as session:
+        assert metric_keys(session, run.id) == ["loss", "reward"]
+        assert metric_series(session, run.id, "reward") == ([1, 3, 5], [0.1, 0.3, 0.5])
