@@ -177,9 +177,10 @@ def logs(job_id: str, follow: bool = False, url: ApiUrl = "http://127.0.0.1:8000
     after = 0
     with _client(url, key) as client:
         while True:
-            for event in _check(client.get(f"/runs/{job_id}/events", params={"after_id": after})):
+            page = _check(client.get(f"/runs/{job_id}/events", params={"after_id": after}))
+            for event in page["items"]:
                 typer.echo(f"{event['time']}  {event['level']:<7} {event['message']}")
-                after = event["id"]
+            after = page["next_after_id"]
             if not follow or _check(client.get(f"/jobs/{job_id}"))["status"] in ("succeeded", "failed", "cancelled"):
                 return
             time.sleep(1)
