@@ -19,7 +19,11 @@ QUEUES = ("cpu", "gpu")
 
 
 def make_app(broker_url: str | None = None) -> Celery:
-    app = Celery("frpo", broker=broker_url or get_settings().broker_url, include=["workers.tasks"])
+    broker_url = broker_url or get_settings().broker_url
+    app = Celery("frpo", broker=broker_url, include=["workers.tasks"])
+    # Redis (and SQS) redeliver an unacknowledged message after the visibility timeout: make it longer than any job.
+    # Kombu's SQLAlchemy transport has no such timeout and hands every transport option to create_engine.
+    transport_options = {} if broker_url.startswith("sqla+") else {"visibility_timeout": 7 * 24 * 3600}
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -27,7 +31,7 @@ def make_app(broker_url: str | None = None) -> Celery:
         worker_max_tasks_per_child=1,
         task_default_queue="cpu",
         task_track_started=False,
-        broker_transport_options={"visibility_timeout": 7 * 24 * 3600},
+        broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
         task_ignore_result=True,
     )

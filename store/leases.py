@@ -1,0 +1,188 @@
+"""Job ownership: claim a run with one conditional UPDATE, hold it by a lease renewed by heartbeat, record the end.
+
+The database, not the broker, says who runs a job. A message delivered twice, or to two workers, leads to two
+`claim` calls; exactly one UPDATE matches the row, the other returns None and its worker does nothing. A worker that
+dies stops renewing; once its lease is in the past the run is claimable again (`expired_runs` finds it for the
+recovery scan, which re-enqueues it) and the next attempt resumes from the last checkpoint.
+
+Times are the workers' UTC clocks (NTP-synchronised hosts; leases are tens of seconds, skew is milliseconds), so the
+same code serves PostgreSQL and SQLite. Every state change writes an Event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from store.models import Event, Run, RunStatus
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def add_event(session: Session, run_id: uuid.UUID, message: str, level: str = "info", **data: Any) -> None:
+    """Append a line to a run's log."""
+    session.add(Event(run_id=run_id, message=message, level=level, data=data, time=_now()))
+
+
+def claim(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: float) -> Run | None:
+    """Take run `run_id` for `worker` if it is queued, or running under an expired lease, and not being cancelled.
+
+    One UPDATE … WHERE …: the row lock (PostgreSQL) or the database write lock (SQLite) serialises concurrent claims
+    and the loser's WHERE no longer matches, so at most one caller gets the run. Returns the claimed run or None.
+    No read precedes the UPDATE: on SQLite a read-then-write transaction could fail instead of waiting its turn.
+    """
+    now = _now()
+    claimable = and_(
+        Run.id == run_id,
+        or_(
+            Run.status == RunStatus.queued,
+            and_(Run.status == RunStatus.running, Run.lease_expires_at < now),
+        ),
+        Run.cancel_requested.is_(False),
+    )
+    result = session.execute(
+        update(Run)
+        .where(claimable)
+        .values(
+            status=RunStatus.running,
+            worker=worker,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            attempts=Run.attempts + 1,
+            started_at=func.coalesce(Run.started_at, now),
+            finished_at=None,
+            error=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    run = session.get(Run, run_id, populate_existing=True)
+    assert run is not None
+    add_event(session, run_id, f"claimed by {worker} (attempt {run.attempts})", worker=worker, attempt=run.attempts)
+    return run
+
+
+def renew(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: float) -> bool:
+    """Extend the lease if the run is still ours and running; False means we lost it (stop working on it)."""
+    now = _now()
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.worker == worker, Run.status == RunStatus.running)
+        .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def set_progress(session: Session, run_id: uuid.UUID, progress: float, eta_seconds: float | None) -> bool:
+    """Record how far a running run is (0..1) and the seconds it still needs (None = unknown)."""
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == RunStatus.running)
+        .values(progress=min(max(progress, 0.0), 1.0), eta_seconds=eta_seconds, updated_at=_now())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def finish(session: Session, run_id: uuid.UUID, worker: str, status: RunStatus | str, error: str | None = None) -> bool:
+    """End a run we hold with `status` (succeeded / failed / cancelled). False if it is no longer ours."""
+    status = RunStatus(status)
+    if not status.finished:
+        raise ValueError(f"finish() needs a final status, got {status}")
+    now = _now()
+    values: dict[str, Any] = dict(status=status, finished_at=now, lease_expires_at=None, error=error, updated_at=now)
+    if status == RunStatus.succeeded:
+        values.update(progress=1.0, eta_seconds=0.0)
+    else:
+        values.update(eta_seconds=None)
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.worker == worker, Run.status == RunStatus.running)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    level = "error" if status == RunStatus.failed else "info"
+    add_event(session, run_id, f"{status.value}" + (f": {error}" if error else ""), level=level, worker=worker)
+    return True
+
+
+def cancel_abandoned(session: Session, run_id: uuid.UUID | None = None) -> list[uuid.UUID]:
+    """End `cancelled` the runs (all, or just `run_id`) whose cancellation was requested but that no live worker
+    holds: queued, or running under an expired lease (the worker died before it could stop them). Nothing else would
+    ever finish them, since `claim` refuses a run being cancelled."""
+    now = _now()
+    query = (
+        update(Run)
+        .where(
+            Run.cancel_requested.is_(True),
+            or_(Run.status == RunStatus.queued, and_(Run.status == RunStatus.running, Run.lease_expires_at < now)),
+        )
+        .values(status=RunStatus.cancelled, finished_at=now, lease_expires_at=None, eta_seconds=None, updated_at=now)
+        .returning(Run.id)
+        .execution_options(synchronize_session=False)
+    )
+    if run_id is not None:
+        query = query.where(Run.id == run_id)
+    ids = list(session.scalars(query))
+    for cancelled in ids:
+        add_event(session, cancelled, "cancelled (no worker was running it)")
+    return ids
+
+
+def is_cancel_requested(session: Session, run_id: uuid.UUID) -> bool:
+    return bool(session.scalar(select(Run.cancel_requested).where(Run.id == run_id)))
+
+
+def expired_runs(session: Session, queued_after_seconds: float = 3600.0) -> list[Run]:
+    """Runs whose message may be lost: running under an expired lease (the worker died), or queued longer than
+    `queued_after_seconds` with no worker and not re-enqueued within that time. A running run's message is gone for
+    good once its worker died (acks late redelivers it only after the broker's visibility timeout, days)."""
+    now = _now()
+    stale = now - timedelta(seconds=queued_after_seconds)
+    query = select(Run).where(
+        Run.cancel_requested.is_(False),
+        or_(
+            and_(Run.status == RunStatus.running, Run.lease_expires_at < now),
+            and_(
+                Run.status == RunStatus.queued,
+                Run.worker.is_(None),
+                Run.created_at < stale,
+                # for a queued run, lease_expires_at marks the last re-enqueue: do not flood the queue.
+                or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < stale),
+            ),
+        ),
+    )
+    return list(session.scalars(query.order_by(Run.created_at)))
+
+
+def requeue(session: Session, run: Run) -> bool:
+    """Mark an expired run as waiting again (queued, no worker) before its message is re-sent; False if it changed
+    meanwhile (another scanner or a worker got there first). The next claim counts a new attempt."""
+    now = _now()
+    if run.status == RunStatus.running:
+        condition = and_(Run.status == RunStatus.running, Run.lease_expires_at < now)
+    else:
+        condition = and_(Run.status == RunStatus.queued, Run.worker.is_(None))
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run.id, Run.cancel_requested.is_(False), condition)
+        .values(status=RunStatus.queued, worker=None, lease_expires_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    if run.status == RunStatus.running:
+        add_event(session, run.id, f"lease of {run.worker} expired: re-enqueued", level="warning", worker=run.worker)
+    else:
+        add_event(session, run.id, "queued with no worker for too long: re-enqueued", level="warning")
+    return True

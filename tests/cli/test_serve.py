@@ -1,0 +1,78 @@
+"""`frpo serve` on the embedded default, end to end: no Redis, no PostgreSQL, a real worker process, real training."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_serve_trains_the_smallest_job(tmp_path):
+    port = free_port()
+    env = {**os.environ, "FRPO_DATA_DIR": str(tmp_path / "var")}
+    env = {k: v for k, v in env.items() if k not in ("FRPO_DATABASE_URL", "FRPO_BROKER_URL")}
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+
+        def ready():
+            try:
+                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, 60, "the API to be ready")
+        key = (tmp_path / "var" / "admin.key").read_text().strip()
+        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        job = client.post("/jobs", json={"kind": "train", "method": "frpo", "max_steps": 6, "save_steps": 3}).json()
+        assert job["status"] == "queued", job
+
+        def finished():
+            current = client.get(f"/jobs/{job['id']}").json()
+            return current if current["status"] in ("succeeded", "failed", "cancelled") else None
+
+        done = wait_for(finished, 240, "the job to finish")
+        assert done["status"] == "succeeded", (done, (tmp_path / "serve.log").read_text()[-3000:])
+        assert done["progress"] == pytest.approx(1.0)
+        series = client.get(f"/runs/{job['id']}/metrics", params={"keys": "reward,robust_reward"}).json()["series"]
+        assert series["reward"]["steps"] == [1, 2, 3, 4, 5, 6]
+        assert len(series["robust_reward"]["values"]) == 6
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()

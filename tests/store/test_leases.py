@@ -1,0 +1,148 @@
+"""Claiming, renewing and finishing runs on both databases: one conditional UPDATE decides who owns a job."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from store.db import make_engine, session_scope
+from store.leases import (
+    cancel_abandoned,
+    claim,
+    expired_runs,
+    finish,
+    is_cancel_requested,
+    renew,
+    requeue,
+    set_progress,
+)
+from store.models import Event, Run, RunKind, RunStatus
+from store.specs import TrainSpec
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def new_run(engine, **values) -> uuid.UUID:
+    with session_scope(engine) as session:
+        run = Run(kind=RunKind.train, spec=TrainSpec().model_dump(), **values)
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def get(engine, run_id) -> Run:
+    with session_scope(engine) as session:
+        return session.get(Run, run_id)
+
+
+def test_claim_renew_finish(engine):
+    run_id = new_run(engine)
+    with session_scope(engine) as session:
+        run = claim(session, run_id, "w1", 30)
+        assert run is not None and run.status == RunStatus.running and run.worker == "w1" and run.attempts == 1
+    run = get(engine, run_id)
+    assert run.started_at is not None and run.lease_expires_at is not None
+    with session_scope(engine) as session:
+        assert claim(session, run_id, "w2", 30) is None  # live lease: someone else's
+        assert renew(session, run_id, "w1", 30)
+        assert not renew(session, run_id, "w2", 30)
+        assert set_progress(session, run_id, 0.5, 12.0)
+        assert not is_cancel_requested(session, run_id)
+    assert get(engine, run_id).progress == 0.5
+    with session_scope(engine) as session:
+        assert not finish(session, run_id, "w2", RunStatus.succeeded)
+        assert finish(session, run_id, "w1", RunStatus.succeeded)
+    run = get(engine, run_id)
+    assert run.status == RunStatus.succeeded and run.progress == 1.0 and run.finished_at is not None
+    with session_scope(engine) as session:
+        assert claim(session, run_id, "w3", 30) is None  # finished: never again
+        assert not renew(session, run_id, "w1", 30)
+        messages = session.scalars(select(Event.message).where(Event.run_id == run_id).order_by(Event.id)).all()
+    assert messages[0].startswith("claimed by w1") and messages[-1] == "succeeded"
+
+
+def test_two_concurrent_claims_exactly_one_wins(engine):
+    for _ in range(5):
+        run_id = new_run(engine)
+        barrier = threading.Barrier(2)
+        results: dict[str, bool] = {}
+
+        def attempt(worker: str, run_id=run_id, barrier=barrier, results=results) -> None:
+            barrier.wait()
+            with session_scope(engine) as session:
+                results[worker] = claim(session, run_id, worker, 30) is not None
+
+        threads = [threading.Thread(target=attempt, args=(w,)) for w in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(results.values()) == [False, True]
+        assert get(engine, run_id).attempts == 1
+
+
+def test_expired_lease_is_reclaimed_and_recovered(engine):
+    run_id = new_run(engine)
+    with session_scope(engine) as session:
+        assert claim(session, run_id, "dead", 30)
+        assert expired_runs(session) == []
+        session.execute(
+            update(Run).where(Run.id == run_id).values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    with session_scope(engine) as session:
+        assert not renew(session, run_id, "other", 30)
+        [expired] = expired_runs(session)
+        assert expired.id == run_id
+        assert requeue(session, expired)
+        assert not requeue(session, expired)  # a second scanner changes nothing
+    run = get(engine, run_id)
+    assert run.status == RunStatus.queued and run.worker is None
+    with session_scope(engine) as session:
+        assert expired_runs(session) == []  # just re-enqueued: not again
+        assert claim(session, run_id, "new", 30).attempts == 2
+        assert not renew(session, run_id, "dead", 30)  # the old worker learns it lost the run
+
+
+def test_expired_lease_can_be_claimed_directly(engine):
+    run_id = new_run(engine)
+    with session_scope(engine) as session:
+        claim(session, run_id, "dead", 0.001)
+    with session_scope(engine) as session:
+        run = claim(session, run_id, "new", 30)
+        assert run is not None and run.worker == "new" and run.attempts == 2
+
+
+def test_cancel_requested_and_old_queued_runs(engine):
+    cancelled = new_run(engine, cancel_requested=True)
+    old = new_run(engine, created_at=datetime.now(UTC) - timedelta(hours=2))
+    new_run(engine)  # recent: its message is presumably still in the queue
+    with session_scope(engine) as session:
+        assert claim(session, cancelled, "w", 30) is None
+        assert is_cancel_requested(session, cancelled)
+        assert [run.id for run in expired_runs(session)] == [old]
+        with pytest.raises(ValueError):
+            finish(session, old, "w", RunStatus.running)
+
+
+def test_cancel_abandoned(engine):
+    dead = new_run(engine)
+    alive = new_run(engine)
+    with session_scope(engine) as session:
+        claim(session, dead, "dead", 0.001)
+        claim(session, alive, "alive", 30)
+        session.execute(update(Run).where(Run.id.in_([dead, alive])).values(cancel_requested=True))
+    with session_scope(engine) as session:
+        assert claim(session, dead, "new", 30) is None  # a run being cancelled is never started again
+        assert cancel_abandoned(session) == [dead]
+        assert cancel_abandoned(session) == []
+    assert get(engine, dead).status == RunStatus.cancelled
+    assert get(engine, alive).status == RunStatus.running  # its worker will stop it

@@ -1,0 +1,74 @@
+"""Helpers for the worker tests: runs created straight in the store, and polling with a deadline (no fixed sleeps)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from store.db import session_scope
+from store.models import MetricPoint, Run, RunKind
+from store.specs import TrainSpec
+
+# a tiny job that checkpoints every 2 steps; the slow one leaves time to kill or cancel it mid-run
+FAST = dict(max_steps=6, save_steps=2, per_device_train_batch_size=16, num_generations=8)
+SLOW = dict(max_steps=80, save_steps=4, per_device_train_batch_size=16, num_generations=8)
+
+
+def create_run(engine, **spec) -> uuid.UUID:
+    with session_scope(engine) as session:
+        run = Run(kind=RunKind.train, spec=TrainSpec(**spec).model_dump(), queue="cpu")
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def get_run(engine, run_id) -> Run:
+    with session_scope(engine) as session:
+        return session.get(Run, run_id)
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def steps_by_key(engine, run_id) -> dict[str, list[int]]:
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(MetricPoint.key, MetricPoint.step)
+            .where(MetricPoint.run_id == run_id)
+            .order_by(MetricPoint.key, MetricPoint.step)
+        ).all()
+    result: dict[str, list[int]] = {}
+    for key, step in rows:
+        result.setdefault(key, []).append(step)
+    return result
+
+
+def metric_count(engine, run_id) -> int:
+    with session_scope(engine) as session:
+        return session.scalar(select(func.count()).select_from(MetricPoint).where(MetricPoint.run_id == run_id))
+
+
+def training_processes(run_id) -> list[int]:
+    """Pids of live training children of `run_id` (from /proc: no psutil needed)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if b"--train" in cmdline and str(run_id).encode() in cmdline and state != "Z":
+            pids.append(int(entry.name))
+    return pids

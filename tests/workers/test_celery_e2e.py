@@ -1,0 +1,188 @@
+"""End to end with a real Celery worker process: the embedded default (SQLite + SQLAlchemy broker) and production's
+PostgreSQL + Redis; a message delivered twice; a worker killed mid-job and resumed by another; a cancelled job.
+
+Leases are short here (FRPO_LEASE_SECONDS=4, heartbeat 1 s) so recovery happens within seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from store.db import make_engine, session_scope
+from store.migrate import upgrade
+from store.models import Artifact, Event, Run, RunStatus
+from tests.workers.helpers import FAST, SLOW, create_run, get_run, metric_count, steps_by_key, training_processes
+from tests.workers.helpers import wait_for as _wait_for
+from workers.celery_app import TASK_RUN_JOB, make_app
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+class Worker:
+    """A `celery worker` process in its own process group; `kill()` SIGKILLs the whole group, as a crash would."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "cpu"]
+        command += ["--pool", "prefork", "-c", "1", "--loglevel", "INFO", "--without-mingle", "--without-gossip"]
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def stack(tmp_path, request):
+    """(engine, send, start_worker) for the backend named by the test's parameter."""
+    backend = request.param
+    if backend == "embedded":
+        database_url = f"sqlite:///{tmp_path / 'frpo.db'}"
+        broker_url = f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+    else:
+        database_url = request.getfixturevalue("postgres_url")
+        broker_url = REDIS_URL
+        redis.Redis.from_url(REDIS_URL).flushdb()
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    env = {
+        **os.environ,
+        "FRPO_DATABASE_URL": database_url,
+        "FRPO_BROKER_URL": broker_url,
+        "FRPO_DATA_DIR": str(tmp_path / "data"),
+        "FRPO_LEASE_SECONDS": "4",
+        "FRPO_HEARTBEAT_SECONDS": "1",
+    }
+    app = make_app(broker_url)
+    workers: list[Worker] = []
+
+    def send(run_id) -> None:
+        app.send_task(TASK_RUN_JOB, args=[str(run_id)], queue="cpu")
+
+    def start_worker() -> Worker:
+        worker = Worker(env, tmp_path / f"worker-{len(workers)}.log")
+        workers.append(worker)
+        return worker
+
+    try:
+        yield engine, send, start_worker
+    finally:
+        for worker in workers:
+            worker.kill()
+        for worker in workers:
+            print(f"--- {worker.log_path.name}\n{worker.log()[-3000:]}")
+        app.close()
+        engine.dispose()
+        if backend != "embedded":
+            redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+@contextmanager
+def diagnostics(engine, run_id):
+    try:
+        yield
+    except AssertionError:
+        with session_scope(engine) as session:
+            for event in session.scalars(select(Event).where(Event.run_id == run_id).order_by(Event.id)):
+                print(event.time, event.level, event.message, event.data)
+        raise
+
+
+def wait_status(engine, run_id, statuses, timeout: float) -> Run:
+    return _wait_for(
+        lambda: (run := get_run(engine, run_id)).status in statuses and run,
+        timeout,
+        what=f"run {run_id} to reach {statuses}",
+    )
+
+
+def wait_checkpoint(engine, run_id, timeout: float = 90) -> int:
+    def step():
+        with session_scope(engine) as session:
+            return session.scalar(
+                select(Artifact.step).where(Artifact.run_id == run_id, Artifact.kind == "checkpoint").limit(1)
+            )
+
+    return _wait_for(step, timeout, what="a checkpoint artifact")
+
+
+@pytest.mark.parametrize("stack", ["embedded", "postgres"], indirect=True)
+def test_job_succeeds_and_a_duplicate_message_runs_once(stack):
+    engine, send, start_worker = stack
+    worker = start_worker()
+    run_id = create_run(engine, **FAST)
+    send(run_id)
+    send(run_id)  # the same message delivered twice
+    with diagnostics(engine, run_id):
+        run = wait_status(engine, run_id, {RunStatus.succeeded, RunStatus.failed}, 120)
+        assert run.status == RunStatus.succeeded, run.error
+        _wait_for(lambda: f"run {run_id} not claimed" in worker.log(), 60, what="the duplicate message")
+        run = get_run(engine, run_id)
+        assert run.attempts == 1
+        steps = steps_by_key(engine, run_id)
+        for key in ("reward", "robust_reward", "loss"):
+            assert steps[key] == list(range(1, 7))
+        assert metric_count(engine, run_id) == sum(len(s) for s in steps.values())
+
+
+@pytest.mark.parametrize("stack", ["postgres"], indirect=True)
+def test_killed_worker_job_resumes_from_checkpoint(stack):
+    engine, send, start_worker = stack
+    first = start_worker()
+    run_id = create_run(engine, **SLOW)
+    send(run_id)
+    with diagnostics(engine, run_id):
+        checkpoint_step = wait_checkpoint(engine, run_id)
+        assert get_run(engine, run_id).status == RunStatus.running
+        first.kill()
+        _wait_for(lambda: not training_processes(run_id), 10, what="the orphaned training process to die")
+
+        start_worker()  # its recovery scan re-enqueues the run once the dead worker's lease expires
+        run = wait_status(engine, run_id, {RunStatus.succeeded, RunStatus.failed}, 150)
+        assert run.status == RunStatus.succeeded, run.error
+        assert run.attempts == 2
+        with session_scope(engine) as session:
+            messages = session.scalars(select(Event.message).where(Event.run_id == run_id)).all()
+        resumed = [m for m in messages if m.startswith("resumed from checkpoint-")]
+        assert len(resumed) == 1 and int(resumed[0].rsplit("-", 1)[1]) >= checkpoint_step
+        assert any("expired: re-enqueued" in m for m in messages)
+        steps = steps_by_key(engine, run_id)
+        for key in ("reward", "robust_reward", "loss", "grad_norm"):
+            assert steps[key] == list(range(1, SLOW["max_steps"] + 1)), key
+
+
+@pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+def test_cancel_stops_the_job(stack):
+    engine, send, start_worker = stack
+    start_worker()
+    run_id = create_run(engine, **SLOW)
+    send(run_id)
+    with diagnostics(engine, run_id):
+        wait_checkpoint(engine, run_id)
+        with session_scope(engine) as session:
+            session.get(Run, run_id).cancel_requested = True
+        run = wait_status(engine, run_id, {RunStatus.cancelled, RunStatus.succeeded, RunStatus.failed}, 10)
+        assert run.status == RunStatus.cancelled
+        assert training_processes(run_id) == []
+        assert run.progress < 1.0

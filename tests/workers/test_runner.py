@@ -1,0 +1,97 @@
+"""`runner.execute` called directly (no broker) on the embedded SQLite store, training the tiny model for real."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from store.db import session_scope
+from store.models import Artifact, Event, Run, RunStatus
+from store.settings import Settings
+from tests.workers.helpers import FAST, SLOW, create_run, get_run, steps_by_key, training_processes, wait_for
+from workers import runner
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def settings(tmp_path, sqlite_url):
+    return Settings(data_dir=tmp_path, database_url=sqlite_url, lease_seconds=10, heartbeat_seconds=1)
+
+
+def test_execute_trains_records_and_never_runs_twice(sqlite_engine, settings):
+    run_id = create_run(sqlite_engine, **FAST)
+    assert runner.execute(run_id, settings, sqlite_engine) == "succeeded"
+
+    run = get_run(sqlite_engine, run_id)
+    assert run.status == RunStatus.succeeded and run.attempts == 1 and run.progress == 1.0
+    steps = steps_by_key(sqlite_engine, run_id)
+    for key in ("reward", "robust_reward", "loss", "step_time"):
+        assert steps[key] == [1, 2, 3, 4, 5, 6], key
+    with session_scope(sqlite_engine) as session:
+        artifacts = session.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id)).all()
+    checkpoints = [a for a in artifacts if a.kind == "checkpoint"]
+    assert [a.step for a in checkpoints] == [2, 4, 6]
+    assert all(len(a.sha256) == 64 and a.size_bytes > 0 for a in artifacts)
+    assert [a.kind for a in artifacts if a.kind != "checkpoint"] == ["model"]
+    assert (settings.output_root / "models" / "tiny" / "config.json").is_file()
+
+    # a redelivered message: the run is finished, nothing happens
+    assert runner.execute(run_id, settings, sqlite_engine) == "succeeded"
+    assert get_run(sqlite_engine, run_id).attempts == 1
+
+
+def test_execute_cancel_stops_training(sqlite_engine, settings):
+    run_id = create_run(sqlite_engine, **SLOW)
+
+    def request_cancel() -> None:
+        def has_checkpoint():
+            with session_scope(sqlite_engine) as session:
+                return session.scalar(select(Artifact.id).where(Artifact.run_id == run_id).limit(1))
+
+        wait_for(has_checkpoint, 120, what="a checkpoint")
+        with session_scope(sqlite_engine) as session:
+            session.get(Run, run_id).cancel_requested = True
+
+    thread = threading.Thread(target=request_cancel)
+    thread.start()
+    assert runner.execute(run_id, settings, sqlite_engine) == "cancelled"
+    thread.join()
+    run = get_run(sqlite_engine, run_id)
+    assert run.status == RunStatus.cancelled and run.progress < 1.0
+    with session_scope(sqlite_engine) as session:
+        messages = session.scalars(select(Event.message).where(Event.run_id == run_id)).all()
+    assert any("stopping the training process group" in m for m in messages)
+    assert training_processes(run_id) == []
+
+
+def test_resume_from_checkpoint_rewrites_nothing_twice(sqlite_engine, settings):
+    """A first attempt that died after checkpoint-4 (simulated: its output folder is kept, its lease expired)."""
+    run_id = create_run(sqlite_engine, **FAST)
+    assert runner.execute(run_id, settings, sqlite_engine) == "succeeded"
+    output = settings.output_root / str(run_id)
+    for name in ("checkpoint-6", "final"):
+        shutil.rmtree(output / name)
+    with session_scope(sqlite_engine) as session:
+        run = session.get(Run, run_id)
+        run.status = RunStatus.queued
+    assert runner.execute(run_id, settings, sqlite_engine) == "succeeded"
+    assert get_run(sqlite_engine, run_id).attempts == 2
+    assert steps_by_key(sqlite_engine, run_id)["reward"] == [1, 2, 3, 4, 5, 6]
+    with session_scope(sqlite_engine) as session:
+        messages = session.scalars(select(Event.message).where(Event.run_id == run_id)).all()
+    assert "resumed from checkpoint-4" in messages
+
+
+def test_a_training_error_fails_the_run_with_its_message(sqlite_engine, settings):
+    run_id = create_run(sqlite_engine, **FAST, trl={"steps_per_generation": 2})  # FRPOConfig refuses this
+    assert runner.execute(run_id, settings, sqlite_engine) == "failed"
+    run = get_run(sqlite_engine, run_id)
+    assert run.status == RunStatus.failed and "steps_per_generation" in run.error
+    with session_scope(sqlite_engine) as session:
+        failure = session.scalar(select(Event).where(Event.run_id == run_id, Event.message == "training failed"))
+    assert "Traceback" in failure.data["log_tail"]
+    assert training_processes(run_id) == []

@@ -1,0 +1,43 @@
+"""The recovery scan, called as a plain function with a fake `send` (no broker needed)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from store.db import session_scope
+from store.leases import claim
+from store.models import Run, RunStatus
+from tests.workers.helpers import create_run, get_run
+from workers.tasks import recover
+
+
+def test_recover_requeues_dead_workers_runs_once(sqlite_engine):
+    dead = create_run(sqlite_engine)
+    alive = create_run(sqlite_engine)
+    cancelled = create_run(sqlite_engine)
+    with session_scope(sqlite_engine) as session:
+        claim(session, dead, "dead", 0.001)
+        claim(session, cancelled, "dead", 0.001)
+        claim(session, alive, "alive", 60)
+        session.execute(update(Run).where(Run.id == cancelled).values(cancel_requested=True))
+    sent: list = []
+    assert recover(sqlite_engine, send=lambda run_id, queue: sent.append((run_id, queue))) == [dead]
+    assert sent == [(dead, "cpu")]
+    assert recover(sqlite_engine, send=lambda run_id, queue: sent.append((run_id, queue))) == []  # not twice
+    assert get_run(sqlite_engine, dead).status == RunStatus.queued
+    assert get_run(sqlite_engine, alive).status == RunStatus.running
+    assert get_run(sqlite_engine, cancelled).status == RunStatus.cancelled
+
+
+def test_a_failed_send_marks_nothing(sqlite_engine):
+    dead = create_run(sqlite_engine)
+    with session_scope(sqlite_engine) as session:
+        claim(session, dead, "dead", 0.001)
+
+    def broken(run_id, queue):
+        raise ConnectionError("broker down")
+
+    with pytest.raises(ConnectionError):
+        recover(sqlite_engine, send=broken)
+    assert get_run(sqlite_engine, dead).status == RunStatus.running  # still expired: the next scan tries again

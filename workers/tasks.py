@@ -1,0 +1,100 @@
+"""Celery tasks: thin wrappers around plain functions (`runner.execute`, `recover`), which the tests call directly.
+
+    celery -A workers.celery_app worker -Q cpu --pool prefork -c 1
+
+Each worker also runs the recovery scan in a thread of its main process, every heartbeat: runs whose lease expired
+(their worker died) are put back in the queue and resumed from their last checkpoint by whichever worker claims them.
+Several workers scanning at once is harmless: `requeue` is a conditional update, and a duplicate message is a no-op
+because only one claim can succeed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+
+from celery.signals import worker_process_init, worker_ready
+from sqlalchemy import Engine
+
+from store.db import make_engine, session_scope
+from store.leases import cancel_abandoned, expired_runs, requeue
+from store.settings import Settings, get_settings
+from workers import runner
+from workers.celery_app import TASK_RUN_JOB, app, enqueue
+
+log = logging.getLogger(__name__)
+
+TASK_RECOVER = "workers.tasks.recover"
+QUEUED_RESEND_SECONDS = 3600.0  # a queued run's message is re-sent only after this long (queues can be long)
+
+
+@app.task(name=TASK_RUN_JOB, bind=True, acks_late=True)
+def run_job(self, run_id: str) -> str:
+    """Run one job; a message for a job that is claimed or finished does nothing."""
+    return runner.execute(uuid.UUID(run_id))
+
+
+def recover(
+    engine: Engine | None = None,
+    send: Callable[[uuid.UUID, str], None] = enqueue,
+    queued_after_seconds: float = QUEUED_RESEND_SECONDS,
+) -> list[uuid.UUID]:
+    """Re-enqueue runs whose worker died (lease expired) or whose message looks lost; returns their ids. Runs being
+    cancelled whose worker died are ended `cancelled` instead.
+
+    The message is sent inside the transaction that marks the run queued: if sending fails nothing is marked, and if
+    the commit fails after sending, the extra message is a harmless no-op.
+    """
+    own_engine = engine is None
+    engine = engine or make_engine(get_settings().database_url)
+    recovered: list[uuid.UUID] = []
+    try:
+        with session_scope(engine) as session:
+            cancel_abandoned(session)
+            for run in expired_runs(session, queued_after_seconds=queued_after_seconds):
+                if requeue(session, run):
+                    send(run.id, run.queue)
+                    recovered.append(run.id)
+    finally:
+        if own_engine:
+            engine.dispose()
+    if recovered:
+        log.warning("re-enqueued %d run(s): %s", len(recovered), ", ".join(map(str, recovered)))
+    return recovered
+
+
+@app.task(name=TASK_RECOVER)
+def recover_task() -> list[str]:
+    return [str(run_id) for run_id in recover()]
+
+
+_scan_engine: Engine | None = None
+
+
+def _recovery_loop(settings: Settings, stop: threading.Event) -> None:
+    global _scan_engine
+    _scan_engine = make_engine(settings.database_url)
+    while not stop.wait(settings.heartbeat_seconds):
+        try:
+            recover(_scan_engine)
+        except Exception:  # the database or broker is briefly away: try again next time
+            log.exception("recovery scan failed")
+
+
+@worker_ready.connect
+def _start_recovery(sender=None, **kwargs) -> None:
+    settings = get_settings()
+    try:
+        recover()
+    except Exception:
+        log.exception("recovery scan at start failed")
+    threading.Thread(target=_recovery_loop, args=(settings, threading.Event()), name="recovery", daemon=True).start()
+
+
+@worker_process_init.connect
+def _forget_parent_connections(**kwargs) -> None:
+    """A forked pool child must not use (or close) the main process's database connections."""
+    if _scan_engine is not None:
+        _scan_engine.dispose(close=False)
