@@ -7,10 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
+
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -19,16 +20,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_serve_trains_the_smallest_job(tmp_path):
@@ -53,7 +44,7 @@ def test_serve_trains_the_smallest_job(tmp_path):
             except httpx.HTTPError:
                 return False
 
-        wait_for(ready, 60, "the API to be ready")
+        wait_for(ready, 60, what="the API to be ready")
         key = (tmp_path / "var" / "admin.key").read_text().strip()
         client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10)
         job = client.post("/jobs", json={"kind": "train", "method": "frpo", "max_steps": 6, "save_steps": 3}).json()
@@ -63,7 +54,7 @@ def test_serve_trains_the_smallest_job(tmp_path):
             current = client.get(f"/jobs/{job['id']}").json()
             return current if current["status"] in ("succeeded", "failed", "cancelled") else None
 
-        done = wait_for(finished, 240, "the job to finish")
+        done = wait_for(finished, 240, what="the job to finish")
         assert done["status"] == "succeeded", (done, (tmp_path / "serve.log").read_text()[-3000:])
         assert done["progress"] == pytest.approx(1.0)
         series = client.get(f"/runs/{job['id']}/metrics", params={"keys": "reward,robust_reward"}).json()["series"]

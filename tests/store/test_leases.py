@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,8 +19,8 @@ from store.leases import (
     requeue,
     set_progress,
 )
-from store.models import Event, Run, RunKind, RunStatus
-from store.specs import TrainSpec
+from store.models import Event, Run, RunStatus
+from tests.helpers import create_run, get_run
 
 
 @pytest.fixture
@@ -31,25 +30,12 @@ def engine(database_url):
     engine.dispose()
 
 
-def new_run(engine, **values) -> uuid.UUID:
-    with session_scope(engine) as session:
-        run = Run(kind=RunKind.train, spec=TrainSpec().model_dump(), **values)
-        session.add(run)
-        session.flush()
-        return run.id
-
-
-def get(engine, run_id) -> Run:
-    with session_scope(engine) as session:
-        return session.get(Run, run_id)
-
-
 def test_claim_renew_finish(engine):
-    run_id = new_run(engine)
+    run_id = create_run(engine)
     with session_scope(engine) as session:
         run = claim(session, run_id, "w1", 30)
         assert run is not None and run.status == RunStatus.running and run.worker == "w1" and run.attempts == 1
-    run = get(engine, run_id)
+    run = get_run(engine, run_id)
     assert run.started_at is not None and run.lease_expires_at is not None
     with session_scope(engine) as session:
         assert claim(session, run_id, "w2", 30) is None  # live lease: someone else's
@@ -57,11 +43,11 @@ def test_claim_renew_finish(engine):
         assert not renew(session, run_id, "w2", 30)
         assert set_progress(session, run_id, 0.5, 12.0)
         assert not is_cancel_requested(session, run_id)
-    assert get(engine, run_id).progress == 0.5
+    assert get_run(engine, run_id).progress == 0.5
     with session_scope(engine) as session:
         assert not finish(session, run_id, "w2", RunStatus.succeeded)
         assert finish(session, run_id, "w1", RunStatus.succeeded)
-    run = get(engine, run_id)
+    run = get_run(engine, run_id)
     assert run.status == RunStatus.succeeded and run.progress == 1.0 and run.finished_at is not None
     with session_scope(engine) as session:
         assert claim(session, run_id, "w3", 30) is None  # finished: never again
@@ -72,7 +58,7 @@ def test_claim_renew_finish(engine):
 
 def test_two_concurrent_claims_exactly_one_wins(engine):
     for _ in range(5):
-        run_id = new_run(engine)
+        run_id = create_run(engine)
         barrier = threading.Barrier(2)
         results: dict[str, bool] = {}
 
@@ -87,11 +73,11 @@ def test_two_concurrent_claims_exactly_one_wins(engine):
         for thread in threads:
             thread.join()
         assert sorted(results.values()) == [False, True]
-        assert get(engine, run_id).attempts == 1
+        assert get_run(engine, run_id).attempts == 1
 
 
 def test_expired_lease_is_reclaimed_and_recovered(engine):
-    run_id = new_run(engine)
+    run_id = create_run(engine)
     with session_scope(engine) as session:
         assert claim(session, run_id, "dead", 30)
         assert expired_runs(session) == []
@@ -104,7 +90,7 @@ def test_expired_lease_is_reclaimed_and_recovered(engine):
         assert expired.id == run_id
         assert requeue(session, expired)
         assert not requeue(session, expired)  # a second scanner changes nothing
-    run = get(engine, run_id)
+    run = get_run(engine, run_id)
     assert run.status == RunStatus.queued and run.worker is None
     with session_scope(engine) as session:
         assert expired_runs(session) == []  # just re-enqueued: not again
@@ -113,7 +99,7 @@ def test_expired_lease_is_reclaimed_and_recovered(engine):
 
 
 def test_expired_lease_can_be_claimed_directly(engine):
-    run_id = new_run(engine)
+    run_id = create_run(engine)
     with session_scope(engine) as session:
         claim(session, run_id, "dead", 0.001)
     with session_scope(engine) as session:
@@ -122,9 +108,9 @@ def test_expired_lease_can_be_claimed_directly(engine):
 
 
 def test_cancel_requested_and_old_queued_runs(engine):
-    cancelled = new_run(engine, cancel_requested=True)
-    old = new_run(engine, created_at=datetime.now(UTC) - timedelta(hours=2))
-    new_run(engine)  # recent: its message is presumably still in the queue
+    cancelled = create_run(engine, columns={"cancel_requested": True})
+    old = create_run(engine, columns={"created_at": datetime.now(UTC) - timedelta(hours=2)})
+    create_run(engine)  # recent: its message is presumably still in the queue
     with session_scope(engine) as session:
         assert claim(session, cancelled, "w", 30) is None
         assert is_cancel_requested(session, cancelled)
@@ -134,8 +120,8 @@ def test_cancel_requested_and_old_queued_runs(engine):
 
 
 def test_cancel_abandoned(engine):
-    dead = new_run(engine)
-    alive = new_run(engine)
+    dead = create_run(engine)
+    alive = create_run(engine)
     with session_scope(engine) as session:
         claim(session, dead, "dead", 0.001)
         claim(session, alive, "alive", 30)
@@ -144,5 +130,5 @@ def test_cancel_abandoned(engine):
         assert claim(session, dead, "new", 30) is None  # a run being cancelled is never started again
         assert cancel_abandoned(session) == [dead]
         assert cancel_abandoned(session) == []
-    assert get(engine, dead).status == RunStatus.cancelled
-    assert get(engine, alive).status == RunStatus.running  # its worker will stop it
+    assert get_run(engine, dead).status == RunStatus.cancelled
+    assert get_run(engine, alive).status == RunStatus.running  # its worker will stop it

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from store.db import make_engine, session_scope
 from store.migrate import upgrade
 from store.models import Artifact, Event, Run, RunStatus
-from tests.workers.helpers import FAST, SLOW, create_run, get_run, metric_count, steps_by_key, training_processes
-from tests.workers.helpers import wait_for as _wait_for
+from tests.helpers import FAST, SLOW, create_run, get_run, metric_count, steps_by_key, training_processes
+from tests.helpers import wait_for as _wait_for
 from workers.celery_app import TASK_RUN_JOB, make_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -1,4 +1,4 @@
-"""Helpers for the worker tests: runs created straight in the store, and polling with a deadline (no fixed sleeps)."""
+"""Test helpers: runs created straight in the store, and polling with a deadline (no fixed sleeps)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ FAST = dict(max_steps=6, save_steps=2, per_device_train_batch_size=16, num_gener
 SLOW = dict(max_steps=80, save_steps=4, per_device_train_batch_size=16, num_generations=8)
 
 
-def create_run(engine, **spec) -> uuid.UUID:
+def create_run(engine, columns: dict | None = None, **spec) -> uuid.UUID:
+    """A queued train run with `spec` fields over the defaults, and any Run `columns` set directly."""
     with session_scope(engine) as session:
-        run = Run(kind=RunKind.train, spec=TrainSpec(**spec).model_dump(), queue="cpu")
+        run = Run(kind=RunKind.train, spec=TrainSpec(**spec).model_dump(), queue="cpu", **(columns or {}))
         session.add(run)
         session.flush()
         return run.id
