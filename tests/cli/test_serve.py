@@ -22,6 +22,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def frpo(*args: str, env: dict[str, str]) -> str:
+    result = subprocess.run([sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_serve_trains_the_smallest_job(tmp_path):
     port = free_port()
     env = {**os.environ, "FRPO_DATA_DIR": str(tmp_path / "var")}
@@ -60,6 +66,17 @@ def test_serve_trains_the_smallest_job(tmp_path):
         series = client.get(f"/runs/{job['id']}/metrics", params={"keys": "reward,robust_reward"}).json()["series"]
         assert series["reward"]["steps"] == [1, 2, 3, 4, 5, 6]
         assert len(series["robust_reward"]["values"]) == 6
+
+        # The CLI's HTTP commands against the same server.
+        cli_env = {**env, "FRPO_API_URL": f"http://127.0.0.1:{port}", "FRPO_API_KEY": key}
+        listed = frpo("jobs", env=cli_env)
+        assert job["id"] in listed and "succeeded" in listed
+        assert "succeeded" in frpo("logs", job["id"], env=cli_env)
+        spec = tmp_path / "spec.yaml"
+        spec.write_text("kind: train\nmethod: grpo\nmax_steps: 400\n")
+        second = frpo("submit", str(spec), env=cli_env).strip()
+        assert "cancel" in frpo("cancel", second, env=cli_env)
+        wait_for(lambda: client.get(f"/jobs/{second}").json()["status"] == "cancelled", 60, what="the cancel")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
