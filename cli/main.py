@@ -21,6 +21,7 @@ import httpx
 import typer
 import yaml
 
+FINISHED = ("succeeded", "failed", "cancelled")
 app = typer.Typer(no_args_is_help=True, help=__doc__, rich_markup_mode=None)
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
@@ -146,13 +147,45 @@ def _check(response: httpx.Response) -> dict:
 @app.command()
 def submit(
     spec: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A job spec (YAML or JSON).")],
+    wait: Annotated[bool, typer.Option(help="Show a progress bar until the job ends.")] = False,
     url: ApiUrl = "http://127.0.0.1:8000",
     key: ApiKeyOption = "",
 ) -> None:
     """Submit a job spec; prints the job's id."""
     with _client(url, key) as client:
         job = _check(client.post("/jobs", json=yaml.safe_load(spec.read_text())))
-    typer.echo(job["id"])
+        typer.echo(job["id"])
+        if wait:
+            _follow_progress(client, job["id"])
+
+
+@app.command("wait")
+def wait_for_job(job_id: str, url: ApiUrl = "http://127.0.0.1:8000", key: ApiKeyOption = "") -> None:
+    """Show a job's progress bar until it ends; exits 1 unless it succeeded."""
+    with _client(url, key) as client:
+        _follow_progress(client, job_id)
+
+
+def _follow_progress(client: httpx.Client, job_id: str) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, transient=False) as progress:
+        bar = progress.add_task(job_id[:8], total=1.0)
+        while True:
+            job = _check(client.get(f"/jobs/{job_id}"))
+            progress.update(bar, completed=job["progress"], description=f"{job_id[:8]} {job['status']}")
+            if job["status"] in FINISHED:
+                break
+            time.sleep(1)
+    typer.echo(f"{job_id} {job['status']}" + (f": {job['error']}" if job.get("error") else ""))
+    if job["status"] != "succeeded":
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -181,7 +214,7 @@ def logs(job_id: str, follow: bool = False, url: ApiUrl = "http://127.0.0.1:8000
             for event in page["items"]:
                 typer.echo(f"{event['time']}  {event['level']:<7} {event['message']}")
             after = page["next_after_id"]
-            if not follow or _check(client.get(f"/jobs/{job_id}"))["status"] in ("succeeded", "failed", "cancelled"):
+            if not follow or _check(client.get(f"/jobs/{job_id}"))["status"] in FINISHED:
                 return
             time.sleep(1)
 

@@ -72,6 +72,7 @@ def test_serve_trains_the_smallest_job(tmp_path):
         listed = frpo("jobs", env=cli_env)
         assert job["id"] in listed and "succeeded" in listed
         assert "succeeded" in frpo("logs", job["id"], env=cli_env)
+        assert frpo("wait", job["id"], env=cli_env).strip().endswith(f"{job['id']} succeeded")
         spec = tmp_path / "spec.yaml"
         spec.write_text("kind: train\nmethod: grpo\nmax_steps: 400\n")
         second = frpo("submit", str(spec), env=cli_env).strip()
