@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ApiError
 from store import queries
+from store.events import add_event
 from store.models import ApiKey, Run
 from store.settings import Settings
 
@@ -184,12 +185,12 @@ def dispatch(request: Request, runs: Sequence[Run]) -> None:
             logger.warning("enqueue of run %s failed; it stays queued for the recovery scan", run.id, exc_info=True)
             try:
                 with factory() as session, session.begin():
-                    queries.add_event(
+                    add_event(
                         session,
                         run.id,
                         "enqueue failed; the run stays queued and a worker's recovery scan will pick it up",
                         level="warning",
-                        data={"error": f"{type(exc).__name__}: {exc}"[:2000]},
+                        error=f"{type(exc).__name__}: {exc}"[:2000],
                     )
             except Exception:
                 logger.exception("could not record the enqueue failure of run %s", run.id)

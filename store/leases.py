@@ -12,22 +12,14 @@ same code serves PostgreSQL and SQLite. Every state change writes an Event.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from store.models import Event, Run, RunStatus
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def add_event(session: Session, run_id: uuid.UUID, message: str, level: str = "info", **data: Any) -> None:
-    """Append a line to a run's log."""
-    session.add(Event(run_id=run_id, message=message, level=level, data=data, time=_now()))
+from store.events import add_event
+from store.models import Run, RunStatus, utcnow
 
 
 def claim(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: float) -> Run | None:
@@ -37,7 +29,7 @@ def claim(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: float
     and the loser's WHERE no longer matches, so at most one caller gets the run. Returns the claimed run or None.
     No read precedes the UPDATE: on SQLite a read-then-write transaction could fail instead of waiting its turn.
     """
-    now = _now()
+    now = utcnow()
     claimable = and_(
         Run.id == run_id,
         or_(
@@ -71,7 +63,7 @@ def claim(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: float
 
 def renew(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: float) -> bool:
     """Extend the lease if the run is still ours and running; False means we lost it (stop working on it)."""
-    now = _now()
+    now = utcnow()
     result = session.execute(
         update(Run)
         .where(Run.id == run_id, Run.worker == worker, Run.status == RunStatus.running)
@@ -86,7 +78,7 @@ def set_progress(session: Session, run_id: uuid.UUID, progress: float, eta_secon
     result = session.execute(
         update(Run)
         .where(Run.id == run_id, Run.status == RunStatus.running)
-        .values(progress=min(max(progress, 0.0), 1.0), eta_seconds=eta_seconds, updated_at=_now())
+        .values(progress=min(max(progress, 0.0), 1.0), eta_seconds=eta_seconds, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
@@ -97,7 +89,7 @@ def finish(session: Session, run_id: uuid.UUID, worker: str, status: RunStatus |
     status = RunStatus(status)
     if not status.finished:
         raise ValueError(f"finish() needs a final status, got {status}")
-    now = _now()
+    now = utcnow()
     values: dict[str, Any] = dict(status=status, finished_at=now, lease_expires_at=None, error=error, updated_at=now)
     if status == RunStatus.succeeded:
         values.update(progress=1.0, eta_seconds=0.0)
@@ -120,7 +112,7 @@ def cancel_abandoned(session: Session, run_id: uuid.UUID | None = None) -> list[
     """End `cancelled` the runs (all, or just `run_id`) whose cancellation was requested but that no live worker
     holds: queued, or running under an expired lease (the worker died before it could stop them). Nothing else would
     ever finish them, since `claim` refuses a run being cancelled."""
-    now = _now()
+    now = utcnow()
     query = (
         update(Run)
         .where(
@@ -147,7 +139,7 @@ def expired_runs(session: Session, queued_after_seconds: float = 3600.0) -> list
     """Runs whose message may be lost: running under an expired lease (the worker died), or queued longer than
     `queued_after_seconds` with no worker and not re-enqueued within that time. A running run's message is gone for
     good once its worker died (acks late redelivers it only after the broker's visibility timeout, days)."""
-    now = _now()
+    now = utcnow()
     stale = now - timedelta(seconds=queued_after_seconds)
     query = select(Run).where(
         Run.cancel_requested.is_(False),
@@ -168,7 +160,7 @@ def expired_runs(session: Session, queued_after_seconds: float = 3600.0) -> list
 def requeue(session: Session, run: Run) -> bool:
     """Mark an expired run as waiting again (queued, no worker) before its message is re-sent; False if it changed
     meanwhile (another scanner or a worker got there first). The next claim counts a new attempt."""
-    now = _now()
+    now = utcnow()
     if run.status == RunStatus.running:
         condition = and_(Run.status == RunStatus.running, Run.lease_expires_at < now)
     else:

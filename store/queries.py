@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from store.events import add_event
 from store.models import (
     ApiKey,
     Artifact,
@@ -215,14 +216,6 @@ def list_runs(
     return RunPage(items=items, total=total)
 
 
-def add_event(
-    session: Session, run_id: uuid.UUID, message: str, *, level: str = "info", data: dict[str, Any] | None = None
-) -> Event:
-    event = Event(run_id=run_id, message=message, level=level, data=data or {}, time=utcnow())
-    session.add(event)
-    return event
-
-
 def cancel_run(session: Session, run_id: uuid.UUID) -> Run:
     """Queued: cancelled now. Running: flag it; the worker stops it. Finished: Conflict.
 
@@ -270,7 +263,7 @@ def retry_run(session: Session, run_id: uuid.UUID) -> Run:
     )
     session.add(run)
     session.flush()
-    add_event(session, run.id, f"retry of {old.id}", data={"retry_of": str(old.id)})
+    add_event(session, run.id, f"retry of {old.id}", retry_of=str(old.id))
     return run
 
 

@@ -42,7 +42,8 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from store.db import make_engine, session_scope
-from store.leases import add_event, cancel_abandoned, claim, finish, is_cancel_requested, renew, set_progress
+from store.events import add_event
+from store.leases import cancel_abandoned, claim, finish, is_cancel_requested, renew, set_progress
 from store.metrics import points_from_log, record_artifact, write_points
 from store.models import Run, RunStatus
 from store.settings import Settings, get_settings
