@@ -8,7 +8,7 @@ a fresh database of its own, dropped at the end. Target (the issue): ≥ 10× ML
 
 Ingest: `--points` points of one run (10 keys × points/10 steps, trainer-like values), and a second run holding one
 key of `--points` steps. Ours goes the worker's way: fake `on_log` calls into `workers.sink.StoreSink` (the
-runner's defaults: 500-point batches or 1 s, COPY + merge into PostgreSQL) until `close()` has committed everything.
+runner's defaults: batches of up to 5000 points or 1 s, COPY + merge into PostgreSQL) until everything is committed.
 MLflow's goes the client's way: `MlflowClient.log_batch` in 1000-metric calls (its per-call limit) to a real
 `mlflow server` over HTTP, on PostgreSQL too. Note the shapes differ by design: our worker writes the store directly,
 MLflow's client has to go through its server.
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{uvicorn.__version__}"
     )
     print(
-        f"ingest: ours = worker StoreSink (500-point batches / 1 s, write_points COPY in ≤{BATCH_SIZE}) straight to "
+        f"ingest: ours = worker StoreSink ({BATCH_SIZE}-point batches or 1 s, COPY + merge) straight to "
         f"PostgreSQL; MLflow = MlflowClient.log_batch ({MLFLOW_BATCH} metrics/call) over HTTP, one call at a time"
     )
     print(f"{'ingest run':<30}{'ours pts/s':>14}{'MLflow pts/s':>14}{'ours/MLflow':>13}")

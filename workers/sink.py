@@ -22,7 +22,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from store.db import session_scope
 from store.leases import set_progress
-from store.metrics import Point, points_from_log, record_artifact, write_points
+from store.metrics import BATCH_SIZE, Point, points_from_log, record_artifact, write_points
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,9 @@ class _Flush:
 class StoreSink(TrainerCallback):
     """A TrainerCallback that streams one run's metrics, progress and checkpoints into the store."""
 
-    def __init__(self, engine: Engine, run_id: uuid.UUID, flush_seconds: float = 1.0, batch_points: int = 500) -> None:
+    def __init__(
+        self, engine: Engine, run_id: uuid.UUID, flush_seconds: float = 1.0, batch_points: int = BATCH_SIZE
+    ) -> None:
         self.engine = engine
         self.run_id = run_id
         self.flush_seconds = flush_seconds
