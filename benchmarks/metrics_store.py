@@ -47,7 +47,7 @@ import sqlalchemy
 import uvicorn
 from mlflow import MlflowClient
 from mlflow.entities import Metric
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from transformers import TrainerControl, TrainerState
 
 from store.db import make_engine, session_scope
@@ -55,7 +55,7 @@ from store.metrics import BATCH_SIZE
 from store.migrate import upgrade
 from store.models import RunStatus
 from store.queries import create_api_key
-from tests.helpers import create_run, metric_count
+from tests.helpers import create_run, fresh_postgres_database, metric_count
 from workers.sink import StoreSink
 
 ADMIN_URL = os.environ.get("FRPO_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -93,21 +93,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@contextmanager
-def fresh_database(prefix: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database, dropped (connections and all) on the way out."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
@@ -234,8 +219,8 @@ def main(argv: list[str] | None = None) -> None:
 
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="frpo-bench-")))
-        ours_url = stack.enter_context(fresh_database("frpo_bench_ours"))
-        mlflow_url = stack.enter_context(fresh_database("frpo_bench_mlflow"))
+        ours_url = stack.enter_context(fresh_postgres_database(ADMIN_URL, "frpo_bench_ours"))
+        mlflow_url = stack.enter_context(fresh_postgres_database(ADMIN_URL, "frpo_bench_mlflow"))
         upgrade(ours_url)
         engine = make_engine(ours_url)
         stack.callback(engine.dispose)

@@ -17,6 +17,7 @@ Models load from local paths only (``local_files_only=True``): evaluation must n
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 import re
@@ -180,7 +181,7 @@ def _model_fingerprint(path: Path, sample_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-class _LocalLMJudge:
+class _LocalLMJudge(abc.ABC):
     """Shared machinery: a local causal LM, a prompt template, and a read of next-token logits over label tokens.
 
     The filled template is sent as a user turn through the tokenizer's chat template (with the generation prompt), so
@@ -292,8 +293,9 @@ class _LocalLMJudge:
             return torch.empty(0, len(self.labels), dtype=torch.float64)
         return torch.cat(rows)
 
+    @abc.abstractmethod
     def _harmfulness(self, probs: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Harmfulness in [0, 1] from the (N, len(labels)) label probabilities."""
 
     def judge(self, prompts: list[str], responses: list[str]) -> list[Judgement]:
         harm = self._harmfulness(self.label_probs(prompts, responses)).clamp(0.0, 1.0)

@@ -4,12 +4,11 @@ database, migrated, and dropped afterwards. SQLite is a file in the test's tmp_p
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from store.migrate import upgrade
+from tests.helpers import fresh_postgres_database
 
 POSTGRES_ADMIN_URL = os.environ.get("FRPO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -17,17 +16,8 @@ POSTGRES_ADMIN_URL = os.environ.get("FRPO_TEST_POSTGRES_URL", "postgresql+psycop
 @pytest.fixture
 def postgres_url():
     """URL of a new, empty PostgreSQL database (not migrated)."""
-    name = f"frpo_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database(POSTGRES_ADMIN_URL, "frpo_test") as url:
+        yield url
 
 
 @pytest.fixture
