@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import typing
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,7 +17,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from store.queries import Conflict, NotFound, QueryError
-from store.specs import SpecError
+from store.specs import JOB_KINDS, SpecError
 
 logger = logging.getLogger(__name__)
 
@@ -75,20 +74,10 @@ def spec_error(exc: SpecError) -> ApiError:
 
 
 def _body_model(request: Request) -> type[BaseModel] | None:
-    """The pydantic model the matched route takes as its body, if any."""
-    route = request.scope.get("route")
-    endpoint = getattr(route, "endpoint", None)
-    if endpoint is None:
-        return None
-    try:
-        hints = typing.get_type_hints(endpoint)
-    except Exception:  # pragma: no cover - unresolvable annotations: no hint, still a clear error
-        return None
-    for name in inspect.signature(endpoint).parameters:
-        hint = hints.get(name)
-        if inspect.isclass(hint) and issubclass(hint, BaseModel):
-            return hint
-    return None
+    """The pydantic model the matched route takes as its body, if it is one model (not a union of job kinds)."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    annotation = getattr(getattr(body_field, "field_info", None), "annotation", None)
+    return annotation if inspect.isclass(annotation) and issubclass(annotation, BaseModel) else None
 
 
 def _model_at(root: type[BaseModel] | None, path: list[str]) -> type[BaseModel] | None:
@@ -112,6 +101,8 @@ def _fix(error: dict[str, Any], model: type[BaseModel] | None, field: str) -> st
     if kind == "extra_forbidden":
         allowed = ", ".join(model.model_fields) if model is not None else "those in the schema"
         return f"remove it; allowed fields are {allowed}"
+    if kind == "union_tag_invalid":
+        return f"use one of {', '.join(JOB_KINDS)}"
     if kind == "literal_error":
         return f"use one of {ctx.get('expected', 'the allowed values')}"
     if kind == "enum":
@@ -167,8 +158,13 @@ def validation_fields(errors: list[dict[str, Any]], root: type[BaseModel] | None
             (loc[0], loc[1:]) if loc and loc[0] in ("body", "query", "path", "header", "cookie") else ("", loc)
         )
         kind = error.get("type", "")
+        model = root
+        if where == "body" and root is None and path and path[0] in JOB_KINDS:
+            model, path = JOB_KINDS[path[0]], path[1:]  # POST /jobs takes one of the job kinds: drop the union's tag
+        if kind == "union_tag_invalid":
+            path = ["kind"]
         holder_path = path[:-1] if kind == "extra_forbidden" else path
-        holder = _model_at(root, holder_path) if where == "body" else None
+        holder = _model_at(model, holder_path) if where == "body" else None
         field = ".".join(path) if path else (where or "body")
         if where == "header":
             field = field.replace("_", "-")

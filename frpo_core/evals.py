@@ -290,6 +290,28 @@ class SafetyEvaluator:
         return metrics
 
 
+def evaluator_for_prompt_set(
+    source: str,
+    *,
+    judge: Judge,
+    tokenizer: PreTrainedTokenizerBase,
+    n_harmful: int,
+    n_harmless: int,
+    seed: int = 0,
+    reference: PreTrainedModel | None = None,
+    max_new_tokens: int = 64,
+) -> SafetyEvaluator:
+    """A SafetyEvaluator on fixed subsets of a labelled prompt set (task "safety" / "normal"), drawn once by `seed`."""
+    from frpo_core.data import load_prompts
+
+    def texts(task: str, n: int) -> list[str]:
+        return [row["prompt"][-1]["content"] for row in load_prompts(source, task=task, limit=n, seed=seed)]
+
+    return SafetyEvaluator(
+        texts("safety", n_harmful), texts("normal", n_harmless), judge, tokenizer, reference, max_new_tokens
+    )
+
+
 class SafetyEvalCallback(TrainerCallback):
     """Runs a :class:`SafetyEvaluator` at the start of training (step 0) and every ``every`` optimiser steps.
 

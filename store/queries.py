@@ -31,7 +31,9 @@ from store.models import (
     Sweep,
     utcnow,
 )
-from store.specs import JobSpec, SweepSpec
+from store.specs import EvaluateSpec, FinetuneSpec, SpecError, SweepSpec, TrainSpec
+
+AnySpec = TrainSpec | FinetuneSpec | EvaluateSpec
 
 KEY_PREFIX = "frpo"
 # Each scope implies the ones before it: admin ⊃ submit ⊃ read.
@@ -148,24 +150,53 @@ def save_idempotency_record(
 # --- jobs -----------------------------------------------------------------------------------------------------------
 
 
+def check_lineage(session: Session, spec: AnySpec) -> Run | None:
+    """The run a finetune or evaluate job starts from: it must exist, have succeeded and have a final model.
+    Raises SpecError naming the field otherwise; None for a train job (it starts from a model, not a run)."""
+    field = {"finetune": "parent_id", "evaluate": "run_id"}.get(spec.kind)
+    if field is None:
+        return None
+    source_id = getattr(spec, field)
+    source = session.get(Run, source_id)
+    if source is None:
+        raise SpecError(field, f"there is no run {source_id}")
+    if source.status != RunStatus.succeeded:
+        raise SpecError(field, f"run {source_id} is {source.status.value}; it must have succeeded")
+    if final_model(session, source_id) is None:
+        raise SpecError(field, f"run {source_id} recorded no final model")
+    return source
+
+
+def final_model(session: Session, run_id: uuid.UUID) -> Artifact | None:
+    """The run's final model artifact (the newest one of kind "model")."""
+    return session.scalar(
+        select(Artifact).where(Artifact.run_id == run_id, Artifact.kind == "model").order_by(Artifact.id.desc())
+    )
+
+
 def create_run(
     session: Session,
-    spec: JobSpec,
+    spec: AnySpec,
     *,
     sweep_id: uuid.UUID | None = None,
-    parent_id: uuid.UUID | None = None,
+    parent: Run | None = None,
     extra_tags: dict[str, Any] | None = None,
 ) -> Run:
-    """Insert a queued run for `spec` (defaults filled in). The caller commits, then enqueues."""
+    """Insert a queued run for `spec` (defaults filled in). The caller commits, then enqueues.
+
+    A run started from another (`parent`) inherits its tags (method, λ, β, seed, base model), so a fine-tuning run
+    is grouped with the RL run it degrades in every chart.
+    """
+    inherited = {k: v for k, v in (parent.tags if parent else {}).items() if k not in ("stage", "retry_of")}
     run = Run(
         kind=RunKind(spec.kind),
         status=RunStatus.queued,
         spec=spec.model_dump(mode="json"),
-        tags={**spec.tags(), **(extra_tags or {})},
+        tags={**inherited, **spec.tags(), **(extra_tags or {})},
         name=spec.name,
         queue=spec.queue,
         sweep_id=sweep_id,
-        parent_id=parent_id,
+        parent_id=parent.id if parent else None,
         created_at=utcnow(),
     )
     session.add(run)

@@ -9,10 +9,21 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from store.settings import Settings
 
@@ -115,7 +126,75 @@ class TrainSpec(BaseModel):
         }
 
 
-JobSpec = TrainSpec
+class EvalSpec(BaseModel):
+    """The safety evaluation: fixed harmful and harmless prompt subsets (drawn once, by `seed`), judged for refusal,
+    plus the KL to the model the fine-tuning started from (method.md §3, §6.10)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompts: str = Field("toy_safety", description="Prompt set with a task label: a shipped name, hub id or file.")
+    n_harmful: int = Field(32, ge=1, le=10_000)
+    n_harmless: int = Field(32, ge=1, le=10_000)
+    seed: int = Field(0, ge=0, description="Seeds the subsets once; every evaluation of a run uses the same prompts.")
+    judge: str = Field("refusal-matcher", description="'refusal-matcher' (offline), 'hf-classifier:<path>', …")
+    max_new_tokens: int = Field(48, ge=1, le=4096)
+    every: int = Field(10, ge=1, description="In fine-tuning, evaluate at step 0 and every this many steps.")
+
+
+class FinetuneSpec(BaseModel):
+    """Downstream SFT of a finished run's model (its policy is the reference for the KL)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["finetune"] = "finetune"
+    parent_id: uuid.UUID = Field(..., description="The run whose final model is fine-tuned; it must have succeeded.")
+    name: str | None = Field(None, max_length=200)
+    mode: Literal["sft"] = "sft"
+    dataset: str = Field("benign_sft", description="SFT data: a shipped name, a hub id or a local file.")
+    learning_rate: float = Field(5e-4, gt=0)
+    max_steps: int = Field(30, ge=1, le=1_000_000)
+    per_device_train_batch_size: int = Field(8, ge=1)
+    lora: bool = False
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    max_length: int = Field(256, ge=8)
+    seed: int = Field(0, ge=0)
+    save_steps: int = Field(10, ge=1)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    queue: Literal["cpu", "gpu"] = "cpu"
+
+    def tags(self) -> dict[str, Any]:
+        return {"stage": "finetune", "downstream_dataset": self.dataset, "finetune_seed": self.seed}
+
+
+class EvaluateSpec(BaseModel):
+    """The safety evaluation, once, on a finished run's model (KL against that run's parent, if it has one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["evaluate"] = "evaluate"
+    run_id: uuid.UUID = Field(..., description="The run whose final model is evaluated; it must have succeeded.")
+    name: str | None = Field(None, max_length=200)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    queue: Literal["cpu", "gpu"] = "cpu"
+
+    def tags(self) -> dict[str, Any]:
+        return {"stage": "evaluate"}
+
+
+def _kind(value: Any) -> str:
+    """A body without "kind" is a training job, so `{"method": "frpo"}` alone is a valid submission."""
+    return value.get("kind", "train") if isinstance(value, dict) else getattr(value, "kind", "train")
+
+
+JobSpec = Annotated[
+    Annotated[TrainSpec, Tag("train")]
+    | Annotated[FinetuneSpec, Tag("finetune")]
+    | Annotated[EvaluateSpec, Tag("evaluate")],
+    Discriminator(_kind),
+]
+JOB_SPEC = TypeAdapter(JobSpec)
+JOB_KINDS: dict[str, type[BaseModel]] = {"train": TrainSpec, "finetune": FinetuneSpec, "evaluate": EvaluateSpec}
 
 MAX_SWEEP_POINTS = 500
 
@@ -148,13 +227,13 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(..., min_length=1, max_length=200)
-    base: JobSpec
+    base: TrainSpec
     grid: SweepGrid
     include_grpo: bool = Field(
         True, description="Also run GRPO once per (β, seed) with the same spec: the baseline differs only in loss."
     )
 
-    def points(self) -> list[JobSpec]:
+    def points(self) -> list[TrainSpec]:
         """One spec per grid point (FRPO at every λ; GRPO once per remaining point if include_grpo)."""
         axes = self.grid.axes()
         specs = [
@@ -168,20 +247,34 @@ class SweepSpec(BaseModel):
             ]
         return specs
 
-    def _point(self, method: str, values: dict[str, Any]) -> JobSpec:
-        return JobSpec.model_validate({**self.base.model_dump(), "method": method, **values})
+    def _point(self, method: str, values: dict[str, Any]) -> TrainSpec:
+        return TrainSpec.model_validate({**self.base.model_dump(), "method": method, **values})
 
 
-def check_runnable(spec: JobSpec, settings: Settings) -> None:
-    """What the shape cannot say: paths confined to the model roots, trust_remote_code only if the server allows."""
-    if spec.trust_remote_code and not settings.allow_trust_remote_code:
-        raise SpecError("trust_remote_code", "this server does not allow it (FRPO_ALLOW_TRUST_REMOTE_CODE=false)")
-    if spec.model == TINY_MODEL:
+def check_runnable(spec: TrainSpec | FinetuneSpec | EvaluateSpec, settings: Settings) -> None:
+    """What the shape cannot say: local paths (models, data, judge models) confined to the model roots, and
+    trust_remote_code only if the server allows it. (Whether a parent run exists and has finished is the store's to
+    say: `store.queries.check_lineage`.)"""
+    if isinstance(spec, TrainSpec):
+        if spec.trust_remote_code and not settings.allow_trust_remote_code:
+            raise SpecError("trust_remote_code", "this server does not allow it (FRPO_ALLOW_TRUST_REMOTE_CODE=false)")
+        _check_source("model", spec.model, settings)
         return
-    path = Path(spec.model).expanduser()
-    if HUB_ID.match(spec.model) and not path.exists():
+    if isinstance(spec, FinetuneSpec):
+        _check_source("dataset", spec.dataset, settings)
+    _check_source("eval.prompts", spec.eval.prompts, settings)
+    _, _, judge_path = spec.eval.judge.partition(":")
+    if judge_path:
+        _check_source("eval.judge", judge_path, settings, hub_ok=False)
+
+
+def _check_source(field: str, value: str, settings: Settings, hub_ok: bool = True) -> None:
+    """A shipped name (no slash), a hub id (owner/name, not an existing path), or a path under a model root."""
+    path = Path(value).expanduser()
+    if "/" not in value and not path.exists():
+        return  # a name: 'tiny', a shipped data set; unknown names fail when the job starts, naming the choices
+    if hub_ok and HUB_ID.match(value.split(":", 1)[0]) and not path.exists():
         return  # a hub id: loaded by name (the worker may still find no hub access)
-    path = path.resolve()
-    if not any(path.is_relative_to(root) for root in settings.model_roots):
+    if not any(path.resolve().is_relative_to(root) for root in settings.model_roots):
         roots = ", ".join(str(r) for r in settings.model_roots)
-        raise SpecError("model", f"{spec.model!r} is neither 'tiny', a hub id, nor a path under a model root ({roots})")
+        raise SpecError(field, f"{value!r} is neither a name, a hub id, nor a path under a model root ({roots})")

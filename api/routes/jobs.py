@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import IdempotencyDep, ReadKey, SessionDep, SettingsDep, SubmitKey
 from api.schemas import Job, JobPage
 from store import queries
 from store.models import Run, RunKind, RunStatus
-from store.specs import TrainSpec, check_runnable
+from store.specs import JobSpec, check_runnable
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -23,13 +23,15 @@ def job_body(run: Run) -> dict[str, Any]:
 
 @router.post("", status_code=202, response_model=Job)
 def submit_job(
-    spec: TrainSpec, session: SessionDep, settings: SettingsDep, _: SubmitKey, idem: IdempotencyDep
+    spec: Annotated[JobSpec, Body()], session: SessionDep, settings: SettingsDep, _: SubmitKey, idem: IdempotencyDep
 ) -> JSONResponse:
-    """Queue a training job. `{"kind": "train", "method": "frpo"}` is the smallest valid body."""
+    """Queue a job: `train` (GRPO or FRPO), `finetune` (SFT of a finished run) or `evaluate` (of a finished run).
+    `{"kind": "train", "method": "frpo"}` is the smallest valid body."""
     if (replayed := idem.replay()) is not None:
         return replayed
     check_runnable(spec, settings)  # SpecError -> 422 naming the field
-    run = queries.create_run(session, spec)
+    parent = queries.check_lineage(session, spec)  # likewise, for the run a finetune/evaluate starts from
+    run = queries.create_run(session, spec, parent=parent)
     return idem.commit(202, job_body(run), enqueue=[run])  # enqueued only after the commit
 
 

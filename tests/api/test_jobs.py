@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from store import queries
 from store.db import session_scope
-from store.models import Event, IdempotencyRecord, Run, RunStatus, utcnow
+from store.models import Artifact, Event, IdempotencyRecord, Run, RunStatus, utcnow
 
 SMALLEST = {"kind": "train", "method": "frpo"}
 
@@ -272,3 +272,32 @@ def test_concurrent_twin_with_the_same_idempotency_key_replays(client, engine, e
     second = client.post("/api/v1/jobs", json=SMALLEST, headers={"Idempotency-Key": "k2"})
     assert second.status_code == 202 and second.json() == first.json()
     assert count(engine) == 1 and len(enqueued.calls) == 1
+
+
+def test_finetune_and_evaluate_start_from_a_finished_run(client, engine, enqueued):
+    parent = client.post("/api/v1/jobs", json={"method": "frpo", "lamb": 0.2}).json()
+    body = {"kind": "finetune", "parent_id": parent["id"], "max_steps": 5}
+    refused = client.post("/api/v1/jobs", json=body)
+    assert refused.status_code == 422
+    [item] = refused.json()["error"]["fields"]
+    assert item["field"] == "parent_id" and "queued" in item["message"]
+    assert count(engine) == 1
+
+    set_status(engine, parent["id"], RunStatus.succeeded)
+    refused = client.post("/api/v1/jobs", json=body)
+    assert refused.status_code == 422 and "no final model" in refused.json()["error"]["fields"][0]["message"]
+    with session_scope(engine) as session:
+        session.add(Artifact(run_id=uuid.UUID(parent["id"]), kind="model", path="/m", size_bytes=1, sha256="0" * 64))
+
+    accepted = client.post("/api/v1/jobs", json=body)
+    assert accepted.status_code == 202, accepted.text
+    job = accepted.json()
+    assert job["kind"] == "finetune" and job["parent_id"] == parent["id"]
+    assert job["tags"]["method"] == "frpo" and job["tags"]["lamb"] == 0.2 and job["tags"]["stage"] == "finetune"
+    assert job["spec"]["eval"]["judge"] == "refusal-matcher"
+    assert [call[0] for call in enqueued.calls][-1] == uuid.UUID(job["id"])
+
+    missing = client.post("/api/v1/jobs", json={"kind": "evaluate", "run_id": str(uuid.uuid4())})
+    assert missing.status_code == 422 and missing.json()["error"]["fields"][0]["field"] == "run_id"
+    unknown = client.post("/api/v1/jobs", json={"kind": "distill"})
+    assert unknown.status_code == 422 and unknown.json()["error"]["fields"][0]["field"] == "kind"
