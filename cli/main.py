@@ -107,7 +107,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     db_upgrade()
     key = _embedded_admin_key(settings.data_dir)
     worker_process = subprocess.Popen(_worker_command(["cpu"]), start_new_session=True)
-    typer.echo(f"API: http://{host}:{port}/api/v1  (docs: http://{host}:{port}/docs)")
+    typer.echo(f"API: http://{host}:{port}/api/v1  (docs: http://{host}:{port}/api/v1/docs)")
     typer.echo(f"admin key: {key}  (also in {settings.data_dir / 'admin.key'})")
     try:
         api(host=host, port=port)
