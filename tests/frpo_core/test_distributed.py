@@ -78,6 +78,7 @@ def _rank_main(rank: int, world: int, port: int, queue) -> None:
         grads = [gradient(data, rows, case, distributed=True, wrap=DistributedDataParallel) for case in CASES]
         if rank == 0:
             queue.put([g.tolist() for g in grads])
+        dist.barrier()  # neither rank tears gloo down while the other still talks to it (that aborts the process)
     finally:
         dist.destroy_process_group()
 
