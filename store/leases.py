@@ -15,11 +15,47 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from store.events import add_event
 from store.models import Run, RunStatus, utcnow
+
+
+def parent_ready() -> ColumnElement[bool]:
+    """A run may start once the run it starts from (a pipeline's previous stage) has succeeded, or if it has none."""
+    parent = aliased(Run)
+    return or_(
+        Run.parent_id.is_(None),
+        select(parent.id).where(parent.id == Run.parent_id, parent.status == RunStatus.succeeded).exists(),
+    )
+
+
+def waiting_children(session: Session, run_id: uuid.UUID) -> list[Run]:
+    """The queued runs that start from `run_id`: a pipeline's next stage, to enqueue once `run_id` has succeeded."""
+    return list(session.scalars(select(Run).where(Run.parent_id == run_id, Run.status == RunStatus.queued)))
+
+
+def cancel_descendants(session: Session, run_id: uuid.UUID, reason: str) -> list[uuid.UUID]:
+    """Cancel every queued run downstream of `run_id` (its pipeline's later stages): they can never start."""
+    now = utcnow()
+    cancelled: list[uuid.UUID] = []
+    frontier = [run_id]
+    while frontier:
+        frontier = list(
+            session.scalars(select(Run.id).where(Run.parent_id.in_(frontier), Run.status == RunStatus.queued))
+        )
+        if frontier:
+            session.execute(
+                update(Run)
+                .where(Run.id.in_(frontier), Run.status == RunStatus.queued)
+                .values(status=RunStatus.cancelled, finished_at=now, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            for child in frontier:
+                add_event(session, child, reason, level="warning")
+            cancelled += frontier
+    return cancelled
 
 
 def claim(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: float) -> Run | None:
@@ -37,6 +73,7 @@ def claim(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: float
             and_(Run.status == RunStatus.running, Run.lease_expires_at < now),
         ),
         Run.cancel_requested.is_(False),
+        parent_ready(),
     )
     result = session.execute(
         update(Run)
@@ -103,6 +140,8 @@ def finish(session: Session, run_id: uuid.UUID, worker: str, status: RunStatus |
     )
     if result.rowcount != 1:
         return False
+    if status != RunStatus.succeeded:
+        cancel_descendants(session, run_id, f"cancelled: the run it starts from ({run_id}) ended {status.value}")
     level = "error" if status == RunStatus.failed else "info"
     add_event(session, run_id, f"{status.value}" + (f": {error}" if error else ""), level=level, worker=worker)
     return True
@@ -148,6 +187,7 @@ def expired_runs(session: Session, queued_after_seconds: float = 3600.0) -> list
             and_(
                 Run.status == RunStatus.queued,
                 Run.worker.is_(None),
+                parent_ready(),  # a later pipeline stage waits for its parent, not for a lost message
                 Run.created_at < stale,
                 # for a queued run, lease_expires_at marks the last re-enqueue: do not flood the queue.
                 or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < stale),

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from store.events import add_event
+from store.leases import cancel_descendants
 from store.models import (
     ApiKey,
     Artifact,
@@ -31,7 +32,7 @@ from store.models import (
     Sweep,
     utcnow,
 )
-from store.specs import EvaluateSpec, FinetuneSpec, SpecError, SweepSpec, TrainSpec
+from store.specs import EvaluateSpec, FinetuneSpec, PipelineSpec, SpecError, SweepSpec, TrainSpec
 
 AnySpec = TrainSpec | FinetuneSpec | EvaluateSpec
 
@@ -204,6 +205,18 @@ def create_run(
     return run
 
 
+def create_pipeline(session: Session, spec: PipelineSpec) -> list[Run]:
+    """The pipeline's runs, each the parent of the next, all tagged with the first one's id. Only the first is to be
+    enqueued: a worker enqueues each later stage when the one before it succeeds (see store.leases.parent_ready)."""
+    train = create_run(session, spec.train)
+    train.tags = {**train.tags, "pipeline": str(train.id)}
+    pipeline_tag = {"pipeline": str(train.id)}
+    runs = [train, create_run(session, spec.finetune_spec(train.id), parent=train, extra_tags=pipeline_tag)]
+    if spec.evaluate:
+        runs.append(create_run(session, spec.evaluate_spec(runs[1].id), parent=runs[1], extra_tags=pipeline_tag))
+    return runs
+
+
 def get_run(session: Session, run_id: uuid.UUID) -> Run:
     run = session.get(Run, run_id)
     if run is None:
@@ -261,6 +274,7 @@ def cancel_run(session: Session, run_id: uuid.UUID) -> Run:
     flagged = 0
     if cancelled.rowcount:
         add_event(session, run_id, "cancelled before it started")
+        cancel_descendants(session, run_id, f"cancelled: the run it starts from ({run_id}) was cancelled")
     else:
         flagged = session.execute(
             update(Run)

@@ -141,13 +141,11 @@ class EvalSpec(BaseModel):
     every: int = Field(10, ge=1, description="In fine-tuning, evaluate at step 0 and every this many steps.")
 
 
-class FinetuneSpec(BaseModel):
-    """Downstream SFT of a finished run's model (its policy is the reference for the KL)."""
+class FinetuneStage(BaseModel):
+    """Downstream SFT settings: of a parent run's final model (whose policy is the reference for the KL)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["finetune"] = "finetune"
-    parent_id: uuid.UUID = Field(..., description="The run whose final model is fine-tuned; it must have succeeded.")
     name: str | None = Field(None, max_length=200)
     mode: Literal["sft"] = "sft"
     dataset: str = Field("benign_sft", description="SFT data: a shipped name, a hub id or a local file.")
@@ -165,6 +163,13 @@ class FinetuneSpec(BaseModel):
 
     def tags(self) -> dict[str, Any]:
         return {"stage": "finetune", "downstream_dataset": self.dataset, "finetune_seed": self.seed}
+
+
+class FinetuneSpec(FinetuneStage):
+    """Downstream SFT of a finished run's model."""
+
+    kind: Literal["finetune"] = "finetune"
+    parent_id: uuid.UUID = Field(..., description="The run whose final model is fine-tuned; it must have succeeded.")
 
 
 class EvaluateSpec(BaseModel):
@@ -187,14 +192,40 @@ def _kind(value: Any) -> str:
     return value.get("kind", "train") if isinstance(value, dict) else getattr(value, "kind", "train")
 
 
+class PipelineSpec(BaseModel):
+    """Train → fine-tune → evaluate as one submission: three linked runs, each started when the one before succeeds
+    (a failure or cancellation cancels the stages after it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["pipeline"] = "pipeline"
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    finetune: FinetuneStage = Field(default_factory=FinetuneStage)
+    evaluate: bool = Field(True, description="Also evaluate the fine-tuned model once it is done.")
+
+    def finetune_spec(self, train_id: uuid.UUID) -> FinetuneSpec:
+        """The fine-tuning stage's spec, once the training run has an id."""
+        return FinetuneSpec(parent_id=train_id, **self.finetune.model_dump())
+
+    def evaluate_spec(self, finetune_id: uuid.UUID) -> EvaluateSpec:
+        """The evaluation stage's spec, once the fine-tuning run has an id."""
+        return EvaluateSpec(run_id=finetune_id, eval=self.finetune.eval, queue=self.finetune.queue)
+
+
 JobSpec = Annotated[
     Annotated[TrainSpec, Tag("train")]
     | Annotated[FinetuneSpec, Tag("finetune")]
-    | Annotated[EvaluateSpec, Tag("evaluate")],
+    | Annotated[EvaluateSpec, Tag("evaluate")]
+    | Annotated[PipelineSpec, Tag("pipeline")],
     Discriminator(_kind),
 ]
 JOB_SPEC = TypeAdapter(JobSpec)
-JOB_KINDS: dict[str, type[BaseModel]] = {"train": TrainSpec, "finetune": FinetuneSpec, "evaluate": EvaluateSpec}
+JOB_KINDS: dict[str, type[BaseModel]] = {
+    "train": TrainSpec,
+    "finetune": FinetuneSpec,
+    "evaluate": EvaluateSpec,
+    "pipeline": PipelineSpec,
+}
 
 MAX_SWEEP_POINTS = 500
 
@@ -251,16 +282,19 @@ class SweepSpec(BaseModel):
         return TrainSpec.model_validate({**self.base.model_dump(), "method": method, **values})
 
 
-def check_runnable(spec: TrainSpec | FinetuneSpec | EvaluateSpec, settings: Settings) -> None:
+def check_runnable(spec: TrainSpec | FinetuneSpec | EvaluateSpec | PipelineSpec, settings: Settings) -> None:
     """What the shape cannot say: local paths (models, data, judge models) confined to the model roots, and
     trust_remote_code only if the server allows it. (Whether a parent run exists and has finished is the store's to
     say: `store.queries.check_lineage`.)"""
+    if isinstance(spec, PipelineSpec):
+        check_runnable(spec.train, settings)
+        spec = spec.finetune
     if isinstance(spec, TrainSpec):
         if spec.trust_remote_code and not settings.allow_trust_remote_code:
             raise SpecError("trust_remote_code", "this server does not allow it (FRPO_ALLOW_TRUST_REMOTE_CODE=false)")
         _check_source("model", spec.model, settings)
         return
-    if isinstance(spec, FinetuneSpec):
+    if isinstance(spec, FinetuneStage):
         _check_source("dataset", spec.dataset, settings)
     _check_source("eval.prompts", spec.eval.prompts, settings)
     _, _, judge_path = spec.eval.judge.partition(":")

@@ -37,20 +37,24 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 
 from store.db import make_engine, session_scope
 from store.events import add_event
-from store.leases import cancel_abandoned, claim, finish, is_cancel_requested, renew, set_progress
+from store.leases import cancel_abandoned, claim, finish, is_cancel_requested, renew, set_progress, waiting_children
 from store.metrics import points_from_log, record_artifact, write_points
 from store.models import Run, RunStatus
 from store.queries import final_model
 from store.settings import Settings, get_settings
 from store.specs import JOB_SPEC, TINY_MODEL, EvalSpec, EvaluateSpec, FinetuneSpec, TrainSpec
+from workers.celery_app import enqueue
 
 log = logging.getLogger(__name__)
+
+Send = Callable[[uuid.UUID, str], None]
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 TERMINATE_GRACE_SECONDS = 5.0
@@ -82,7 +86,9 @@ def checkpoint_points(checkpoint: Path) -> list[tuple[str, int, float]]:
     return points
 
 
-def execute(run_id: uuid.UUID, settings: Settings | None = None, engine: Engine | None = None) -> str:
+def execute(
+    run_id: uuid.UUID, settings: Settings | None = None, engine: Engine | None = None, send: Send = enqueue
+) -> str:
     """Run job `run_id` to its end if this call can claim it; returns the run's status afterwards.
 
     A run that is finished, or running elsewhere under a live lease, is left alone (a redelivered message never runs
@@ -102,7 +108,7 @@ def execute(run_id: uuid.UUID, settings: Settings | None = None, engine: Engine 
             log.info("run %s not claimed (status %s): nothing to do", run_id, status)
             return str(status.value if status else "missing")
         try:
-            return _run_claimed(run, worker, settings, engine)
+            return _run_claimed(run, worker, settings, engine, send)
         except Exception as error:
             with session_scope(engine) as session:
                 add_event(session, run_id, "worker error", level="error", traceback=traceback.format_exc())
@@ -113,7 +119,7 @@ def execute(run_id: uuid.UUID, settings: Settings | None = None, engine: Engine 
             engine.dispose()
 
 
-def _run_claimed(run: Run, worker: str, settings: Settings, engine: Engine) -> str:
+def _run_claimed(run: Run, worker: str, settings: Settings, engine: Engine, send: Send) -> str:
     spec = JOB_SPEC.validate_python(run.spec)
     output_dir = settings.output_root / str(run.id)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -149,7 +155,7 @@ def _run_claimed(run: Run, worker: str, settings: Settings, engine: Engine) -> s
     if outcome == "cancelled":
         return _end(engine, run.id, worker, RunStatus.cancelled)
     if child.returncode == 0:
-        return _end(engine, run.id, worker, RunStatus.succeeded)
+        return _end(engine, run.id, worker, RunStatus.succeeded, send=send)
     tail = _tail(log_path)
     last = next((line for line in reversed(tail.splitlines()) if line.strip()), "")
     with session_scope(engine) as session:
@@ -157,12 +163,25 @@ def _run_claimed(run: Run, worker: str, settings: Settings, engine: Engine) -> s
     return _end(engine, run.id, worker, RunStatus.failed, last or f"training exited with {child.returncode}")
 
 
-def _end(engine: Engine, run_id: uuid.UUID, worker: str, status: RunStatus, error: str | None = None) -> str:
-    """Finish the run if it is still ours; returns the status it has afterwards."""
+def _end(
+    engine: Engine, run_id: uuid.UUID, worker: str, status: RunStatus, error: str | None = None, send: Send = enqueue
+) -> str:
+    """Finish the run if it is still ours, and start the stages waiting for it; returns the run's status afterwards.
+
+    A success enqueues the queued runs that start from this one (a pipeline's next stage) after the commit, so the
+    worker that takes them finds their parent succeeded; a failure or cancellation has cancelled them (`finish`).
+    A lost message is not lost work: the recovery scan re-sends queued runs whose parent has succeeded.
+    """
     with session_scope(engine) as session:
-        if finish(session, run_id, worker, status, error=error):
-            return status.value
-        return str(session.scalar(select(Run.status).where(Run.id == run_id)).value)
+        if not finish(session, run_id, worker, status, error=error):
+            return str(session.scalar(select(Run.status).where(Run.id == run_id)).value)
+        children = [(child.id, child.queue) for child in waiting_children(session, run_id)]
+    for child_id, queue in children if status == RunStatus.succeeded else []:
+        try:
+            send(child_id, queue)
+        except Exception:
+            log.exception("could not enqueue run %s after its parent %s succeeded", child_id, run_id)
+    return status.value
 
 
 def _watch(child: subprocess.Popen, run_id: uuid.UUID, worker: str, settings: Settings, engine: Engine) -> str:

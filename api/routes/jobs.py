@@ -12,7 +12,7 @@ from api.deps import IdempotencyDep, ReadKey, SessionDep, SettingsDep, SubmitKey
 from api.schemas import Job, JobPage
 from store import queries
 from store.models import Run, RunKind, RunStatus
-from store.specs import JobSpec, check_runnable
+from store.specs import JobSpec, PipelineSpec, check_runnable
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -25,13 +25,17 @@ def job_body(run: Run) -> dict[str, Any]:
 def submit_job(
     spec: Annotated[JobSpec, Body()], session: SessionDep, settings: SettingsDep, _: SubmitKey, idem: IdempotencyDep
 ) -> JSONResponse:
-    """Queue a job: `train` (GRPO or FRPO), `finetune` (SFT of a finished run) or `evaluate` (of a finished run).
+    """Queue a job: `train` (GRPO or FRPO), `finetune` (SFT of a finished run), `evaluate` (of a finished run) or
+    `pipeline` (train → finetune → evaluate; the answer is its first stage, the others follow via parent_id).
     `{"kind": "train", "method": "frpo"}` is the smallest valid body."""
     if (replayed := idem.replay()) is not None:
         return replayed
     check_runnable(spec, settings)  # SpecError -> 422 naming the field
-    parent = queries.check_lineage(session, spec)  # likewise, for the run a finetune/evaluate starts from
-    run = queries.create_run(session, spec, parent=parent)
+    if isinstance(spec, PipelineSpec):  # answered with its first stage; the others have it as (grand)parent
+        run = queries.create_pipeline(session, spec)[0]
+    else:
+        parent = queries.check_lineage(session, spec)  # likewise, for the run a finetune/evaluate starts from
+        run = queries.create_run(session, spec, parent=parent)
     return idem.commit(202, job_body(run), enqueue=[run])  # enqueued only after the commit
 
 

@@ -108,4 +108,5 @@ def test_openapi_carries_the_train_spec(client):
     assert train["properties"]["lamb"]["exclusiveMinimum"] == 0
     assert "/api/v1/jobs" in schema["paths"] and "/api/v1/sweeps" in schema["paths"]
     body = schema["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert {ref["$ref"].rsplit("/", 1)[-1] for ref in body["oneOf"]} == {"TrainSpec", "FinetuneSpec", "EvaluateSpec"}
+    kinds = {ref["$ref"].rsplit("/", 1)[-1] for ref in body["oneOf"]}
+    assert kinds == {"TrainSpec", "FinetuneSpec", "EvaluateSpec", "PipelineSpec"}

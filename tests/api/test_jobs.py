@@ -301,3 +301,22 @@ def test_finetune_and_evaluate_start_from_a_finished_run(client, engine, enqueue
     assert missing.status_code == 422 and missing.json()["error"]["fields"][0]["field"] == "run_id"
     unknown = client.post("/api/v1/jobs", json={"kind": "distill"})
     assert unknown.status_code == 422 and unknown.json()["error"]["fields"][0]["field"] == "kind"
+
+
+def test_pipeline_queues_its_first_stage_and_cancelling_it_cancels_the_rest(client, engine, enqueued):
+    response = client.post("/api/v1/jobs", json={"kind": "pipeline", "train": {"method": "grpo"}})
+    assert response.status_code == 202, response.text
+    head = response.json()
+    assert head["kind"] == "train" and head["tags"]["pipeline"] == head["id"]
+    assert [call[0] for call in enqueued.calls] == [uuid.UUID(head["id"])]  # later stages wait for their parent
+    finetune = client.get("/api/v1/jobs", params={"parent_id": head["id"]}).json()["items"]
+    assert [job["kind"] for job in finetune] == ["finetune"] and finetune[0]["tags"]["method"] == "grpo"
+    evaluate = client.get("/api/v1/jobs", params={"parent_id": finetune[0]["id"]}).json()["items"]
+    assert [job["kind"] for job in evaluate] == ["evaluate"]
+
+    assert client.post(f"/api/v1/jobs/{head['id']}/cancel").json()["status"] == "cancelled"
+    for job in (finetune[0], evaluate[0]):
+        assert client.get(f"/api/v1/jobs/{job['id']}").json()["status"] == "cancelled"
+
+    bad = client.post("/api/v1/jobs", json={"kind": "pipeline", "finetune": {"lr": 1}})
+    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "finetune.lr"

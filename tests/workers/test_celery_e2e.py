@@ -20,6 +20,8 @@ from sqlalchemy import select
 from store.db import make_engine, session_scope
 from store.migrate import upgrade
 from store.models import Artifact, Event, Run, RunStatus
+from store.queries import create_pipeline
+from store.specs import PipelineSpec, TrainSpec
 from tests.helpers import FAST, SLOW, create_run, get_run, metric_count, steps_by_key, training_processes
 from tests.helpers import wait_for as _wait_for
 from workers.celery_app import TASK_RUN_JOB, make_app
@@ -186,3 +188,25 @@ def test_cancel_stops_the_job(stack):
         assert run.status == RunStatus.cancelled
         assert training_processes(run_id) == []
         assert run.progress < 1.0
+
+
+@pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+def test_a_pipeline_runs_its_stages_in_order(stack):
+    """Only the first stage is sent; the worker enqueues each next stage when the one before it succeeds."""
+    engine, send, start_worker = stack
+    start_worker()
+    spec = PipelineSpec(
+        train=TrainSpec(**FAST),
+        finetune={"max_steps": 4, "save_steps": 2, "eval": {"n_harmful": 4, "n_harmless": 4, "every": 2}},
+    )
+    with session_scope(engine) as session:
+        train, finetune, evaluate = (run.id for run in create_pipeline(session, spec))
+    send(train)
+    with diagnostics(engine, evaluate):
+        done = wait_status(engine, evaluate, {RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled}, 240)
+        assert done.status == RunStatus.succeeded, done.error
+    runs = [get_run(engine, run_id) for run_id in (train, finetune, evaluate)]
+    assert all(run.status == RunStatus.succeeded and run.attempts == 1 for run in runs)
+    assert runs[0].finished_at <= runs[1].started_at and runs[1].finished_at <= runs[2].started_at
+    assert steps_by_key(engine, finetune)["eval/refusal_rate"] == [0, 2, 4]
+    assert steps_by_key(engine, evaluate)["eval/refusal_rate"] == [0]

@@ -6,9 +6,9 @@ import pytest
 
 from store.db import session_scope
 from store.models import Run, RunKind, RunStatus
-from store.queries import check_lineage, create_run, final_model
+from store.queries import check_lineage, create_pipeline, create_run, final_model
 from store.settings import Settings
-from store.specs import EvalSpec, EvaluateSpec, FinetuneSpec, SpecError, TrainSpec
+from store.specs import EvalSpec, EvaluateSpec, FinetuneSpec, PipelineSpec, SpecError, TrainSpec
 from tests.helpers import FAST, get_run, steps_by_key
 from tests.helpers import create_run as create_train_run
 from workers import runner
@@ -78,3 +78,31 @@ def test_lineage_errors_name_the_field(sqlite_engine):
     with pytest.raises(SpecError, match="failed; it must have succeeded") as caught:
         submit(sqlite_engine, FinetuneSpec(parent_id=failed))
     assert caught.value.field == "parent_id"
+
+
+def test_pipeline_stages_wait_for_their_parent_and_failures_cascade(sqlite_engine, settings):
+    sent: list = []
+
+    def send(run_id, queue):
+        sent.append((run_id, queue))
+
+    small = {"max_steps": 2, "save_steps": 2, "eval": {"n_harmful": 2, "n_harmless": 2, "every": 2}}
+    with session_scope(sqlite_engine) as session:
+        runs = create_pipeline(session, PipelineSpec(train=TrainSpec(**FAST), finetune=small))
+        train, finetune, evaluate = (run.id for run in runs)
+    assert [r.tags["pipeline"] for r in runs] == [str(train)] * 3
+    # a later stage is not claimable before its parent has succeeded (a stray message does nothing)
+    assert runner.execute(finetune, settings, sqlite_engine, send=send) == "queued"
+    assert runner.execute(train, settings, sqlite_engine, send=send) == "succeeded"
+    assert sent == [(finetune, "cpu")]
+    assert runner.execute(finetune, settings, sqlite_engine, send=send) == "succeeded"
+    assert sent[-1] == (evaluate, "cpu")
+    assert runner.execute(evaluate, settings, sqlite_engine, send=send) == "succeeded"
+
+    # a first stage that fails cancels the stages after it
+    refused = TrainSpec(**FAST, trl={"steps_per_generation": 2})  # FRPOConfig refuses it when the job starts
+    with session_scope(sqlite_engine) as session:
+        train, finetune, evaluate = (run.id for run in create_pipeline(session, PipelineSpec(train=refused)))
+    assert runner.execute(train, settings, sqlite_engine, send=send) == "failed"
+    assert get_run(sqlite_engine, finetune).status == RunStatus.cancelled
+    assert get_run(sqlite_engine, evaluate).status == RunStatus.cancelled
