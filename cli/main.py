@@ -63,6 +63,34 @@ def keys_create(
         typer.echo(create_api_key(session, name=name, scope=scope.value))
 
 
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys: prefix, scopes, name, created, last used, revoked (secrets are never stored)."""
+    from store.db import session_scope
+    from store.queries import list_api_keys
+
+    with session_scope() as session:
+        for key in list_api_keys(session):
+            revoked = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "live"
+            used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+            typer.echo(f"{key.prefix}  {','.join(key.scopes):<6} {revoked:<18} used {used:<16} {key.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix (frpo_<prefix>_…), see `keys list`.")],
+) -> None:
+    """Revoke a key at once; requests with it get 401 from then on."""
+    from store.db import session_scope
+    from store.queries import revoke_api_key
+
+    with session_scope() as session:
+        if not revoke_api_key(session, prefix):
+            typer.echo(f"no live key with prefix {prefix!r}", err=True)
+            raise typer.Exit(1)
+    typer.echo(f"revoked {prefix}")
+
+
 @app.command()
 def api(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the REST API."""

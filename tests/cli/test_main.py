@@ -30,5 +30,14 @@ def test_db_upgrade_then_keys_create(tmp_path, monkeypatch):
         stored = authenticate(session, key)
         assert stored is not None and stored.scopes == ["read"] and stored.name == "dashboard"
 
+    prefix = key.split("_")[1]
+    listed = frpo("keys", "list", env=env).stdout
+    assert prefix in listed and "dashboard" in listed and "live" in listed and key.split("_")[2] not in listed
+    assert frpo("keys", "revoke", prefix, env=env).returncode == 0
+    with Session(engine) as session:
+        assert authenticate(session, key) is None
+    assert "revoked" in frpo("keys", "list", env=env).stdout
+    assert frpo("keys", "revoke", prefix, env=env).returncode == 1  # already revoked
+
     refused = frpo("keys", "create", "--scope", "root", env=env)
     assert refused.returncode != 0 and "root" in refused.stderr
