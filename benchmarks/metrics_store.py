@@ -28,7 +28,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,7 +54,7 @@ from store.metrics import BATCH_SIZE
 from store.migrate import upgrade
 from store.models import RunStatus
 from store.queries import create_api_key
-from tests.helpers import create_run, fresh_postgres_database, metric_count
+from tests.helpers import create_run, free_port, fresh_postgres_database, metric_count
 from workers.sink import StoreSink
 
 ADMIN_URL = os.environ.get("FRPO_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -89,10 +88,6 @@ def trainer_logs(keys: tuple[str, ...], steps: int, seed: int = 0) -> list[dict[
 
 
 # --- processes and databases --------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

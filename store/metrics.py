@@ -12,13 +12,12 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from store.models import Artifact, MetricPoint
+from store.models import Artifact, MetricPoint, utcnow
 
 BATCH_SIZE = 5000
 Point = tuple[str, int, float]
@@ -59,7 +58,7 @@ def write_points(
         latest[(str(key), int(step))] = float(value)
     if not latest:
         return 0
-    now = datetime.now(UTC)
+    now = utcnow()
     rows = [(run_id, key, step, value, now) for (key, step), value in latest.items()]
     if isinstance(target, Engine):
         with target.begin() as connection:

@@ -32,7 +32,7 @@ from store.models import (
     Sweep,
     utcnow,
 )
-from store.specs import EvaluateSpec, FinetuneSpec, PipelineSpec, SpecError, SweepSpec, TrainSpec
+from store.specs import JOB_SPEC, EvaluateSpec, FinetuneSpec, PipelineSpec, SpecError, SweepSpec, TrainSpec
 
 AnySpec = TrainSpec | FinetuneSpec | EvaluateSpec
 
@@ -295,19 +295,10 @@ def retry_run(session: Session, run_id: uuid.UUID) -> Run:
     old = get_run(session, run_id)
     if old.status not in (RunStatus.failed, RunStatus.cancelled):
         raise Conflict(f"job {run_id} is {old.status.value}; only failed or cancelled jobs can be retried")
-    run = Run(
-        kind=old.kind,
-        status=RunStatus.queued,
-        spec=dict(old.spec),
-        tags={**old.tags, "retry_of": str(old.id)},
-        name=old.name,
-        queue=old.queue,
-        sweep_id=old.sweep_id,
-        parent_id=old.parent_id,
-        created_at=utcnow(),
+    spec = JOB_SPEC.validate_python(old.spec)
+    run = create_run(
+        session, spec, sweep_id=old.sweep_id, parent=old.parent, extra_tags={**old.tags, "retry_of": str(old.id)}
     )
-    session.add(run)
-    session.flush()
     add_event(session, run.id, f"retry of {old.id}", retry_of=str(old.id))
     return run
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,13 @@ def create_run(engine, columns: dict | None = None, **spec) -> uuid.UUID:
 def get_run(engine, run_id) -> Run:
     with session_scope(engine) as session:
         return session.get(Run, run_id)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import torch
 import torch.distributed as dist
@@ -11,6 +9,7 @@ import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
 from frpo_core.loss import frpo_loss
+from tests.helpers import free_port
 
 B, T, D = 16, 5, 3
 CASES = [
@@ -81,12 +80,6 @@ def _rank_main(rank: int, world: int, port: int, queue) -> None:
         dist.barrier()  # neither rank tears gloo down while the other still talks to it (that aborts the process)
     finally:
         dist.destroy_process_group()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
