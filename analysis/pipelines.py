@@ -12,6 +12,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 Series = Mapping[str, Sequence[tuple[int, float]]]  # metric key -> [(step, value)], steps ascending
 
@@ -111,12 +112,53 @@ def varying(budgets: Iterable[tuple[tuple[str, float], ...]]) -> set[str]:
 
 
 @dataclass(frozen=True)
-class GroupSummary:
-    """One setting over its seeds: (method, λ) and, where GRPO was given several budgets, the budget."""
+class Setting:
+    """What seeds are averaged within: (method, λ) and, where GRPO was given several budgets, the budget."""
 
     method: str
     lamb: float | None
     budget: str
+
+    @property
+    def label(self) -> str:
+        name = "GRPO" if self.method == "grpo" else f"FRPO λ={self.lamb:g}"
+        return f"{name} ({self.budget})" if self.budget else name
+
+
+class _Seeded(Protocol):
+    """What :func:`by_setting` reads of a result (PipelineResult, BenchmarkScore)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def lamb(self) -> float | None: ...
+    @property
+    def budget(self) -> tuple[tuple[str, float], ...]: ...
+
+
+T = TypeVar("T", bound=_Seeded)
+
+
+def by_setting(results: Iterable[T]) -> list[tuple[Setting, list[T]]]:
+    """Results grouped by setting: GRPO first (by budget, where its budgets differ), then FRPO by increasing λ."""
+    results = list(results)
+    differ = varying(r.budget for r in results if r.method == "grpo")
+    groups: dict[tuple[str, float, tuple[tuple[str, float], ...]], list[T]] = {}
+    for r in results:
+        frpo = r.method == "frpo"
+        budget = () if frpo else tuple(part for part in r.budget if part[0] in differ)
+        groups.setdefault((r.method, (r.lamb or 0.0) if frpo else 0.0, budget), []).append(r)
+    return [
+        (Setting(method, lamb if method == "frpo" else None, budget_label(budget)), members)
+        for (method, lamb, budget), members in sorted(groups.items(), key=lambda item: (item[0][0] != "grpo", item[0]))
+    ]
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """One setting over its seeds."""
+
+    setting: Setting
     seeds: int
     refusal_after_rl: Spread
     refusal_after_finetune: Spread
@@ -126,24 +168,14 @@ class GroupSummary:
 
     @property
     def label(self) -> str:
-        name = "GRPO" if self.method == "grpo" else f"FRPO λ={self.lamb:g}"
-        return f"{name} ({self.budget})" if self.budget else name
+        return self.setting.label
 
 
 def summarise(results: Iterable[PipelineResult]) -> list[GroupSummary]:
-    """Group by (method, λ, budget where GRPO's differ): GRPO first (by budget), then FRPO by increasing λ."""
-    results = list(results)
-    differ = varying(r.budget for r in results if r.method == "grpo")
-    groups: dict[tuple[str, float, tuple[tuple[str, float], ...]], list[PipelineResult]] = {}
-    for r in results:
-        frpo = r.method == "frpo"
-        budget = () if frpo else tuple(part for part in r.budget if part[0] in differ)
-        groups.setdefault((r.method, r.lamb if frpo else 0.0, budget), []).append(r)
+    """One summary per setting (see :func:`by_setting`), mean and spread over its seeds."""
     return [
         GroupSummary(
-            method=method,
-            lamb=lamb if method == "frpo" else None,
-            budget=budget_label(budget),
+            setting=setting,
             seeds=len(members),
             refusal_after_rl=Spread.of(r.refusal_after_rl for r in members),
             refusal_after_finetune=Spread.of(r.refusal_after_finetune for r in members),
@@ -151,8 +183,16 @@ def summarise(results: Iterable[PipelineResult]) -> list[GroupSummary]:
             kl_moved=Spread.of(r.kl_moved for r in members),
             over_refusal_after_finetune=Spread.of(r.over_refusal_after_finetune for r in members),
         )
-        for (method, lamb, budget), members in sorted(groups.items(), key=lambda item: (item[0][0] != "grpo", item[0]))
+        for setting, members in by_setting(results)
     ]
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table with a rule under the header, columns padded to their widest cell."""
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in (header, *rows)]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
 
 
 def format_table(summaries: Sequence[GroupSummary]) -> str:
@@ -170,10 +210,7 @@ def format_table(summaries: Sequence[GroupSummary]) -> str:
         )
         for s in summaries
     ]
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in (header, *rows)]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return text_table(header, rows)
 
 
 def frontier_points(
