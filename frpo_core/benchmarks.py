@@ -149,13 +149,15 @@ def require_nltk_data(resources: Sequence[str] = IFEVAL_NLTK_RESOURCES) -> None:
 
 
 def _lm_eval_tasks(tasks: Sequence[str | Path]) -> tuple[list[str], list[str]]:
-    """Task names to run and extra task folders: a folder stands for every task its YAML files define."""
+    """Task names to run and extra task folders: a folder stands for every task its YAML files define. A path (a
+    ``Path``, or a name with a slash, which task names never have) must exist, so a mistyped folder fails here,
+    named, before the model loads, not as an unknown task name afterwards."""
     names, folders = [], []
     for task in tasks:
         path = Path(task)
-        if isinstance(task, Path) or path.is_dir():
-            if not path.is_dir():
-                raise ValueError(f"task folder {str(path)!r} does not exist")
+        if (isinstance(task, Path) or "/" in str(task)) and not path.exists():
+            raise ValueError(f"task folder {str(path)!r} does not exist")
+        if path.is_dir():
             defined = [
                 match.group(1)
                 for yaml_file in sorted(path.rglob("*.yaml"))

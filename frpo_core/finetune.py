@@ -20,6 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCa
 from trl import SFTConfig, SFTTrainer
 
 from frpo_core.data import load_sft
+from frpo_core.gpu import GpuBaseOptions, gpu_base_config
 
 LORA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "gate_proj", "down_proj"]
 """Where LoRA adapters go: every attention and MLP projection, as in the authors' runs (method.md §2.3)."""
@@ -59,17 +60,25 @@ class SFTJob:
     logging_steps: int = 10
     save_steps: int | None = None
     eval_every: int | None = None
+    max_grad_norm: float | None = None  # gradient clipping; None: TRL's default (1.0); the authors' code SFT: 0.3
+    gpu: GpuBaseOptions | None = None  # attention, bf16, checkpointing; None: TRL's defaults with fp32 weights
 
 
 def sft_config(job: SFTJob) -> SFTConfig:
     """The ``SFTConfig`` for ``job``: loss on assistant tokens only, no external reporting, CPU when no CUDA.
 
     ``assistant_only_loss`` trains exactly the tokens inside the chat template's ``{% generation %}`` block (the
-    answer and its end-of-turn token), so SFT teaches answering, not reproducing user prompts.
+    answer and its end-of-turn token), so SFT teaches answering, not reproducing user prompts. The model is loaded
+    by the trainer from ``model_init_kwargs``: fp32 weights, or with ``job.gpu`` its attention kernel and bf16
+    weights (:func:`frpo_core.gpu.gpu_base_config`, as for RL), so that under DeepSpeed ZeRO-3 it loads sharded.
     """
     if not 0 <= job.warmup_ratio < 1:
         raise ValueError(f"warmup_ratio={job.warmup_ratio} must be in [0, 1)")
     evaluate = job.eval_every is not None
+    options = gpu_base_config(job.gpu) if job.gpu is not None else {}
+    options["model_init_kwargs"] = {"dtype": "float32", **options.get("model_init_kwargs", {})}
+    if job.max_grad_norm is not None:
+        options["max_grad_norm"] = job.max_grad_norm
     return SFTConfig(
         output_dir=str(job.output_dir),
         learning_rate=job.learning_rate,
@@ -93,6 +102,7 @@ def sft_config(job: SFTJob) -> SFTConfig:
         report_to="none",
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=True,
+        **options,
     )
 
 
@@ -123,11 +133,10 @@ def build_sft_trainer(job: SFTJob, callbacks: Sequence[TrainerCallback] = ()) ->
     Exposed separately from :func:`run_sft` so that callers (and tests) can inspect the tokenised data and the
     collated batches before training.
     """
-    model = AutoModelForCausalLM.from_pretrained(job.model_path, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(job.model_path)
     train_dataset, eval_dataset = split_eval(load_sft(job.dataset, limit=job.dataset_limit), job)
     return SFTTrainer(
-        model=model,
+        model=str(job.model_path),  # loaded with the config's model_init_kwargs (sft_config)
         args=sft_config(job),
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,

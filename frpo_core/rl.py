@@ -16,7 +16,6 @@ functions, so each prompt gets its one reward (method.md §2.3).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from transformers import PrinterCallback, TrainerCallback
 from frpo_core.config import FRPOConfig
 from frpo_core.data import load_prompts
 from frpo_core.finetune import LORA_TARGET_MODULES, save_final
+from frpo_core.gpu import GpuBaseOptions, gpu_base_config
 from frpo_core.rewards import build_rewards
 from frpo_core.trainer import FRPOTrainer
 
@@ -84,10 +84,10 @@ class RLJob:
 
 
 @dataclass(frozen=True)
-class GpuOptions:
-    """How an RL run uses its GPU(s), as the authors ran theirs (method.md §2.3 "Setup"): vLLM generation (colocated
-    in the training processes, or a `trl vllm-serve` server), the attention kernel, bf16 and gradient checkpointing.
-    The number of processes and DeepSpeed are the launcher's business (`accelerate launch`), not the config's.
+class GpuOptions(GpuBaseOptions):
+    """How an RL run uses its GPU(s), as the authors ran theirs (method.md §2.3 "Setup"): the attention kernel, bf16
+    and gradient checkpointing (:class:`frpo_core.gpu.GpuBaseOptions`, shared with SFT), and vLLM generation
+    (colocated in the training processes, or a `trl vllm-serve` server).
 
     vLLM samples from its own copy of the weights, so TRL corrects the mismatch with an importance ratio; FRPOTrainer
     applies it to GRPO and FRPO alike (method.md §6.8)."""
@@ -99,31 +99,12 @@ class GpuOptions:
     vllm_enable_sleep_mode: bool = False
     vllm_server_host: str = "127.0.0.1"
     vllm_server_port: int = 8000
-    attn_implementation: str = "auto"  # "auto": flash_attention_2 when flash-attn is importable (and bf16), else sdpa
-    bf16: bool = True
-    gradient_checkpointing: bool = True
-
-
-def attention_implementation(requested: str, bf16: bool) -> str:
-    """The attention kernel to load the model with: ``"auto"`` means flash-attn 2 when it is installed, a GPU is
-    present and the weights are 16-bit (flash-attn runs in nothing else), otherwise PyTorch's SDPA."""
-    if requested != "auto":
-        return requested
-    flash = bf16 and torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None
-    return "flash_attention_2" if flash else "sdpa"
 
 
 def gpu_config_options(gpu: GpuOptions) -> dict[str, Any]:
-    """The GRPOConfig fields ``gpu`` stands for: vLLM's, precision, checkpointing, and the model's loading kwargs
-    (attention kernel; bf16 weights with bf16, as the authors' LoRA runs loaded them)."""
-    options: dict[str, Any] = {
-        "bf16": gpu.bf16,
-        "gradient_checkpointing": gpu.gradient_checkpointing,
-        "use_vllm": gpu.use_vllm,
-        "model_init_kwargs": {"attn_implementation": attention_implementation(gpu.attn_implementation, gpu.bf16)},
-    }
-    if gpu.bf16:
-        options["model_init_kwargs"]["dtype"] = "bfloat16"
+    """The GRPOConfig fields ``gpu`` stands for: precision, checkpointing and the model's loading kwargs
+    (:func:`frpo_core.gpu.gpu_base_config`), and vLLM's."""
+    options = {**gpu_base_config(gpu), "use_vllm": gpu.use_vllm}
     if gpu.use_vllm:
         options["vllm_mode"] = gpu.vllm_mode
         if gpu.vllm_mode == "colocate":

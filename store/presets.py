@@ -215,7 +215,6 @@ _CODE_SFT_NOTES = (
     "step); the paper shuffled the stream (buffer 10k, seed 42) and took 50,000 rows before that filter",
     "64 examples per step as 8 per micro-batch x 8 accumulation steps on one worker; the paper used 8 per GPU on 8 "
     "GPUs",
-    "SFT runs in fp32 on one process here (SFTJob has no bf16 / gradient-checkpointing switch yet)",
 )
 
 PRESETS.update(
@@ -312,9 +311,12 @@ PRESETS.update(
                 "save_steps": 100,
                 "queue": "gpu",
                 "eval": None,
+                # as the authors' GPU runs (method.md §2.3 "Setup"): bf16, gradient checkpointing, flash-attn 2 when
+                # installed; `num_gpus: 8` (with gradient_accumulation_steps 1) runs it on 8 GPUs as they did
+                "gpu": {"bf16": True, "gradient_checkpointing": True},
             },
             "The paper's code SFT after math RL (method.md §3): OpenCodeInstruct, LoRA r16/α32, lr 5e-5 cosine, "
-            "64 a step, loss on the answer only, no in-loop evaluation.",
+            "grad-norm 0.3, 64 a step, loss on the answer only, bf16, no in-loop evaluation.",
             notes=_CODE_SFT_NOTES,
         ),
         "toy-code-sft": Preset(

@@ -112,13 +112,13 @@ GPU_TRL_OPTIONS = frozenset(
 """GRPOConfig options that `gpu` sets: with `gpu` given, `trl` may not set them too (one place for each knob)."""
 
 
-class GpuSpec(BaseModel):
-    """How a training job uses GPUs, as the authors ran it (method.md §2.3 "Setup": `accelerate launch` on 8 GPUs,
-    DeepSpeed ZeRO-2, bf16, gradient checkpointing, flash-attn 2, vLLM colocate with gpu_mem 0.3).
+class GpuBase(BaseModel):
+    """How a training job uses GPUs, as the authors ran theirs (method.md §2.3 "Setup": `accelerate launch` on 8 GPUs,
+    DeepSpeed ZeRO-2, bf16, gradient checkpointing, flash-attn 2): what RL and downstream SFT share.
 
     `num_gpus` > 1 runs the training child under `accelerate launch` with one process per GPU, inside the one worker
-    that owns them; FRPO's groups may then span ranks (its trainer gathers them, method.md §6.2). Only the `gpu`
-    queue takes vLLM, flash-attn, DeepSpeed or several GPUs (`check_runnable` refuses them on `cpu`)."""
+    that owns them. Only the `gpu` queue takes flash-attn, DeepSpeed or several GPUs (`check_runnable` refuses them on
+    `cpu`, naming the field: :meth:`gpu_only`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -128,6 +128,32 @@ class GpuSpec(BaseModel):
         description="'ddp' (data parallel when num_gpus > 1), or DeepSpeed 'zero2' / 'zero3' (the authors: ZeRO-2), "
         "which always run under accelerate launch.",
     )
+    attn_implementation: Literal["auto", "flash_attention_2", "sdpa", "eager"] = Field(
+        "auto", description="'auto': flash_attention_2 when flash-attn is installed (and bf16), else sdpa."
+    )
+    bf16: bool = Field(True, description="bf16 mixed precision, and bf16 weights when loading the model.")
+    gradient_checkpointing: bool = Field(True, description="Recompute activations in the backward pass.")
+
+    @model_validator(mode="after")
+    def _flash_needs_bf16(self) -> GpuBase:
+        if self.attn_implementation == "flash_attention_2" and not self.bf16:
+            raise ValueError("attn_implementation 'flash_attention_2' needs bf16 (flash-attn runs in 16-bit only)")
+        return self
+
+    def gpu_only(self) -> list[str]:
+        """The fields set to what only a GPU worker runs (bf16 and checkpointing run on a CPU too)."""
+        flags = {
+            "attn_implementation": self.attn_implementation == "flash_attention_2",
+            "distributed": self.distributed != "ddp",
+            "num_gpus": self.num_gpus > 1,
+        }
+        return [name for name, on in flags.items() if on]
+
+
+class GpuSpec(GpuBase):
+    """An RL job's GPU settings: :class:`GpuBase` plus vLLM generation (the authors: colocate, gpu_mem 0.3). With
+    several GPUs FRPO's groups may span ranks (its trainer gathers them, method.md §6.2)."""
+
     use_vllm: bool = Field(False, description="Generate completions with vLLM (the `gpu` extra).")
     vllm_mode: Literal["colocate", "server"] = Field(
         "colocate", description="'colocate': vLLM inside the training processes; 'server': a `trl vllm-serve` server."
@@ -137,21 +163,18 @@ class GpuSpec(BaseModel):
     vllm_enable_sleep_mode: bool = Field(False, description="Colocate: offload vLLM's weights and cache during steps.")
     vllm_server_host: str = Field("127.0.0.1", max_length=255, description="Server mode: where trl vllm-serve runs.")
     vllm_server_port: int = Field(8000, ge=1, le=65535)
-    attn_implementation: Literal["auto", "flash_attention_2", "sdpa", "eager"] = Field(
-        "auto", description="'auto': flash_attention_2 when flash-attn is installed (and bf16), else sdpa."
-    )
-    bf16: bool = Field(True, description="bf16 mixed precision, and bf16 weights when loading the model.")
-    gradient_checkpointing: bool = Field(True, description="Recompute activations in the backward pass.")
 
     @model_validator(mode="after")
-    def _consistent(self) -> GpuSpec:
-        if self.attn_implementation == "flash_attention_2" and not self.bf16:
-            raise ValueError("attn_implementation 'flash_attention_2' needs bf16 (flash-attn runs in 16-bit only)")
+    def _tensor_parallel_divides(self) -> GpuSpec:
         if self.use_vllm and self.vllm_mode == "colocate" and self.num_gpus % self.vllm_tensor_parallel_size:
             raise ValueError(
                 f"vllm_tensor_parallel_size ({self.vllm_tensor_parallel_size}) must divide num_gpus ({self.num_gpus})"
             )
         return self
+
+    def gpu_only(self) -> list[str]:
+        """vLLM first (it needs CUDA whatever the rest says), then the shared settings."""
+        return (["use_vllm"] if self.use_vllm else []) + super().gpu_only()
 
 
 def _preset_help(kind: str) -> str:
@@ -351,6 +374,11 @@ class FinetuneStage(_FromPreset, preset_kind="finetune"):
         default_factory=EvalSpec, description="In-loop safety evaluation (null: none, e.g. for a warm start)."
     )
     queue: Literal["cpu", "gpu"] = "cpu"
+    gpu: GpuBase | None = Field(
+        None,
+        description="GPU settings (processes, DeepSpeed, attention, bf16, gradient checkpointing); null: the "
+        "trainer's defaults, fp32 weights.",
+    )
 
     @model_validator(mode="after")
     def _streamed_sets_need_a_limit(self) -> FinetuneStage:
@@ -681,21 +709,21 @@ def check_runnable(spec: TrainSpec | FinetuneSpec | EvaluateSpec | PipelineSpec,
 
 def _check_cpu(spec: TrainSpec) -> None:
     """GPU-only options on the cpu queue: refused now, naming the field, rather than failing in a CPU worker."""
-    gpu = spec.gpu
-    refused = {
-        "gpu.use_vllm": gpu is not None and gpu.use_vllm,
-        "gpu.attn_implementation": gpu is not None and gpu.attn_implementation == "flash_attention_2",
-        "gpu.distributed": gpu is not None and gpu.distributed != "ddp",
-        "gpu.num_gpus": gpu is not None and gpu.num_gpus > 1,
+    trl = {
         "trl.use_vllm": bool(spec.trl.get("use_vllm")),
         "trl.deepspeed": spec.trl.get("deepspeed") is not None,
         "trl.model_init_kwargs.attn_implementation": (
             (spec.trl.get("model_init_kwargs") or {}).get("attn_implementation") == "flash_attention_2"
         ),
     }
-    for field, on in refused.items():
-        if on:
-            raise SpecError(field, "needs a GPU worker: set queue to 'gpu' (the cpu queue has no CUDA)")
+    _refuse_on_cpu(spec.gpu, tuple(field for field, on in trl.items() if on))
+
+
+def _refuse_on_cpu(gpu: GpuBase | None, others: tuple[str, ...] = (), prefix: str = "") -> None:
+    """Refuse a cpu-queue job, naming the first GPU-only field among its `gpu` settings' and `others`."""
+    refused = [*(f"gpu.{name}" for name in (gpu.gpu_only() if gpu is not None else [])), *others]
+    if refused:
+        raise SpecError(f"{prefix}{refused[0]}", "needs a GPU worker: set queue to 'gpu' (the cpu queue has no CUDA)")
 
 
 def _check_evaluation(spec: EvaluateStage, queue: str, settings: Settings, prefix: str = "") -> None:
@@ -711,6 +739,8 @@ def _check_evaluation(spec: EvaluateStage, queue: str, settings: Settings, prefi
 def _check_finetune(spec: FinetuneStage, settings: Settings, prefix: str = "") -> None:
     _check_source(f"{prefix}dataset", spec.dataset, settings)
     _check_eval(spec.eval, settings, prefix=f"{prefix}eval.")
+    if spec.queue == "cpu":
+        _refuse_on_cpu(spec.gpu, prefix=prefix)
 
 
 def _check_eval(spec: EvalSpec | None, settings: Settings, prefix: str = "eval.") -> None:

@@ -2,11 +2,11 @@
 
     python -m workers.launch --parent-pid PID -- <accelerate launch arguments>   # started by workers.runner
 
-A job with `gpu.num_gpus` > 1, or with DeepSpeed (`gpu.distributed` "zero2" | "zero3"), runs its training child
-under `accelerate launch --config_file <shipped config> --num_processes N -m workers.runner --train <id>`, inside the
-one worker that owns the N GPUs (product.md: no home-made scheduler). FRPOTrainer already gathers groups that span
-ranks (method.md §6.2); every rank runs `workers.stages.work`, and only rank 0 writes metrics, events and artifacts
-(:func:`is_main_process`).
+A train or finetune job with `gpu.num_gpus` > 1, or with DeepSpeed (`gpu.distributed` "zero2" | "zero3"), runs its
+training child under `accelerate launch --config_file <shipped config> --num_processes N -m workers.runner --train
+<id>`, inside the one worker that owns the N GPUs (product.md: no home-made scheduler). FRPOTrainer already gathers
+groups that span ranks (method.md §6.2), and SFTTrainer is data parallel under accelerate as it is; every rank runs
+`workers.stages.work`, and only rank 0 writes metrics, events and artifacts (:func:`is_main_process`).
 
 The launcher is started through this module rather than as `accelerate launch` directly so that it, too, dies with
 the worker (PR_SET_PDEATHSIG plus a watchdog, as the single-process child does): a worker killed with SIGKILL leaves
@@ -29,7 +29,7 @@ import uuid
 from importlib.resources import files
 from pathlib import Path
 
-from store.specs import EvaluateSpec, FinetuneSpec, GpuSpec, TrainSpec
+from store.specs import EvaluateSpec, FinetuneSpec, GpuBase, TrainSpec
 
 ACCELERATE_CONFIGS_DIR = Path(str(files("frpo_core").joinpath("assets", "accelerate")))
 ACCELERATE_CONFIGS = {
@@ -45,7 +45,7 @@ def is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def needs_launcher(gpu: GpuSpec | None) -> bool:
+def needs_launcher(gpu: GpuBase | None) -> bool:
     """Whether a job's child runs under `accelerate launch`: several GPUs, or DeepSpeed (which needs its config)."""
     return gpu is not None and (gpu.num_gpus > 1 or gpu.distributed != "ddp")
 
@@ -70,7 +70,7 @@ def child_command(
     train = [sys.executable, "-m", "workers.runner", "--train", str(run_id), "--output-root", str(output_root)]
     if resume is not None:
         train += ["--resume", str(resume)]
-    gpu = spec.gpu if isinstance(spec, TrainSpec) else None
+    gpu = spec.gpu if isinstance(spec, TrainSpec | FinetuneSpec) else None
     if not needs_launcher(gpu):
         return [*train, "--parent-pid", str(parent_pid)]
     accelerate = [

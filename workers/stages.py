@@ -31,7 +31,7 @@ from store.events import add_event
 from store.metrics import record_artifact, write_points
 from store.models import Run
 from store.queries import final_model
-from store.specs import JOB_SPEC, TINY_MODEL, EvalSpec, EvaluateSpec, FinetuneSpec, TrainSpec
+from store.specs import JOB_SPEC, TINY_MODEL, EvalSpec, EvaluateSpec, FinetuneSpec, GpuBase, TrainSpec
 from workers.launch import is_main_process
 
 
@@ -187,6 +187,12 @@ def _shared_rl_fields(spec: TrainSpec | FinetuneSpec) -> dict[str, Any]:
     return {name: getattr(spec, name) for name in SHARED_RL_FIELDS}
 
 
+def _gpu_options(gpu: GpuBase | None, options: type):
+    """A spec's `gpu` as frpo_core's `options` type (`GpuOptions` for RL, `GpuBaseOptions` for SFT), or None; its
+    processes and DeepSpeed are the launcher's (workers.launch), not the trainer config's."""
+    return options(**gpu.model_dump(exclude={"num_gpus", "distributed"})) if gpu is not None else None
+
+
 def rl_job(spec: TrainSpec, start: str, output_dir: Path):
     """The spec as an `frpo_core.rl.RLJob` starting from `start`. The processes and DeepSpeed of `spec.gpu` are the
     launcher's (workers.launch); its vLLM, attention, bf16 and checkpointing settings go into the trainer's config."""
@@ -211,7 +217,7 @@ def rl_job(spec: TrainSpec, start: str, output_dir: Path):
         trust_remote_code=spec.trust_remote_code,
         math_levels=spec.math_levels,
         math_exclude=spec.decontaminate,
-        gpu=GpuOptions(**spec.gpu.model_dump(exclude={"num_gpus", "distributed"})) if spec.gpu else None,
+        gpu=_gpu_options(spec.gpu, GpuOptions),
         options=dict(spec.trl),
     )
 
@@ -241,12 +247,17 @@ def _record_inputs(engine: Engine, run_id: uuid.UUID, rewards: dict[str, str], d
     with session_scope(engine) as session:
         add_event(session, run_id, "rewards: " + ", ".join(f"{k} = {v}" for k, v in rewards.items()), **rewards)
         add_event(session, run_id, "data: " + ", ".join(f"{k} = {v}" for k, v in data.items()), **data)
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world > 1:
-            add_event(session, run_id, f"training on {world} processes (accelerate launch)", world_size=world)
+        _record_world(session, run_id)
         if data.get("decontaminated_against") is not None:
             run = session.get(Run, run_id)
             run.tags = {**run.tags, "decontaminated": data["removed"]}
+
+
+def _record_world(session: Session, run_id: uuid.UUID) -> None:
+    """The number of training processes as an event, when the job runs under accelerate launch."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        add_event(session, run_id, f"training on {world} processes (accelerate launch)", world_size=world)
 
 
 def _finetune(spec: FinetuneSpec, run_id: uuid.UUID, engine: Engine, output_dir: Path, start: str) -> tuple[Path, int]:
@@ -254,9 +265,28 @@ def _finetune(spec: FinetuneSpec, run_id: uuid.UUID, engine: Engine, output_dir:
     end; the reference for the KL is the model as it was when fine-tuning began (method.md §6.11)."""
     if spec.mode == "rl":
         return _downstream_rl(spec, run_id, engine, output_dir, start)
-    from frpo_core.finetune import SFTJob, build_sft_trainer, save_final
+    from frpo_core.finetune import build_sft_trainer, save_final
 
-    job = SFTJob(
+    job = sft_job(spec, start, output_dir)
+    callbacks = _callbacks(spec.eval, engine, run_id, start, reference=start)
+    trainer = build_sft_trainer(job, callbacks=callbacks)
+    if is_main_process():
+        with session_scope(engine) as session:
+            _record_world(session, run_id)
+    try:
+        trainer.train()
+    finally:
+        _close(callbacks)
+    return save_final(trainer, job.output_dir), spec.max_steps
+
+
+def sft_job(spec: FinetuneSpec, start: str, output_dir: Path):
+    """The spec as an `frpo_core.finetune.SFTJob` starting from `start`. The processes and DeepSpeed of `spec.gpu`
+    are the launcher's (workers.launch); its attention, bf16 and checkpointing settings go into the trainer's config."""
+    from frpo_core.finetune import SFTJob
+    from frpo_core.gpu import GpuBaseOptions
+
+    return SFTJob(
         model_path=start,
         dataset=spec.dataset,
         output_dir=output_dir,
@@ -276,21 +306,14 @@ def _finetune(spec: FinetuneSpec, run_id: uuid.UUID, engine: Engine, output_dir:
         seed=spec.seed,
         logging_steps=1,
         save_steps=spec.save_steps,
+        max_grad_norm=spec.max_grad_norm,
+        gpu=_gpu_options(spec.gpu, GpuBaseOptions),
     )
-    callbacks = _callbacks(spec.eval, engine, run_id, start, reference=start)
-    trainer = build_sft_trainer(job, callbacks=callbacks)
-    # SFTJob has no clipping field; the Trainer reads it at every step (the authors' code SFT clipped at 0.3, §3)
-    trainer.args.max_grad_norm = spec.max_grad_norm
-    try:
-        trainer.train()
-    finally:
-        _close(callbacks)
-    return save_final(trainer, job.output_dir), spec.max_steps
 
 
 def _downstream_rl(spec: FinetuneSpec, run_id: uuid.UUID, engine: Engine, output_dir: Path, start: str):
     """Downstream RL: GRPO of `start` on a downstream reward (e.g. GSM8K correctness), evaluated like an SFT."""
-    from frpo_core.rl import RLJob
+    from frpo_core.rl import GpuOptions, RLJob
 
     job = RLJob(
         model_path=start,
@@ -300,11 +323,13 @@ def _downstream_rl(spec: FinetuneSpec, run_id: uuid.UUID, engine: Engine, output
         loss_type="grpo",
         beta=spec.beta,
         **_shared_rl_fields(spec),
+        gpu=_gpu_options(spec.gpu, GpuOptions),
         options={
             "lr_scheduler_type": spec.lr_scheduler_type,
             "warmup_steps": spec.warmup_ratio,  # transformers 5: a float < 1 is a ratio of the total steps
             "weight_decay": spec.weight_decay,
             "gradient_accumulation_steps": spec.gradient_accumulation_steps,
+            "max_grad_norm": spec.max_grad_norm,
         },
     )
     return _run_rl(job, spec.eval, run_id, engine, start, resume=None)

@@ -1,4 +1,5 @@
-"""Downstream SFT on the tiny offline model: it learns, trains only assistant tokens, and leaves a plain model."""
+"""Downstream SFT on the tiny offline model: it learns, trains only assistant tokens, and leaves a plain model; its GPU
+options (bf16, checkpointing, attention) and clipping reach the trainer's config."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from trl import SFTConfig
 
-from frpo_core.finetune import SFTJob, build_sft_trainer, merge_lora, run_sft
+from frpo_core.finetune import SFTJob, build_sft_trainer, merge_lora, run_sft, sft_config
+from frpo_core.gpu import GpuBaseOptions
 from frpo_core.tiny import build_tiny_model
 
 pytestmark = pytest.mark.slow
@@ -135,3 +138,38 @@ def test_bad_job_settings_are_rejected_before_training(tiny_path, tmp_path):
         build_sft_trainer(small_job(tiny_path, tmp_path, eval_every=5, eval_holdout=5000))
     with pytest.raises(ValueError, match="warmup_ratio=1.5"):
         build_sft_trainer(small_job(tiny_path, tmp_path, warmup_ratio=1.5))
+
+
+def test_without_gpu_options_sft_keeps_trls_defaults_and_fp32_weights(tmp_path):
+    config = sft_config(SFTJob(model_path="m", output_dir=tmp_path))
+    trl = SFTConfig(output_dir=str(tmp_path), use_cpu=True)
+    assert (config.bf16, config.gradient_checkpointing, config.max_grad_norm) == (
+        trl.bf16,
+        trl.gradient_checkpointing,
+        trl.max_grad_norm,
+    )
+    assert config.model_init_kwargs == {"dtype": "float32"}
+
+
+def test_gpu_options_and_clipping_reach_the_sft_config(tmp_path):
+    job = SFTJob(model_path="m", output_dir=tmp_path, max_grad_norm=0.3, gpu=GpuBaseOptions())
+    config = sft_config(job)
+    assert config.bf16 and config.gradient_checkpointing and config.max_grad_norm == 0.3
+    assert config.model_init_kwargs["dtype"] == "bfloat16"  # bf16 weights with bf16, as for RL
+    assert config.model_init_kwargs["attn_implementation"] in ("flash_attention_2", "sdpa")  # "auto"
+    fp32 = sft_config(SFTJob(model_path="m", output_dir=tmp_path, gpu=GpuBaseOptions("eager", False, False)))
+    assert not fp32.bf16 and not fp32.gradient_checkpointing and fp32.max_grad_norm == 1.0
+    assert fp32.model_init_kwargs == {"dtype": "float32", "attn_implementation": "eager"}
+
+
+def test_the_trainer_loads_the_model_as_the_gpu_options_say(tiny_path, tmp_path):
+    plain = build_sft_trainer(small_job(tiny_path, tmp_path / "plain", max_steps=1))
+    assert plain.model.dtype == torch.float32
+    gpu = GpuBaseOptions(attn_implementation="eager", bf16=True, gradient_checkpointing=True)
+    job = small_job(tiny_path, tmp_path / "gpu", max_steps=2, lora=True, max_grad_norm=0.3, gpu=gpu)
+    trainer = build_sft_trainer(job)
+    assert trainer.model.dtype == torch.bfloat16 and trainer.model.config._attn_implementation == "eager"
+    assert trainer.args.max_grad_norm == 0.3
+    trainer.train()  # bf16 weights, LoRA and checkpointing train on a CPU too
+    assert trainer.model.is_gradient_checkpointing  # switched on by the trainer as training starts
+    assert torch.isfinite(torch.tensor(trainer.state.log_history[-1]["train_loss"]))

@@ -9,12 +9,12 @@ from importlib.resources import files
 import pytest
 
 from frpo_core.data import load_sft
+from frpo_core.gpu import attention_implementation
 from frpo_core.mathrl import MATH_SYSTEM_PROMPT
 from frpo_core.rl import (
     TOY_MATH_WARM_START,
     GpuOptions,
     RLJob,
-    attention_implementation,
     gpu_config_options,
     load_rl_prompts,
     rl_config,

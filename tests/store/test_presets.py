@@ -169,6 +169,8 @@ def test_code_sft_is_the_papers_and_toy_math_needs_its_warm_start():
     assert (spec.lora_r, spec.lora_alpha, spec.lora_dropout, spec.learning_rate) == (16, 32, 0.05, 5e-5)
     assert spec.per_device_train_batch_size * spec.gradient_accumulation_steps == 64
     assert (spec.warmup_ratio, spec.weight_decay, spec.max_grad_norm, spec.max_length) == (0.03, 0.04, 0.3, 4096)
+    assert spec.queue == "gpu" and spec.gpu.bf16 and spec.gpu.gradient_checkpointing and spec.gpu.num_gpus == 1
+    assert not any("bf16" in note for note in spec.tags()["finetune_preset_notes"])  # no longer a difference
     assert FinetuneSpec.model_validate({"preset": "code-sft", "parent_id": PARENT, "max_length": 2048}).max_length
     with pytest.raises(pydantic.ValidationError, match="preset 'toy-math' needs parent_id"):
         TrainSpec.model_validate({"preset": "toy-math"})

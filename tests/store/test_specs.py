@@ -146,6 +146,39 @@ def test_gpu_options_on_the_cpu_queue_are_refused_naming_the_field(tmp_path, bod
     check_runnable(TrainSpec(gpu={"bf16": True, "gradient_checkpointing": True}), settings)  # both run on a CPU
 
 
+@pytest.mark.parametrize(
+    "gpu,field",
+    [
+        ({"attn_implementation": "flash_attention_2"}, "gpu.attn_implementation"),
+        ({"distributed": "zero2"}, "gpu.distributed"),
+        ({"num_gpus": 8, "distributed": "zero2"}, "gpu.distributed"),
+        ({"num_gpus": 2}, "gpu.num_gpus"),
+    ],
+)
+def test_finetune_gpu_options_on_the_cpu_queue_are_refused_naming_the_field(tmp_path, gpu, field):
+    settings = Settings(data_dir=tmp_path)
+    with pytest.raises(SpecError, match="needs a GPU worker") as caught:
+        check_runnable(FinetuneSpec(model="tiny", gpu=gpu), settings)
+    assert caught.value.field == field
+    with pytest.raises(SpecError) as caught:  # a pipeline's fine-tuning stage, named by its path
+        check_runnable(PipelineSpec(finetune={"gpu": gpu}), settings)
+    assert caught.value.field == f"finetune.{field}"
+    check_runnable(FinetuneSpec(model="tiny", queue="gpu", gpu=gpu), settings)  # the gpu queue takes them
+    check_runnable(FinetuneSpec(model="tiny", gpu={"bf16": True, "gradient_checkpointing": True}), settings)
+
+
+def test_finetune_gpu_settings_are_the_shared_ones_without_vllm():
+    spec = FinetuneSpec(model="tiny", queue="gpu", gpu={"num_gpus": 8, "distributed": "zero2"})
+    assert spec.gpu.bf16 and spec.gpu.gradient_checkpointing and spec.gpu.attn_implementation == "auto"
+    assert FinetuneSpec(model="tiny").gpu is None and FinetuneSpec(model="tiny").max_grad_norm == 1.0  # as before
+    with pytest.raises(pydantic.ValidationError, match="use_vllm"):  # SFT generates nothing: no vLLM settings
+        FinetuneSpec(model="tiny", gpu={"use_vllm": True})
+    with pytest.raises(pydantic.ValidationError, match="needs bf16"):
+        FinetuneSpec(model="tiny", gpu={"attn_implementation": "flash_attention_2", "bf16": False})
+    pipeline = PipelineSpec(finetune={"queue": "gpu", "gpu": {"num_gpus": 4}})
+    assert pipeline.finetune_spec(PARENT).gpu.num_gpus == 4  # the stage's spec keeps its GPU settings
+
+
 def test_evaluate_specs_old_and_new():
     old = JOB_SPEC.validate_python({"kind": "evaluate", "run_id": PARENT, "eval": {"n_harmful": 4}, "queue": "cpu"})
     assert isinstance(old, EvaluateSpec) and old.safety and old.benchmarks == [] and old.eval.n_harmful == 4

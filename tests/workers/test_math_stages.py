@@ -1,10 +1,12 @@
 """The math setting through the runner on the embedded store: math RL with its decontamination on record, code SFT,
-benchmark evaluations (bench/… metrics, a samples artifact, provenance), and the toy math pipeline evaluated before
-and after the code SFT (method.md §3)."""
+benchmark evaluations (bench/… metrics, a samples artifact, provenance; a local multiple-choice task folder beside a
+shipped task), and the toy math pipeline evaluated before and after the code SFT (method.md §3)."""
 
 from __future__ import annotations
 
 import json
+import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,13 +16,15 @@ from store.metrics import record_artifact
 from store.models import Artifact, Event, Run, RunKind, RunStatus
 from store.queries import check_lineage, create_pipeline, create_run
 from store.settings import Settings
-from store.specs import EvaluateSpec, FinetuneSpec, PipelineSpec, TrainSpec, check_runnable
+from store.specs import EvaluateSpec, FinetuneSpec, PipelineSpec, SpecError, TrainSpec, check_runnable
 from tests.helpers import get_run, steps_by_key
 from workers import runner
 
 pytestmark = pytest.mark.slow
 
 TOY_BENCH = {"benchmarks": ["toy_arith", "toy_humaneval"], "limit": 3, "max_new_tokens": 8, "backend": "hf"}
+TEST_TASKS = Path(__file__).parents[1] / "data" / "lm_eval_tasks"
+"""lm-eval task folders shipped with the tests (toy_choice: multiple choice), given to jobs by their paths."""
 
 
 @pytest.fixture
@@ -44,6 +48,16 @@ def events(engine, run_id) -> list[Event]:
 def artifacts(engine, run_id, kind: str) -> list[Artifact]:
     with session_scope(engine) as session:
         return list(session.scalars(select(Artifact).where(Artifact.run_id == run_id, Artifact.kind == kind)))
+
+
+def finished_run(engine, model: Path) -> uuid.UUID:
+    """A succeeded train run whose final model is `model` (what an evaluation starts from), without training."""
+    with session_scope(engine) as session:
+        run = Run(kind=RunKind.train, status=RunStatus.succeeded, spec=TrainSpec().model_dump(mode="json"))
+        session.add(run)
+        session.flush()
+        record_artifact(session, run.id, "model", str(model), 1, "", 1)
+        return run.id
 
 
 def assert_benchmarked(engine, run_id) -> None:
@@ -120,12 +134,7 @@ def test_an_adapter_is_merged_before_benchmarks_and_the_safety_evaluation(tmp_pa
     lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     get_peft_model(AutoModelForCausalLM.from_pretrained(base), lora).save_pretrained(adapter)
     AutoTokenizer.from_pretrained(base).save_pretrained(adapter)
-    with session_scope(sqlite_engine) as session:  # a finished run whose final model is an adapter
-        trained = Run(kind=RunKind.train, status=RunStatus.succeeded, spec=TrainSpec().model_dump(mode="json"))
-        session.add(trained)
-        session.flush()
-        record_artifact(session, trained.id, "model", str(adapter), 1, "", 1)
-        trained_id = trained.id
+    trained_id = finished_run(sqlite_engine, adapter)  # a finished run whose final model is an adapter
     small_eval = {"n_harmful": 2, "n_harmless": 2, "max_new_tokens": 4}
     spec = EvaluateSpec(run_id=trained_id, benchmarks=["toy_arith"], limit=2, safety=True, eval=small_eval)
     evaluation = submit(sqlite_engine, spec)
@@ -133,6 +142,30 @@ def test_an_adapter_is_merged_before_benchmarks_and_the_safety_evaluation(tmp_pa
     steps = steps_by_key(sqlite_engine, evaluation.id)
     assert steps["bench/toy_arith/exact_match/last_number"] == [0] and steps["eval/refusal_rate"] == [0]
     assert any(e.message.startswith("merged the LoRA adapter") for e in events(sqlite_engine, evaluation.id))
+
+
+def test_a_local_multiple_choice_task_folder_beside_a_shipped_task(tmp_path, sqlite_engine, settings):
+    from frpo_core.tiny import build_tiny_model
+
+    trained_id = finished_run(sqlite_engine, build_tiny_model(tmp_path / "tiny"))
+    folder = str(TEST_TASKS / "toy_choice")
+    spec = EvaluateSpec(run_id=trained_id, benchmarks=[folder, "toy_arith"], limit=3, max_new_tokens=8, backend="hf")
+    with pytest.raises(SpecError) as refused:  # a local folder must lie under a model root
+        check_runnable(spec, settings)
+    assert refused.value.field == "benchmarks.0"
+    allowed = settings.model_copy(update={"model_roots": [*settings.model_roots, TEST_TASKS.resolve()]})
+    evaluation = submit(sqlite_engine, spec, allowed)
+    assert runner.execute(evaluation.id, allowed, sqlite_engine) == "succeeded"
+    steps = steps_by_key(sqlite_engine, evaluation.id)
+    expected = {
+        *("bench/toy_choice/acc", "bench/toy_choice/acc_norm", "bench/toy_arith/exact_match/last_number"),
+        *("bench/toy_choice/acc_stderr", "bench/toy_choice/acc_norm_stderr"),
+    }
+    assert expected <= set(steps) and all(steps[key] == [0] for key in expected)
+    (samples,) = artifacts(sqlite_engine, evaluation.id, "benchmark_samples")
+    with open(samples.path, encoding="utf-8") as handle:
+        tasks = [json.loads(line)["task"] for line in handle]
+    assert sorted(tasks) == ["toy_arith"] * 3 + ["toy_choice"] * 3  # limit 3 of each
 
 
 def test_the_toy_math_pipeline_is_benchmarked_before_and_after_code_sft(sqlite_engine, settings):
