@@ -3,8 +3,8 @@
     FRPO_API_URL=http://127.0.0.1:8000 FRPO_DASHBOARD_API_KEY=<a read key> streamlit run dashboard/app.py
 
 Compare (the paper's Figure 1 for your own runs) is the home page; Sweep, Frontier (robustness against the KL moved
-in RL), Run and Jobs are one click away. The
-dashboard needs only the API and a read-scoped key (`frpo keys create --scope read`): no database, no torch.
+in RL), Benchmarks (capability before and after fine-tuning, the paper's math setting), Run and Jobs are one click
+away. The dashboard needs only the API and a read-scoped key (`frpo keys create --scope read`): no database, no torch.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ PAGES = [
     st.Page("views/compare.py", title="Compare", icon=":material/show_chart:", url_path="compare", default=True),
     st.Page("views/sweep.py", title="Sweep", icon=":material/tune:", url_path="sweep"),
     st.Page("views/frontier.py", title="Frontier", icon=":material/insights:", url_path="frontier"),
+    st.Page("views/benchmarks.py", title="Benchmarks", icon=":material/fact_check:", url_path="benchmarks"),
     st.Page("views/run.py", title="Run", icon=":material/monitoring:", url_path="run"),
     st.Page("views/jobs.py", title="Jobs", icon=":material/list_alt:", url_path="jobs"),
 ]

@@ -168,17 +168,26 @@ def panels_figure(
     return _layout(fig, title, f"{subtitle}; {band_text}")
 
 
+def lambda_span(lambs: pd.Series) -> tuple[float, float]:
+    """The λ range GRPO's reference lines cover: FRPO's λs, widened around a single λ so the line shows."""
+    if lambs.empty:
+        return 0.1, 10.0
+    low, high = float(lambs.min()), float(lambs.max())
+    return (low / 2, high * 2) if low == high else (low, high)
+
+
 def lambda_figure(
     summary: pd.DataFrame, panels: Sequence[tuple[str, str, str]], *, title: str, subtitle: str
 ) -> go.Figure:
-    """FRPO's λ on a log axis against several per-group numbers; GRPO (λ → ∞) as a dashed horizontal line.
+    """FRPO's λ on a log axis against several per-group numbers; GRPO (λ → ∞) as a dashed horizontal line, one per
+    budget if it ran at several, each labelled at its left end.
 
     `summary` has one row per group with columns `<metric>` and `<metric>_sd`; `panels` is (column, title, y title).
     """
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t, _ in panels], horizontal_spacing=0.08)
     frpo = summary[(summary["method"] == "frpo") & summary["lamb"].notna()].sort_values("lamb")
     grpo = summary[summary["method"] == "grpo"]
-    span = (frpo["lamb"].min(), frpo["lamb"].max()) if not frpo.empty else (0.1, 10.0)
+    span = lambda_span(frpo["lamb"])
     families = list(dict.fromkeys(frpo["family"]))
     greys = group_colors(list(grpo["group"]))
     traces: list[go.Scatter] = []
@@ -211,7 +220,10 @@ def lambda_figure(
                     go.Scatter(
                         x=list(span),
                         y=[level, level],
-                        mode="lines",
+                        mode="lines+text",
+                        text=[grpo_tag(row["group"]), ""],
+                        textposition="top right",
+                        textfont=dict(size=11, color=greys[row["group"]]),
                         line=dict(color=greys[row["group"]], dash="dash", width=2.5),
                         name=name,
                         legendgroup=row["group"],
@@ -225,6 +237,49 @@ def lambda_figure(
         fig.update_yaxes(title_text=y_title, row=1, col=col)
     fig.add_traces(traces, rows=[1] * len(traces), cols=cols)
     return _layout(fig, title, subtitle, height=HEIGHT)
+
+
+def grpo_tag(label: str) -> str:
+    """What a GRPO reference line is labelled with on the chart: its budget ("steps 40"), or "GRPO"."""
+    return label.removeprefix("GRPO (").removesuffix(")") if label.startswith("GRPO (") else label
+
+
+def bars_figure(
+    panels: Sequence[tuple[str, str, pd.DataFrame]],
+    bars: Sequence[tuple[str, str]],
+    *,
+    x: str,
+    title: str,
+    subtitle: str,
+) -> go.Figure:
+    """Grouped bars with ± 1 sd error bars, side by side panels sharing one legend: for each (title, y title, frame)
+    panel, one bar per row of the frame (labelled by its `x` column) for each (column, legend name) of `bars`. The
+    frame has `<column>` and `<column>_sd` for each bar, and `seeds` (shown on hover)."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for t, _, _ in panels], horizontal_spacing=0.08)
+    colors = [_rgba(PALETTE[0], 0.4), PALETTE[0], *PALETTE[1:]]
+    traces: list[go.Bar] = []
+    cols: list[int] = []
+    for col, (_, y_title, frame) in enumerate(panels, start=1):
+        for i, (column, name) in enumerate(bars):
+            traces.append(
+                go.Bar(
+                    x=frame[x],
+                    y=frame[column],
+                    error_y=dict(type="data", array=frame[f"{column}_sd"].fillna(0).to_numpy(), visible=True),
+                    name=name,
+                    legendgroup=name,
+                    showlegend=col == 1,
+                    marker=dict(color=colors[i % len(colors)]),
+                    customdata=frame["seeds"],
+                    hovertemplate=f"<b>%{{x}}</b>, {name}<br>%{{y:.3g}} ± %{{error_y.array:.2g}} (sd over "
+                    "%{customdata} seeds)<extra></extra>",
+                )
+            )
+            cols.append(col)
+        fig.update_yaxes(title_text=y_title, row=1, col=col)
+    fig.add_traces(traces, rows=[1] * len(traces), cols=cols)
+    fig.update_layout(barmode="group")
+    return _layout(fig, title, subtitle, height=HEIGHT, legend="measured")
 
 
 def scatter_figure(

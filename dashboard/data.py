@@ -18,6 +18,7 @@ JOBS_TTL = 5  # s: job lists and states change while jobs run
 SERIES_TTL = 15  # s: metric series grow slowly; a chart a few seconds behind is fine
 SCHEMA_TTL = 300  # s: the spec schema changes only with a new API version
 CHART_POINTS = 500  # per series: the API downsamples (MinMaxLTTB keeps extremes)
+PICKED_KINDS = ("finetune", "train")  # what the run pickers offer, the first kind preselected
 
 
 def _client(url: str, key: str):
@@ -63,16 +64,21 @@ def listed_sweeps(url: str, key: str) -> list[Json]:
 
 
 @st.cache_data(ttl=JOBS_TTL, show_spinner=False)
-def runs_of(url: str, key: str, run_ids: tuple[str, ...] = (), sweep_id: str | None = None) -> list[Json]:
-    """A selection's runs closed along their lineage (see dashboard.selection). Picked runs are looked up in the
-    recent-runs lists the pickers already hold, so twelve picked runs cost no request of their own."""
-    known = {str(j["id"]): j for j in recent_runs(url, key)} if run_ids else {}
-    return selection.collect(_client(url, key), run_ids=run_ids, sweep_id=sweep_id, known=known)
+def runs_of(
+    url: str, key: str, run_ids: tuple[str, ...] = (), sweep_id: str | None = None, evaluations: bool = False
+) -> list[Json]:
+    """A selection's runs closed along their lineage (see dashboard.selection), with `evaluations` their evaluation
+    runs too. Picked runs are looked up in the recent-runs lists the pickers already hold, so twelve picked runs cost
+    no request of their own."""
+    kinds = (*selection.EVALUATE_KINDS, *PICKED_KINDS) if evaluations else PICKED_KINDS
+    known = {str(j["id"]): j for j in recent_runs(url, key, kinds)} if run_ids else {}
+    client = _client(url, key)
+    return selection.collect(client, run_ids=run_ids, sweep_id=sweep_id, known=known, evaluations=evaluations)
 
 
-def recent_runs(url: str, key: str) -> list[Json]:
-    """The newest fine-tuning and RL runs (what the run pickers offer)."""
-    return jobs(url, key, kind="finetune") + jobs(url, key, kind="train")
+def recent_runs(url: str, key: str, kinds: Sequence[str] = PICKED_KINDS) -> list[Json]:
+    """The newest runs of each of `kinds` (what the run pickers offer)."""
+    return [job for kind in kinds for job in jobs(url, key, kind=kind)]
 
 
 @st.cache_data(ttl=SERIES_TTL, show_spinner=False)

@@ -3,18 +3,21 @@
 Figure 1 is drawn from fine-tuning runs, the reward trajectories from the RL runs they started from, so a
 selection is closed in both directions: RL runs bring their fine-tuning children (`GET /jobs?parent_id=`), and
 fine-tuning runs bring their RL parent. A sweep's fine-tuning runs either carry the sweep's id (pipelines launched by
-a sweep) or are reachable from its RL runs by parent_id; both are handled.
+a sweep) or are reachable from its RL runs by parent_id; both are handled. Benchmark scores live in evaluation runs,
+children of the RL run (before fine-tuning) and of the fine-tuning run (after): an evaluation run brings the run it
+evaluated, and, for the Benchmarks view, RL and fine-tuning runs bring their evaluation runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from dashboard.client import ApiClient, DashboardError, Json, concurrently
 
 RL_KINDS = ("train",)
 FINETUNE_KINDS = ("finetune",)
+EVALUATE_KINDS = ("evaluate",)
 
 
 def _add(found: dict[str, Json], jobs: Iterable[Json]) -> list[Json]:
@@ -48,15 +51,39 @@ def jobs_by_id(client: ApiClient, ids: Sequence[str], known: Mapping[str, Json] 
     return concurrently(lambda job_id: known[job_id] if job_id in known else one(job_id), ids)
 
 
+def _add_children(client: ApiClient, found: dict[str, Json], of: Sequence[str], kinds: Sequence[str]) -> None:
+    """Add the children of kinds `kinds` of the runs of kinds `of` in `found`, asking only for runs that have no such
+    child there yet (a sweep lists its pipelines' runs itself, so a pipeline sweep costs no request here)."""
+    have = {str(j["parent_id"]) for j in found.values() if j.get("parent_id") and j["kind"] in kinds}
+    ids = [i for i, j in found.items() if j["kind"] in of and i not in have]
+    _add(found, (j for j in children(client, ids) if j["kind"] in kinds))
+
+
+def _add_parents(
+    client: ApiClient, found: dict[str, Json], of: Callable[[Json], bool], known: Mapping[str, Json] | None
+) -> None:
+    """Add the parents of the runs in `found` that `of` picks."""
+    missing = sorted({str(j["parent_id"]) for j in found.values() if of(j) and j.get("parent_id")} - set(found))
+    _add(found, jobs_by_id(client, missing, known))
+
+
 def close_lineage(client: ApiClient, selected: Sequence[Json], known: Mapping[str, Json] | None = None) -> list[Json]:
-    """`selected`, plus the fine-tuning children of its RL runs, plus the RL parents of its fine-tuning runs."""
+    """`selected`, plus the runs its evaluation runs evaluated, plus the fine-tuning children of its RL runs, plus
+    the RL parents of its fine-tuning runs."""
     found: dict[str, Json] = {}
     _add(found, selected)
-    with_children = {str(j["parent_id"]) for j in found.values() if j.get("parent_id")}
-    rl_ids = [i for i, j in found.items() if j["kind"] in RL_KINDS and i not in with_children]
-    _add(found, (j for j in children(client, rl_ids) if j["kind"] in FINETUNE_KINDS))
-    missing = sorted({str(j["parent_id"]) for j in found.values() if downstream(j)} - set(found))
-    _add(found, jobs_by_id(client, missing, known))
+    _add_parents(client, found, lambda j: j["kind"] in EVALUATE_KINDS, known)
+    _add_children(client, found, RL_KINDS, FINETUNE_KINDS)
+    _add_parents(client, found, downstream, known)
+    return list(found.values())
+
+
+def with_evaluations(client: ApiClient, runs: Sequence[Json]) -> list[Json]:
+    """`runs`, plus the evaluation runs of its RL and fine-tuning runs (a pipeline's benchmarks before and after
+    fine-tuning)."""
+    found: dict[str, Json] = {}
+    _add(found, runs)
+    _add_children(client, found, RL_KINDS + FINETUNE_KINDS, EVALUATE_KINDS)
     return list(found.values())
 
 
@@ -66,14 +93,17 @@ def collect(
     run_ids: Sequence[str] = (),
     sweep_id: str | None = None,
     known: Mapping[str, Json] | None = None,
+    evaluations: bool = False,
 ) -> list[Json]:
-    """The runs a view shows: a sweep's (if `sweep_id`) or `run_ids`, closed along their lineage. `known`: jobs the
-    page has already fetched (by id), used instead of asking again."""
+    """The runs a view shows: a sweep's (if `sweep_id`) or `run_ids`, closed along their lineage, and with
+    `evaluations` their evaluation runs too. `known`: jobs the page has already fetched (by id), used instead of
+    asking again."""
     if sweep_id:
         selected = client.get_sweep(sweep_id)["jobs"]
     else:
         selected = jobs_by_id(client, list(dict.fromkeys(run_ids)), known)
-    return close_lineage(client, selected, known)
+    runs = close_lineage(client, selected, known)
+    return with_evaluations(client, runs) if evaluations else runs
 
 
 def downstream(job: Json) -> bool:

@@ -78,6 +78,26 @@ def chart(fig: go.Figure, name: str, data: pd.DataFrame, *, key: str, note: str 
     right.caption(f"PNG: the camera icon at the chart's top right. {note}".strip())
 
 
+def table(
+    shown: pd.DataFrame,
+    name: str,
+    *,
+    key: str,
+    export: pd.DataFrame | None = None,
+    column_config: Mapping[str, Any] | None = None,
+) -> None:
+    """A table, and its numbers as CSV: `export` where the table shows text made of numbers ("0.41 ± 0.02")."""
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=column_config)
+    st.download_button(
+        "Download CSV",
+        (shown if export is None else export).to_csv(index=False).encode(),
+        file_name=f"{slug(name)}.csv",
+        mime="text/csv",
+        key=f"csv-{key}",
+        icon=":material/download:",
+    )
+
+
 # --- the selection in the URL ---------------------------------------------------------------------------------------
 
 
@@ -126,10 +146,17 @@ def sweep_labels(sweeps: Sequence[Json]) -> dict[str, str]:
 
 
 def choose_selection(
-    config: ApiConfig, *, prefix: str, title: str, recent: int = 24
+    config: ApiConfig,
+    *,
+    prefix: str,
+    title: str,
+    recent: int = 24,
+    kinds: Sequence[str] = data.PICKED_KINDS,
+    runs_help: str = "Fine-tuning runs, or RL runs (their fine-tuning runs come along).",
 ) -> tuple[str, tuple[str, ...], str | None]:
-    """The sidebar's choice of a sweep or runs (`?sweep=` / `?runs=`): (mode, run ids, sweep id). The caller writes
-    it back to the URL with the rest of its view. Keys are `<prefix>_mode`, `<prefix>_sweep`, `<prefix>_runs`."""
+    """The sidebar's choice of a sweep or runs (`?sweep=` / `?runs=`): (mode, run ids, sweep id). The picker offers
+    the newest runs of `kinds`, the `recent` newest of the first kind preselected. The caller writes the choice back
+    to the URL with the rest of its view. Keys are `<prefix>_mode`, `<prefix>_sweep`, `<prefix>_runs`."""
     sidebar = st.sidebar
     url_runs, url_sweep = query_list("runs"), query_value("sweep")
     sweeps = data.listed_sweeps(config.url, config.key) if not url_runs else []  # a link with runs needs no list
@@ -151,12 +178,12 @@ def choose_selection(
         if sweep_id is None:
             sidebar.info("No sweeps yet: pick runs instead, or submit a sweep on the Jobs page.")
     else:
-        candidates = data.recent_runs(config.url, config.key)
+        candidates = data.recent_runs(config.url, config.key, kinds)
         labels = {str(j["id"]): run_label(j) for j in candidates}
         for run_id in url_runs:
             if run_id not in labels:
                 labels[run_id] = run_id
-        newest = [str(j["id"]) for j in candidates if j["kind"] == "finetune"][:recent]
+        newest = [str(j["id"]) for j in candidates if j["kind"] == kinds[0]][:recent]
         run_ids = tuple(
             sidebar.multiselect(
                 "Runs",
@@ -164,20 +191,38 @@ def choose_selection(
                 default=url_runs or newest,
                 format_func=labels.get,
                 key=f"{prefix}_runs",
-                help="Fine-tuning runs, or RL runs (their fine-tuning runs come along).",
+                help=runs_help,
             )
         )
     return mode, run_ids, sweep_id
 
 
-def frontier_link(query: Mapping[str, str | None], where: Any = st) -> None:
-    """A link to the Frontier view of the same selection (robustness against the KL moved in RL)."""
-    where.page_link(
+# Views of a selection that other pages link to: page, label, icon, what it shows.
+VIEWS = {
+    "frontier": (
         "views/frontier.py",
-        label="Frontier view of these runs",
-        icon=":material/insights:",
+        "Frontier view of these runs",
+        ":material/insights:",
+        "Robustness after fine-tuning against the KL each RL run moved, against GRPO's frontier over budgets.",
+    ),
+    "benchmarks": (
+        "views/benchmarks.py",
+        "Benchmarks of these runs",
+        ":material/fact_check:",
+        "Capability benchmarks (MATH500, MBPP+, HumanEval+, …) before and after fine-tuning, against λ.",
+    ),
+}
+
+
+def view_link(view: str, query: Mapping[str, str | None], where: Any = st) -> None:
+    """A link to another view (`VIEWS`) of the same selection."""
+    page, label, icon, help_text = VIEWS[view]
+    where.page_link(
+        page,
+        label=label,
+        icon=icon,
         query_params={name: value for name, value in query.items() if value},
-        help="Robustness after fine-tuning against the KL each RL run moved, against GRPO's frontier over budgets.",
+        help=help_text,
     )
 
 

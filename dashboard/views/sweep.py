@@ -81,7 +81,9 @@ def render() -> None:
             '1, 10], "seed": [0, 1, 2]}}`.'
         )
         return
-    ui.frontier_link({"sweep": sweep_id})
+    left, right = st.columns(2)
+    ui.view_link("frontier", {"sweep": sweep_id}, left)
+    ui.view_link("benchmarks", {"sweep": sweep_id}, right)
     runs = data.runs_of(config.url, config.key, (), sweep_id)
     finetune, rl = selection.split(runs)
     st.caption(f"{len(rl)} RL runs and {len(finetune)} fine-tuning runs in this sweep.")

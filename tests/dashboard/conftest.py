@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import streamlit as st
 
-from tests.dashboard.harness import FrontierSeeded, Seeded, seed, seed_frontier, serve_api
+from tests.dashboard.harness import FrontierSeeded, MathSeeded, Seeded, seed, seed_frontier, seed_math, serve_api
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def fresh_cache():
 
 
 class Live:
-    def __init__(self, url: str, seeded: Seeded | FrontierSeeded) -> None:
+    def __init__(self, url: str, seeded: Seeded | FrontierSeeded | MathSeeded) -> None:
         self.url = url
         self.seeded = seeded
 
@@ -37,6 +37,16 @@ def frontier_api(tmp_path_factory) -> Live:
     """The API over the frontier seed: pipeline sweeps whose RL runs logged the KL they moved (GRPO at 3 budgets)."""
     folder = tmp_path_factory.mktemp("frontier-api")
     seeded = seed_frontier(f"sqlite:///{folder / 'frpo.db'}")
+    with serve_api(seeded.database_url, folder) as url:
+        yield Live(url, seeded)
+
+
+@pytest.fixture(scope="module")
+def math_api(tmp_path_factory) -> Live:
+    """The API over the math seed: the toy math frontier sweep's pipelines, scored on toy benchmarks before and after
+    code SFT, an after-only sweep and a standalone evaluation."""
+    folder = tmp_path_factory.mktemp("math-api")
+    seeded = seed_math(f"sqlite:///{folder / 'frpo.db'}")
     with serve_api(seeded.database_url, folder) as url:
         yield Live(url, seeded)
 

@@ -5,6 +5,8 @@ playwright.
 The seed is Figure 1 in miniature: 12 fine-tuning runs (GRPO and FRPO × λ ∈ {0.5, 2} × seeds {0, 1, 2}), each the
 child of its RL run, with safety evaluated at step 0 and every 10 steps of fine-tuning. GRPO degrades most, FRPO at
 small λ least. The numbers are deterministic and returned, so tests compare what a page shows with what was written.
+Two more seeds have databases of their own: the frontier's (GRPO at three budgets, `seed_frontier`) and the math
+setting's (benchmarks before and after code SFT, `seed_math`).
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from store.events import add_event
 from store.metrics import record_artifact, write_points
 from store.migrate import upgrade
 from store.models import Run, RunStatus, Sweep, utcnow
-from store.queries import create_api_key, create_run
+from store.queries import create_api_key, create_run, create_sweep, get_sweep
 from store.settings import Settings
-from store.specs import EvaluateSpec, FinetuneSpec, TrainSpec
+from store.specs import EvaluateSpec, FinetuneSpec, SweepSpec, TrainSpec
 from tests.helpers import background, free_port, responds, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -314,6 +316,112 @@ def seed_frontier(database_url: str) -> FrontierSeeded:
                         session, sweep, method, lamb or 1.0, steps, s, kl, after, at=at, with_kl=name != "no-eval"
                     )
                     seeded.pipelines[name].append((method, lamb, steps, s, kl, after))
+            return seeded
+    finally:
+        engine.dispose()
+
+
+# The math seed (the paper's math setting at toy scale): the `toy-math-frontier` sweep as the store creates it (FRPO at
+# λ ∈ {0.2, 1} and GRPO at 20, 40 and 80 steps, × 3 seeds; each RL run → code SFT, with toy_arith and toy_humaneval
+# scored before and after the SFT), every run succeeded. The code SFT costs GRPO more toy_arith accuracy than FRPO
+# and gains everyone toy_humaneval. One after-evaluation logged no toy_humaneval (shown "not measured", never 0).
+# Beside it: an older sweep whose pipelines skip `evaluate_before`, and a standalone evaluation of the warm start.
+ARITH = "toy_arith/exact_match/last_number"
+CODE = "toy_humaneval/pass@1"
+ARITH_STDERR = 0.02
+MATH_BEFORE = {("grpo", 20): 0.30, ("grpo", 40): 0.36, ("grpo", 80): 0.42, ("frpo", 0.2): 0.38, ("frpo", 1.0): 0.40}
+MATH_LOSS = {("grpo", 20): 0.12, ("grpo", 40): 0.15, ("grpo", 80): 0.20, ("frpo", 0.2): 0.04, ("frpo", 1.0): 0.08}
+CODE_BEFORE = 0.05
+CODE_GAIN = {("grpo", 20): 0.16, ("grpo", 40): 0.18, ("grpo", 80): 0.20, ("frpo", 0.2): 0.17, ("frpo", 1.0): 0.19}
+NO_CODE_AFTER = ("grpo", 80, 2)  # (method, steps, seed) whose after-evaluation logged no toy_humaneval
+WARM_START_ARITH = 0.12
+
+
+def math_setting(tags: dict[str, Any]) -> tuple[str, float]:
+    """("grpo", its max_steps) or ("frpo", its λ): the keys of MATH_BEFORE and MATH_LOSS."""
+    return ("grpo", tags["max_steps"]) if tags["method"] == "grpo" else ("frpo", tags["lamb"])
+
+
+def bench_scores(tags: dict[str, Any]) -> dict[str, float]:
+    """What a pipeline's evaluation run scored: toy_arith drops by its setting's loss after the code SFT, toy_humaneval
+    rises by its gain; seeds 0, 1, 2 add -0.01, 0, +0.01 (so a setting's mean over its seeds is the tables' number)."""
+    after = tags["evaluates"] == "after_finetune"
+    setting, noise = math_setting(tags), 0.01 * (tags["seed"] - 1)
+    scores = {
+        ARITH: round(MATH_BEFORE[setting] - (MATH_LOSS[setting] if after else 0.0) + noise, 6),
+        CODE: round(CODE_BEFORE + (CODE_GAIN[setting] if after else 0.0) + noise, 6),
+    }
+    if after and (tags["method"], tags["max_steps"], tags["seed"]) == NO_CODE_AFTER:
+        del scores[CODE]
+    return scores
+
+
+def bench_points(scores: dict[str, float]) -> list[tuple[str, int, float]]:
+    """`bench/<metric>` at step 0, and lm-eval's standard error beside toy_arith (code sets report none)."""
+    points = [(f"bench/{metric}", 0, value) for metric, value in scores.items()]
+    if ARITH in scores:
+        points.append((f"bench/{ARITH}_stderr", 0, ARITH_STDERR))
+    return points
+
+
+@dataclass
+class MathSeeded:
+    """The math seed: sweeps by name, every evaluation run's tags and scores, and the standalone evaluation."""
+
+    database_url: str
+    read_key: str
+    sweeps: dict[str, str] = field(default_factory=dict)  # name -> id
+    evaluations: dict[str, dict[str, Any]] = field(default_factory=dict)  # evaluate run id -> tags
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)  # evaluate run id -> metric -> value
+    standalone_id: str = ""
+
+    def evaluation_ids(self, sweep: str) -> list[str]:
+        return [i for i, tags in self.evaluations.items() if tags.get("sweep") == sweep]
+
+
+def _math_sweep(session, spec: dict[str, Any], at, seeded: MathSeeded) -> None:
+    """Create a pipeline sweep as the API would, then finish every run and score its evaluation runs."""
+    sweep, _ = create_sweep(session, SweepSpec.model_validate(spec))
+    sweep.created_at = at
+    seeded.sweeps[sweep.name] = str(sweep.id)
+    for run in get_sweep(session, sweep.id)[1]:
+        _finish(run, at)
+        if run.kind.value == "evaluate":
+            seeded.evaluations[str(run.id)] = dict(run.tags)
+            seeded.scores[str(run.id)] = bench_scores(run.tags)
+            write_points(session, run.id, bench_points(seeded.scores[str(run.id)]))
+        else:
+            _artifact(session, run, "final")
+
+
+def seed_math(database_url: str) -> MathSeeded:
+    """Migrate a fresh database and write the math seed (see MATH_BEFORE): the warm start, `toy math, after only`
+    (FRPO λ=1 and GRPO × 2 seeds, no `evaluate_before`), the newer `toy math frontier`, and the standalone
+    evaluation of the warm start on toy_arith."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with session_scope(engine) as session:
+            seeded = MathSeeded(database_url, read_key=create_api_key(session, "dashboard", "read"))
+            now = utcnow() - timedelta(hours=3)
+            warm = create_run(session, FinetuneSpec.model_validate({"preset": "toy-math-warm-start"}))
+            _finish(warm, now)
+            _artifact(session, warm, "final")
+            train = {"parent_id": str(warm.id)}
+            after_only = {"kind": "pipeline", "preset": "toy-math-pipeline", "evaluate_before": False, "train": train}
+            _math_sweep(
+                session,
+                {"name": "toy math, after only", "base": after_only, "grid": {"lamb": [1.0], "seed": [0, 1]}},
+                now + timedelta(hours=1),
+                seeded,
+            )
+            _math_sweep(
+                session, {"preset": "toy-math-frontier", "base": {"train": train}}, now + timedelta(hours=2), seeded
+            )
+            standalone = create_run(session, EvaluateSpec(run_id=warm.id, benchmarks=["toy_arith"]), parent=warm)
+            _finish(standalone, now + timedelta(hours=2, minutes=30))
+            write_points(session, standalone.id, bench_points({ARITH: WARM_START_ARITH}))
+            seeded.standalone_id = str(standalone.id)
             return seeded
     finally:
         engine.dispose()

@@ -1,8 +1,8 @@
-"""The compare and frontier pages in a real browser: `streamlit run` on 127.0.0.1, Debian's chromium headless via
-playwright.
+"""The compare, frontier and benchmarks pages in a real browser: `streamlit run` on 127.0.0.1, Debian's chromium
+headless via playwright.
 
 The screenshots are saved as test artifacts (in $FRPO_TEST_ARTIFACTS if set, else the test's tmp dir); with
-FRPO_UPDATE_SCREENSHOT=1 they also become the README's docs/compare.png and docs/frontier.png.
+FRPO_UPDATE_SCREENSHOT=1 they also become the README's docs/compare.png, docs/frontier.png and docs/benchmarks.png.
 """
 
 from __future__ import annotations
@@ -60,6 +60,27 @@ def test_frontier_page_in_chromium(frontier_api, tmp_path):
         assert page.get_by_text("more robust, not only trained harder", exact=False).first.is_visible()
         assert page.locator('[data-testid="stException"]').count() == 0
         screenshot(page, "frontier.png", tmp_path)
+
+
+def test_benchmarks_page_in_chromium(math_api, tmp_path):
+    sweep = math_api.seeded.sweeps["toy math frontier"]
+    with (
+        streamlit_server(math_api.url, math_api.seeded.read_key, tmp_path / "streamlit.log") as web,
+        chromium() as browser,
+    ):
+        page = browser.new_page(viewport={"width": 1400, "height": 1450})
+        page.goto(f"{web}/benchmarks?sweep={sweep}", wait_until="commit")
+        wait_quiet(page, charts=2)
+        lam, bars = page.evaluate(TRACE_NAMES_JS)
+        assert {"FRPO", "GRPO baseline (steps 20), λ → ∞", "GRPO baseline (steps 80), λ → ∞"} <= set(lam)
+        assert set(bars) == {"before fine-tuning", "after fine-tuning"}
+        assert page.get_by_text("Benchmarks before and after fine-tuning", exact=True).is_visible()
+        assert page.locator('[data-testid="stException"]').count() == 0
+        screenshot(page, "benchmarks.png", tmp_path)
+        tables = page.locator('[data-testid="stDataFrame"]')
+        assert tables.count() == 2  # per setting, and every evaluation run
+        tables.last.scroll_into_view_if_needed()
+        assert tables.last.is_visible() and page.get_by_text("Every evaluation run").is_visible()
 
 
 def screenshot(page, name: str, tmp_path: Path) -> Path:

@@ -74,3 +74,25 @@ def test_a_selection_is_closed_along_its_lineage(live):
     assert [r["parent_id"] for r in finetune] == [one_rl]
     with pytest.raises(DashboardError, match="no run with id 'nope'"):
         selection.collect(client, run_ids=["nope"])
+
+
+def test_a_benchmark_selection_brings_the_evaluation_runs(math_api):
+    client = ApiClient(ApiConfig(math_api.url, math_api.seeded.read_key))
+    seeded = math_api.seeded
+    ids = seeded.evaluation_ids("toy math frontier")
+    after = next(i for i in ids if seeded.evaluations[i]["evaluates"] == "after_finetune")
+
+    def kinds(runs) -> list[str]:
+        return sorted(r["kind"] for r in runs)
+
+    # an evaluation brings the run it evaluated (and that run's RL parent), for every view
+    assert kinds(selection.collect(client, run_ids=[after])) == ["evaluate", "finetune", "train"]
+    # and, for the Benchmarks view, the pipeline's other evaluation (the RL run's, before fine-tuning)
+    runs = selection.collect(client, run_ids=[after], evaluations=True)
+    assert kinds(runs) == ["evaluate", "evaluate", "finetune", "train"]
+    assert {r["tags"]["pipeline"] for r in runs} == {seeded.evaluations[after]["pipeline"]}
+    # picked RL runs bring their fine-tuning runs and both evaluations; a pipeline sweep lists them itself
+    rl = next(r["parent_id"] for r in runs if r["kind"] == "finetune")
+    assert kinds(selection.collect(client, run_ids=[rl], evaluations=True)) == kinds(runs)
+    sweep = selection.collect(client, sweep_id=seeded.sweeps["toy math frontier"], evaluations=True)
+    assert {r["id"] for r in sweep if r["kind"] == "evaluate"} == set(ids)

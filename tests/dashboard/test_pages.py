@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.client import ApiClient, ApiConfig
+from tests.dashboard.harness import ARITH, CODE, CODE_BEFORE, CODE_GAIN, MATH_BEFORE, MATH_LOSS, NO_CODE_AFTER
 from tests.helpers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_cache")]
@@ -117,7 +118,7 @@ def test_compare_explains_an_empty_service(empty, use_api):
 
 def test_api_errors_are_messages_not_tracebacks(live, use_api, monkeypatch):
     use_api(f"http://127.0.0.1:{free_port()}", "frpo_x_y")
-    for page in ("compare", "sweep", "run", "jobs"):
+    for page in ("compare", "sweep", "benchmarks", "run", "jobs"):
         at = run(page)
         assert "cannot reach the API at http://127.0.0.1:" in texts(at.error), page
         assert not figures(at)
@@ -236,3 +237,78 @@ def test_jobs_page_offers_the_apis_presets(empty, use_api):
     at.selectbox(key="submit_kind").select("sweep").run()
     grid = json.loads(at.text_area[0].value)["grid"]
     assert set(grid) >= {"lamb", "seed"} and set(grid.values()) == {None}  # the grid's axes, for the user to fill
+
+
+# --- Benchmarks (the math seed: toy-math-frontier's pipelines scored before and after code SFT) --------------------
+
+
+def test_benchmarks_page_shows_before_and_after_code_sft_for_grpo_and_frpo(math_api, use_api):
+    use_api(math_api.url, math_api.seeded.read_key)
+    at = run("benchmarks")  # the newest sweep, as a link from `frpo demo` would name it
+    sweep = math_api.seeded.sweeps["toy math frontier"]
+    assert at.query_params["sweep"] == sweep and not at.error and not at.info
+    assert "30 benchmark evaluation runs (15 before fine-tuning, 15 after fine-tuning) of 15 pipelines." in texts(
+        at.caption
+    )
+    lam, bars = figures(at)
+    assert [a["text"] for a in lam["layout"]["annotations"]] == ["toy_arith", "toy_humaneval"]  # math first
+    assert lam["layout"]["xaxis"]["type"] == "log"
+    assert legend(lam) == ["FRPO"] + [f"GRPO baseline (steps {n}), λ → ∞" for n in (20, 40, 80)]
+    frpo, *grpo = [t for t in lam["data"] if t.get("xaxis", "x") == "x"]  # the toy_arith panel
+    assert array(frpo["x"]) == [0.2, 1.0]
+    after = {key: MATH_BEFORE[key] - MATH_LOSS[key] for key in MATH_BEFORE}
+    assert array(frpo["y"]) == pytest.approx([after[("frpo", 0.2)], after[("frpo", 1.0)]])
+    assert [t["y"][0] for t in grpo] == pytest.approx([after[("grpo", n)] for n in (20, 40, 80)])
+    assert {t["line"]["dash"] for t in grpo} == {"dash"}
+    settings = ["GRPO (steps 20)", "GRPO (steps 40)", "GRPO (steps 80)", "FRPO λ=0.2", "FRPO λ=1"]
+    before_bars, after_bars = bars["data"][:2]
+    assert before_bars["x"] == after_bars["x"] == settings
+    assert array(before_bars["y"]) == pytest.approx(list(MATH_BEFORE.values()))  # GRPO by budget, FRPO by λ
+
+    summary = at.dataframe[0].value.set_index(["metric", "setting"])
+    assert summary.loc[(ARITH, "FRPO λ=0.2"), "change"] == "-0.040 ± 0.000"
+    assert summary.loc[(ARITH, "GRPO (steps 80)"), "change"] == "-0.200 ± 0.000"
+    grpo80 = summary.loc[(CODE, "GRPO (steps 80)")]  # seed 2's after was not measured: seeds 0 and 1 (-0.01, 0)
+    assert grpo80["seeds"] == 3 and grpo80["after"] == f"{CODE_BEFORE + CODE_GAIN[('grpo', 80)] - 0.005:.3f} ± 0.007"
+    runs = at.dataframe[1].value
+    assert len(runs) == 30 and runs["setting"].iloc[0] == "GRPO (steps 20)"
+    method, steps, seed = NO_CODE_AFTER
+    missing = runs[(runs["budget"].str.startswith(f"steps {steps},")) & (runs["seed"] == seed)]
+    assert missing.set_index("when").loc["after fine-tuning", CODE] == "not measured"
+    assert missing.set_index("when").loc["before fine-tuning", ARITH] == "0.430 ± 0.020"
+    assert len(at.get("download_button")) == 4  # the two charts' CSVs and the two tables'
+
+
+def test_benchmarks_page_explains_what_is_missing(math_api, empty, use_api):
+    use_api(math_api.url, math_api.seeded.read_key)
+    at = run("benchmarks", sweep=math_api.seeded.sweeps["toy math, after only"])
+    assert "Before / after needs `evaluate_before: true`" in texts(at.info)
+    [lam] = figures(at)  # the after-vs-λ chart still stands
+    assert legend(lam) == ["FRPO", "GRPO (baseline), λ → ∞"]
+    assert set(at.dataframe[0].value["before"]) == {"not measured"}
+
+    at = run("benchmarks", runs=math_api.seeded.standalone_id)
+    assert "not part of a pipeline" in texts(at.info) and not figures(at)
+    [table] = [frame.value for frame in at.dataframe]
+    assert table[["setting", "when", ARITH]].values.tolist() == [
+        ["no RL (e.g. a warm start)", "standalone", "0.120 ± 0.020"]
+    ]
+
+    use_api(empty.url, empty.seeded.read_key)
+    assert "Nothing to show yet" in texts(run("benchmarks").info)
+
+
+def test_an_evaluation_run_brings_its_pipelines_other_evaluation(math_api, use_api):
+    use_api(math_api.url, math_api.seeded.read_key)
+    seeded = math_api.seeded
+    after = next(i for i in seeded.evaluation_ids("toy math frontier") if "after" in seeded.evaluations[i]["evaluates"])
+    at = run("benchmarks", runs=after)
+    assert "2 benchmark evaluation runs (1 before fine-tuning, 1 after fine-tuning) of 1 pipeline." in texts(at.caption)
+    assert len(figures(at)) == 2  # the λ chart and the before / after bars
+
+    at = run("run", run=after)  # the evaluation's Run page links here
+    [link] = [link.proto for link in at.get("page_link") if "benchmarks" in link.proto.page]
+    assert link.query_string == f"runs={after}"
+    at = run("sweep", sweep=seeded.sweeps["toy math frontier"])
+    [link] = [link.proto for link in at.get("page_link") if "benchmarks" in link.proto.page]
+    assert link.query_string == f"sweep={seeded.sweeps['toy math frontier']}"
