@@ -1,0 +1,46 @@
+"""Job specs: the one contract between the API (which validates them) and the workers (which run them). No torch.
+
+Defaults are the toy task on the tiny offline model, so the smallest valid submission is
+`{"kind": "train", "method": "frpo"}` and it finishes in well under a minute on a CPU.
+
+One module per job kind (train, finetune, evaluate, pipeline, sweep), the settings they share (evaluation, gpu,
+base) and the server-side checks (checks); everything is importable from here.
+"""
+
+from store.specs.base import HUB_ID, STREAMED_DATASETS, TINY_MODEL, TOY_PROMPTS, SpecError
+from store.specs.checks import check_runnable
+from store.specs.evaluate import CODE_BENCHMARKS, EvaluateSpec, EvaluateStage
+from store.specs.evaluation import EvalSpec
+from store.specs.finetune import FinetuneSpec, FinetuneStage
+from store.specs.gpu import GPU_TRL_OPTIONS, GpuBase, GpuSpec
+from store.specs.pipeline import JOB_KINDS, JOB_SPEC, JobSpec, PipelineSpec
+from store.specs.sweep import MAX_SWEEP_POINTS, GrpoBudgets, SweepGrid, SweepSpec
+from store.specs.train import RESERVED_TRL_OPTIONS, TrainSpec
+
+__all__ = [
+    "CODE_BENCHMARKS",
+    "GPU_TRL_OPTIONS",
+    "HUB_ID",
+    "JOB_KINDS",
+    "JOB_SPEC",
+    "MAX_SWEEP_POINTS",
+    "RESERVED_TRL_OPTIONS",
+    "STREAMED_DATASETS",
+    "TINY_MODEL",
+    "TOY_PROMPTS",
+    "EvalSpec",
+    "EvaluateSpec",
+    "EvaluateStage",
+    "FinetuneSpec",
+    "FinetuneStage",
+    "GpuBase",
+    "GpuSpec",
+    "GrpoBudgets",
+    "JobSpec",
+    "PipelineSpec",
+    "SpecError",
+    "SweepGrid",
+    "SweepSpec",
+    "TrainSpec",
+    "check_runnable",
+]

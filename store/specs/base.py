@@ -1,0 +1,64 @@
+"""What every spec shares: the names of the offline defaults, the error that names a field, and presets."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, model_validator
+
+from store.presets import PRESETS, apply_preset, preset_names
+
+TINY_MODEL = "tiny"
+TOY_PROMPTS = "toy"
+STREAMED_DATASETS = frozenset({"opencodeinstruct"})  # frpo_core.data.NAMED's streamed sets: read the first N rows
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class SpecError(ValueError):
+    """A spec that validates as a shape but cannot run here; `field` names what to change."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def preset_help(kind: str) -> str:
+    names = ", ".join(name for name, preset in PRESETS.items() if preset.kind == kind)
+    return f"Start from a named preset ({names}); fields given here override it."
+
+
+def preset_enum(kind: str) -> dict[str, Any]:
+    """The preset names as the field's JSON-schema enum, so forms (the dashboard's) can offer them."""
+    return {"enum": [*preset_names(kind), None]}
+
+
+def preset_tags(name: str | None) -> dict[str, Any]:
+    """A preset's name and its notes (every difference it keeps from the paper or between methods) as tags."""
+    if name is None:
+        return {}
+    notes = PRESETS[name].notes
+    return {"preset": name, **({"preset_notes": list(notes)} if notes else {})}
+
+
+class FromPreset(BaseModel):
+    """A spec that may start from a named preset (`store.presets`) of its `preset_kind`: the preset's values fill
+    in beneath what the spec gives itself, before validation."""
+
+    preset_kind: ClassVar[str]
+
+    def __init_subclass__(cls, preset_kind: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if preset_kind is not None:
+            cls.preset_kind = preset_kind
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, value: Any) -> Any:
+        return apply_preset(cls.preset_kind, value)
+
+
+def job_kind(value: Any) -> str:
+    """A body without "kind" is a training job, so `{"method": "frpo"}` alone is a valid submission."""
+    return value.get("kind", "train") if isinstance(value, dict) else getattr(value, "kind", "train")

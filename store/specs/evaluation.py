@@ -1,0 +1,33 @@
+"""The safety evaluation's settings, shared by training, fine-tuning and evaluate jobs."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EvalSpec(BaseModel):
+    """The safety evaluation: fixed harmful and harmless prompt subsets (drawn once, by `seed`), judged for refusal,
+    plus the KL to the model the fine-tuning started from (method.md §3, §6.10)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompts: str = Field("toy_safety", description="Prompt set with a task label: a shipped name, hub id or file.")
+    harmless_prompts: str | None = Field(
+        None, description="Where the harmless prompts come from, if not from `prompts` (HarmBench has none)."
+    )
+    n_harmful: int = Field(32, ge=1, le=10_000)
+    n_harmless: int = Field(32, ge=1, le=10_000)
+    seed: int = Field(0, ge=0, description="Seeds the subsets once; every evaluation of a run uses the same prompts.")
+    judge: str = Field("refusal-matcher", description="'refusal-matcher' (offline), 'hf-classifier:<path>', …")
+    max_new_tokens: int = Field(48, ge=1, le=4096)
+    every: int = Field(10, ge=1, description="Evaluate at step 0, every this many steps and at the end.")
+    helpfulness: str | None = Field(
+        "answered", description="Scores the harmless answers (eval/reward_normal): 'answered' or a reward model."
+    )
+    strongreject: str | None = Field(
+        None, description="StrongREJECT prompts (eval/strongreject): 'strongreject', a hub id or the small CSV's path."
+    )
+    n_strongreject: int | None = Field(None, ge=1, le=10_000, description="A fixed subset of them; all by default.")
+    strongreject_judge: str | None = Field(
+        None, description="Judge of the StrongREJECT answers (e.g. 'strongreject:<model>'); `judge` by default."
+    )

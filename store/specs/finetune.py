@@ -1,0 +1,103 @@
+"""Downstream fine-tuning jobs (SFT or RL) of a finished run, or SFT of a base model."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from store.specs.base import STREAMED_DATASETS, FromPreset, preset_enum, preset_help, preset_tags
+from store.specs.evaluation import EvalSpec
+from store.specs.gpu import GpuBase
+
+
+class FinetuneStage(FromPreset, preset_kind="finetune"):
+    """Downstream SFT settings: of a parent run's final model (whose policy is the reference for the KL)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str | None = Field(None, description=preset_help("finetune"), json_schema_extra=preset_enum("finetune"))
+    name: str | None = Field(None, max_length=200)
+    mode: Literal["sft", "rl"] = Field(
+        "sft", description="'sft' (SFTTrainer on `dataset`) or 'rl' (GRPO on `dataset`'s prompts with `rewards`)."
+    )
+    dataset: str = Field(
+        "benign_sft", description="SFT data, or for 'rl' the prompts: a shipped name, a hub id or a local file."
+    )
+    dataset_limit: int | None = Field(None, ge=1, description="Use only the first this many examples.")
+    learning_rate: float = Field(5e-4, gt=0)
+    lr_scheduler_type: Literal["constant", "constant_with_warmup", "linear", "cosine"] = "constant"
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_steps: int = Field(30, ge=1, le=1_000_000)
+    per_device_train_batch_size: int = Field(8, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping (the authors' code SFT: 0.3).")
+    lora: bool = False
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    max_length: int = Field(256, ge=8)
+    seed: int = Field(0, ge=0)
+    save_steps: int = Field(10, ge=1)
+    rewards: list[Literal["math", "helpfulness", "share_of_e"]] = Field(
+        ["math"], min_length=1, description="Downstream RL's rewards; 'math' = boxed-answer / GSM8K correctness."
+    )
+    num_generations: int = Field(8, ge=2, description="Downstream RL: completions per prompt.")
+    max_completion_length: int = Field(64, ge=1, description="Downstream RL: tokens per completion.")
+    beta: float = Field(0.0, ge=0, description="Downstream RL: weight of the KL to the model it starts from.")
+    eval: EvalSpec | None = Field(
+        default_factory=EvalSpec, description="In-loop safety evaluation (null: none, e.g. for a warm start)."
+    )
+    queue: Literal["cpu", "gpu"] = "cpu"
+    gpu: GpuBase | None = Field(
+        None,
+        description="GPU settings (processes, DeepSpeed, attention, bf16, gradient checkpointing); null: the "
+        "trainer's defaults, fp32 weights.",
+    )
+
+    @model_validator(mode="after")
+    def _streamed_sets_need_a_limit(self) -> FinetuneStage:
+        if self.dataset in STREAMED_DATASETS and self.dataset_limit is None:
+            raise ValueError(
+                f"dataset {self.dataset!r} is streamed (millions of rows): give dataset_limit (the authors: 50000)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _rl_groups(self) -> FinetuneStage:
+        if self.mode == "rl" and self.per_device_train_batch_size % self.num_generations:
+            raise ValueError(
+                f"mode 'rl': per_device_train_batch_size ({self.per_device_train_batch_size}) must be a multiple of "
+                f"num_generations ({self.num_generations}) so every batch holds whole prompt groups"
+            )
+        return self
+
+    def tags(self) -> dict[str, Any]:
+        return {
+            "stage": "finetune",
+            "finetune_mode": self.mode,
+            "downstream_dataset": self.dataset,
+            "finetune_seed": self.seed,
+            **{f"finetune_{key}": value for key, value in preset_tags(self.preset).items()},
+        }
+
+
+class FinetuneSpec(FinetuneStage):
+    """Downstream SFT of a finished run's model (`parent_id`), or SFT of a base model (`model`, e.g. a warm start)."""
+
+    kind: Literal["finetune"] = "finetune"
+    parent_id: uuid.UUID | None = Field(
+        None, description="The run whose final model is fine-tuned; it must have succeeded."
+    )
+    model: str | None = Field(None, description="Instead of parent_id: 'tiny', a hub id or a path under a model root.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FinetuneSpec:
+        if (self.parent_id is None) == (self.model is None):
+            raise ValueError("give exactly one of parent_id (a finished run) and model (a base model)")
+        return self
+
+    def tags(self) -> dict[str, Any]:
+        return {**super().tags(), **({"base_model": self.model} if self.model is not None else {})}

@@ -1,0 +1,132 @@
+"""Sweeps: a base spec (train or pipeline) over a grid of λ, β and seeds, and GRPO's budgets."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from store.specs.base import FromPreset, job_kind, preset_enum, preset_help
+from store.specs.pipeline import PipelineSpec
+from store.specs.train import TrainSpec
+
+MAX_SWEEP_POINTS = 500
+
+
+class SweepGrid(BaseModel):
+    """The axes a sweep varies; each value obeys the job spec's own limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lamb: list[Annotated[float, Field(gt=0)]] | None = Field(None, min_length=1)
+    beta: list[Annotated[float, Field(ge=0)]] | None = Field(None, min_length=1)
+    lamb_beta: list[tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(ge=0)]]] | None = Field(
+        None,
+        min_length=1,
+        description="(λ, β) pairs instead of separate λ and β axes, e.g. the paper's (store.presets); the GRPO "
+        "baseline then runs once per distinct β.",
+    )
+    seed: list[Annotated[int, Field(ge=0)]] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> SweepGrid:
+        if self.lamb_beta is not None and (self.lamb is not None or self.beta is not None):
+            raise ValueError("lamb_beta replaces lamb and beta: give either the pairs or the separate axes")
+        if not self.axes():
+            raise ValueError("give at least one of lamb, beta, lamb_beta, seed")
+        if len(self.frpo_points()) > MAX_SWEEP_POINTS:
+            raise ValueError(f"more than {MAX_SWEEP_POINTS} points: split the sweep")
+        return self
+
+    def axes(self) -> dict[str, list[Any]]:
+        return {axis: values for axis, values in self.model_dump().items() if values is not None}
+
+    def frpo_points(self) -> list[dict[str, Any]]:
+        """The FRPO runs' field values: the product of the axes (a (λ, β) pair counts as one axis)."""
+        return self._product(self.axes())
+
+    def grpo_points(self, budgets: GrpoBudgets | None = None) -> list[dict[str, Any]]:
+        """The GRPO baseline's: the same product without λ (pairs reduced to their distinct β); with `budgets`, their
+        axes replace the grid's (a budget's β replaces the grid's β) and multiply the rest."""
+        axes = {axis: values for axis, values in self.axes().items() if axis not in ("lamb", "lamb_beta")}
+        if self.lamb_beta is not None:
+            axes["beta"] = sorted({beta for _, beta in self.lamb_beta})
+        return self._product({**axes, **(budgets.axes() if budgets is not None else {})})
+
+    @staticmethod
+    def _product(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+        points = []
+        for values in itertools.product(*axes.values()):
+            point: dict[str, Any] = {}
+            for axis, value in zip(axes, values, strict=True):
+                point.update(dict(zip(("lamb", "beta"), value, strict=True)) if axis == "lamb_beta" else {axis: value})
+            points.append(point)
+        return points
+
+
+class GrpoBudgets(BaseModel):
+    """Budgets for the GRPO baseline alone, so that its runs trace a frontier of (KL moved, robustness): a run that
+    moved further in RL keeps more, and FRPO is more robust only if it lies above that frontier (method.md §7)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: list[Annotated[int, Field(ge=1)]] | None = Field(None, min_length=1)
+    beta: list[Annotated[float, Field(ge=0)]] | None = Field(None, min_length=1)
+    learning_rate: list[Annotated[float, Field(gt=0)]] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> GrpoBudgets:
+        if not self.axes():
+            raise ValueError("give at least one of max_steps, beta, learning_rate")
+        return self
+
+    def axes(self) -> dict[str, list[Any]]:
+        return {axis: values for axis, values in self.model_dump().items() if values is not None}
+
+
+class SweepSpec(FromPreset, preset_kind="sweep"):
+    """A base spec and a grid: one job (or one pipeline: train → finetune → evaluate) per grid point."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str | None = Field(None, description=preset_help("sweep"), json_schema_extra=preset_enum("sweep"))
+    name: str = Field(..., min_length=1, max_length=200)
+    base: Annotated[
+        Annotated[TrainSpec, Tag("train")] | Annotated[PipelineSpec, Tag("pipeline")], Discriminator(job_kind)
+    ] = Field(..., description="A train spec, or a pipeline whose training stage the grid varies.")
+    grid: SweepGrid
+    include_grpo: bool = Field(
+        True, description="Also run GRPO once per (β, seed) with the same spec: the baseline differs only in loss."
+    )
+    grpo_budgets: GrpoBudgets | None = Field(
+        None,
+        description="Run the GRPO baseline at each of these budgets (steps, β, learning rate) × seeds, each point "
+        "followed by the same fine-tuning and evaluation, so that GRPO traces a frontier.",
+    )
+
+    @model_validator(mode="after")
+    def _budgets_need_grpo(self) -> SweepSpec:
+        if self.grpo_budgets is not None and not self.include_grpo:
+            raise ValueError("grpo_budgets need include_grpo: they are budgets for the GRPO baseline")
+        grpo = len(self.grid.grpo_points(self.grpo_budgets)) if self.include_grpo else 0
+        if len(self.grid.frpo_points()) + grpo > MAX_SWEEP_POINTS:
+            raise ValueError(f"more than {MAX_SWEEP_POINTS} points: split the sweep")
+        return self
+
+    def points(self) -> list[TrainSpec | PipelineSpec]:
+        """One spec per grid point (FRPO at every λ; GRPO once per remaining point, or per budget and remaining
+        point, if include_grpo). In a pipeline the seed also seeds the fine-tuning stage, so a seed's spread covers
+        the whole pipeline."""
+        specs = [self._point("frpo", values) for values in self.grid.frpo_points()]
+        if self.include_grpo:
+            specs += [self._point("grpo", values) for values in self.grid.grpo_points(self.grpo_budgets)]
+        return specs
+
+    def _point(self, method: str, values: dict[str, Any]) -> TrainSpec | PipelineSpec:
+        train = self.base.train if isinstance(self.base, PipelineSpec) else self.base
+        point = TrainSpec.model_validate({**train.model_dump(), "method": method, **values})
+        if not isinstance(self.base, PipelineSpec):
+            return point
+        finetune = self.base.finetune.model_copy(update={"seed": values["seed"]}) if "seed" in values else None
+        return self.base.model_copy(update={"train": point, "finetune": finetune or self.base.finetune})
