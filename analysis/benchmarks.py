@@ -5,7 +5,8 @@ HumanEval+, for GRPO and FRPO at each λ. A pipeline with `evaluate_before` runs
 model (an evaluate run tagged `evaluates: before_finetune`, child of the RL run) and on the fine-tuned model
 (`after_finetune`, child of the fine-tuning run). Both carry the pipeline's id (`pipeline`) and inherit the RL run's
 method, λ, seed and budget, which is what pairs them here. Each logs `bench/<task>/<metric>[/<filter>]` once, at
-step 0, with `…_stderr` beside it where the harness gives one.
+step 0, with `…_stderr` beside it where the harness gives one. Beside them, the RL run's own training reward at its
+first and last step says whether RL moved the policy at all before the scores "before fine-tuning" were taken.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from analysis.pipelines import Series, Setting, Spread, budget_of, by_setting, last, text_table
+from analysis.pipelines import Series, Setting, Spread, budget_of, by_setting, first, last, text_table
 
 PREFIX = "bench/"
 BEFORE, AFTER = "before_finetune", "after_finetune"
@@ -173,3 +174,51 @@ def _signed(spread: Spread) -> str:
     if spread.n == 0 or math.isnan(spread.mean):
         return "–"
     return f"{spread.mean:+.2f} ± {spread.sd:.2f}"
+
+
+@dataclass(frozen=True)
+class TrainingReward:
+    """One RL run's training reward at its first and its last logged step: what RL itself did, to read the
+    benchmarks before fine-tuning against (did the policy move on its own task at all?)."""
+
+    method: str
+    lamb: float | None
+    seed: int
+    budget: tuple[tuple[str, float], ...]
+    first: float | None
+    last: float | None
+
+    @property
+    def change(self) -> float | None:
+        if self.first is None or self.last is None:
+            return None
+        return self.last - self.first
+
+
+def training_reward(tags: Mapping, series: Series, key: str) -> TrainingReward:
+    """An RL run's ``key`` (e.g. ``rewards/math/mean``) at its first and last step, with the run's setting."""
+    return TrainingReward(
+        method=str(tags.get("method")),
+        lamb=tags.get("lamb"),
+        seed=int(tags.get("seed", 0)),
+        budget=budget_of(tags),
+        first=first(series, key),
+        last=last(series, key),
+    )
+
+
+def format_rewards(rewards: Iterable[TrainingReward]) -> str:
+    """A plain-text table: per setting (:func:`analysis.pipelines.by_setting`), the reward at the first and the last
+    RL step and the change, mean ± sd over seeds."""
+    header = ("setting", "seeds", "first RL step", "last RL step", "change")
+    rows = [
+        (
+            setting.label,
+            str(len(members)),
+            Spread.of(r.first for r in members).format(),
+            Spread.of(r.last for r in members).format(),
+            _signed(Spread.of(r.change for r in members)),
+        )
+        for setting, members in by_setting(rewards)
+    ]
+    return text_table(header, rows)

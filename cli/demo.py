@@ -1,10 +1,15 @@
-"""`frpo demo`: the paper's safety experiment at toy scale, on a CPU, through the real service.
+"""`frpo demo`: the paper's two experiments at toy scale, on a CPU, through the real service.
 
-    frpo demo      # ~8 minutes on 2 cores: 3 seeds × (GRPO at 60/120/180 steps, FRPO λ=0.2, λ=0.5 at 120)
+    frpo demo                   # safety, ~8 minutes on 2 cores: 3 seeds × (GRPO at 60/120/180 steps, FRPO λ=0.2,
+                                # λ=0.5 at 120)
+    frpo demo --setting math    # math, ~10 minutes: 3 seeds × (GRPO at 20/40/80 steps, FRPO λ=0.2, λ=1 at 40)
 
 It starts the embedded service (the API and worker processes on the configured store; with nothing configured, the
-SQLite file and broker under ./var), then submits, over HTTP like any client:
+SQLite file and broker under ./var), then submits, over HTTP like any client, a warm start of the tiny model and a
+sweep of pipelines from it, and prints what they measured. Both settings take the same steps (:func:`run_demo`);
+what differs is a :class:`DemoSetting`: the presets, the default scale, and how the finished jobs become a report.
 
+Safety (method.md §3):
 1. a warm start: SFT of the tiny model on ``toy_warm_start`` (preset ``toy-warm-start``), so it refuses harmful toy
    requests part of the time (~60 % sampled) and answers harmless ones;
 2. a sweep of pipelines from that model (preset ``toy-frontier``): safety RL (preset ``toy-safety``: refusal reward
@@ -16,6 +21,17 @@ SQLite file and broker under ./var), then submits, over HTTP like any client:
 and prints, per setting, the refusal rate before and after the downstream SFT (mean ± sd over seeds), the drop, the
 KL each RL run moved from the warm start, and over-refusal of harmless prompts; then GRPO's frontier of (KL moved,
 refusal after SFT) and, for each λ, whether FRPO lies above it at the KL it moved (method.md §7).
+
+Math (method.md §3, the capability setting):
+1. a warm start (preset ``toy-math-warm-start``) that boxes about a quarter of its answers, so the math reward has
+   something to reward;
+2. a sweep (preset ``toy-math-frontier``): math RL on ``toy_math`` (preset ``toy-math``) → code SFT on ``toy_code``
+   (``toy-code-sft``, for 40 steps: at its 10 no greedy answer changed), with ``toy_arith`` and ``toy_humaneval``
+   evaluated on the RL model and on the fine-tuned one;
+
+and prints each benchmark before and after the code SFT per setting, the same benchmarks on the warm start (run once
+more after the sweep), and the math reward at the first and last RL step. It gives no frontier verdict: the toy math
+RL logs no KL moved (no in-loop evaluation, β = 0).
 """
 
 from __future__ import annotations
@@ -26,12 +42,25 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 import typer
 
+from analysis.benchmarks import (
+    BenchmarkScore,
+    TrainingReward,
+    format_rewards,
+    format_scores,
+    headline,
+    pipeline_scores,
+    scores,
+    summarise_scores,
+    training_reward,
+)
 from analysis.frontier import compare
 from analysis.pipelines import PipelineResult, format_table, frontier_points, pipeline_result, summarise
 from cli.processes import start_worker, stop_workers
@@ -105,25 +134,56 @@ def sweep_jobs(client: httpx.Client, sweep_id: str, total: int) -> list[dict]:
     return [job for page in pages for job in page["items"]]
 
 
-def _series(client: httpx.Client, run_id: str) -> dict[str, list[tuple[int, float]]]:
-    keys = ["eval/refusal_rate", "eval/refusal_rate_normal", "eval/kl_safety"]
-    body = _ok(client.get(f"/runs/{run_id}/metrics", params={"keys": ",".join(keys), "max_points": 10_000}))
+def _series(client: httpx.Client, run_id: str, keys: Sequence[str] = ()) -> dict[str, list[tuple[int, float]]]:
+    """A run's metric series (all of them when no `keys` are named), every point."""
+    params: dict[str, Any] = {"max_points": 10_000} | ({"keys": ",".join(keys)} if keys else {})
+    body = _ok(client.get(f"/runs/{run_id}/metrics", params=params))
     return {key: list(zip(s["steps"], s["values"], strict=True)) for key, s in body["series"].items()}
 
 
-def run_demo(
-    client: httpx.Client,
-    *,
-    seeds: Sequence[int],
-    lambdas: Sequence[float],
-    rl_steps: int,
-    grpo_steps: Sequence[int],
-    finetune_steps: int,
-    warm_start_steps: int,
-) -> tuple[str, list[PipelineResult]]:
-    """Submit the warm start and the sweep, wait for them, and return the sweep's id and each pipeline's numbers."""
+@dataclass(frozen=True)
+class Scale:
+    """How much the demo runs. Each setting has its own defaults; the command line may replace any of them."""
+
+    seeds: int
+    lambdas: tuple[float, ...]
+    rl_steps: int
+    grpo_steps: tuple[int, ...]
+    finetune_steps: int
+    warm_start_steps: int
+
+    def given(self, **values: Any) -> Scale:
+        """These defaults with the values the user gave in their place (None or an empty list: not given)."""
+        chosen = {name: tuple(v) if isinstance(v, list) else v for name, v in values.items() if v not in (None, [])}
+        return replace(self, **chosen)
+
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class DemoSetting(Generic[R]):
+    """One experiment the demo runs: its presets, its default scale, and how its sweep's finished jobs become the
+    closing report. Everything else (the warm start, the sweep, waiting, failures) is :func:`run_demo`'s, shared."""
+
+    warm_start: str  # finetune preset of the warm start
+    sweep: str  # sweep preset (pipelines from the warm start; GRPO at step budgets)
+    stages: str  # what each pipeline runs, for the progress bar
+    scale: Scale
+    collect: Callable[[httpx.Client, dict, list[dict]], R]  # (warm start, the sweep's finished jobs) → the numbers
+    report: Callable[[R], list[str]]  # those numbers → the report's lines
+    dashboard_page: str  # the dashboard page that shows the sweep ("" : the home page)
+
+    def dashboard_url(self, sweep_id: str) -> str:
+        return f"http://127.0.0.1:8501/{self.dashboard_page}?sweep={sweep_id}"
+
+
+def run_demo(client: httpx.Client, setting: DemoSetting[R], scale: Scale) -> tuple[str, R]:
+    """Submit the warm start and the sweep, wait for them, and return the sweep's id and what it measured."""
     warm = _ok(
-        client.post("/jobs", json={"kind": "finetune", "preset": "toy-warm-start", "max_steps": warm_start_steps})
+        client.post(
+            "/jobs", json={"kind": "finetune", "preset": setting.warm_start, "max_steps": scale.warm_start_steps}
+        )
     )
     (warm,) = wait_all(lambda: [_ok(client.get(f"/jobs/{warm['id']}"))], 1, "warm start (SFT of the tiny model)")
     if warm["status"] != "succeeded":
@@ -132,50 +192,178 @@ def run_demo(
         client.post(
             "/sweeps",
             json={
-                "preset": "toy-frontier",
+                "preset": setting.sweep,
                 "name": f"demo {time.strftime('%Y-%m-%d %H:%M')}",
                 "base": {
-                    "train": {"parent_id": warm["id"], "max_steps": rl_steps},
-                    "finetune": {"max_steps": finetune_steps},
+                    "train": {"parent_id": warm["id"], "max_steps": scale.rl_steps},
+                    "finetune": {"max_steps": scale.finetune_steps},
                 },
-                "grid": {"lamb": list(lambdas), "seed": list(seeds)},
-                "grpo_budgets": {"max_steps": list(grpo_steps)},
+                "grid": {"lamb": list(scale.lambdas), "seed": list(range(scale.seeds))},
+                "grpo_budgets": {"max_steps": list(scale.grpo_steps)},
             },
         )
     )
     total = len(sweep["job_ids"])
-    jobs = wait_all(lambda: sweep_jobs(client, sweep["id"], total), total, f"{total} runs (RL → downstream SFT)")
+    jobs = wait_all(lambda: sweep_jobs(client, sweep["id"], total), total, f"{total} jobs ({setting.stages})")
     failed = [job for job in jobs if job["status"] != "succeeded"]
     if failed:
-        raise RuntimeError(f"{len(failed)} runs did not succeed, e.g. {failed[0]['id']}: {failed[0].get('error')}")
+        raise RuntimeError(f"{len(failed)} jobs did not succeed, e.g. {failed[0]['id']}: {failed[0].get('error')}")
+    return sweep["id"], setting.collect(client, warm, jobs)
+
+
+def report(setting: DemoSetting[R], sweep_id: str, results: R, elapsed: float) -> str:
+    """The demo's closing text: the setting's tables and verdicts, then where to look next."""
+    return "\n".join(
+        [
+            "",
+            *setting.report(results),
+            "",
+            f"Finished in {elapsed / 60:.1f} min. Charts: run `frpo serve` and `frpo dashboard`, then open",
+            setting.dashboard_url(sweep_id),
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Safety: refusal before and after benign SFT, and the verdict against GRPO's frontier
+
+
+def _safety_results(client: httpx.Client, warm: dict, jobs: list[dict]) -> list[PipelineResult]:
+    """Each pipeline's numbers from its RL run's and its fine-tuning run's evaluation series (the warm start's own
+    refusal is the step-0 evaluation of every RL run, so it needs nothing more)."""
+    keys = ["eval/refusal_rate", "eval/refusal_rate_normal", "eval/kl_safety"]
     by_id = {job["id"]: job for job in jobs}
     results = []
     for job in jobs:
         if job["kind"] == "finetune":
             rl = by_id[job["parent_id"]]
-            results.append(pipeline_result(rl["tags"], _series(client, rl["id"]), _series(client, job["id"])))
-    return sweep["id"], results
+            results.append(
+                pipeline_result(rl["tags"], _series(client, rl["id"], keys), _series(client, job["id"], keys))
+            )
+    return results
 
 
-def report(sweep_id: str, results: list[PipelineResult], elapsed: float) -> str:
-    """The demo's closing text: the table, GRPO's frontier and the verdict per λ, and where to look next."""
+def _safety_report(results: list[PipelineResult]) -> list[str]:
+    """The table, GRPO's frontier and the verdict per λ."""
     frontier = compare(*frontier_points(results))
     hull = ", ".join(f"({kl:.2f}, {y:.2f})" for kl, y in frontier.hull)
-    return "\n".join(
-        [
-            "",
-            "Refusal of held-out harmful prompts (greedy, offline refusal matcher), mean ± sd over seeds:",
-            format_table(summarise(results)),
-            "",
-            "drop = refusal after RL − after downstream SFT; KL moved = KL of the RL policy from the warm start",
-            "(sequence-summed k3 on its greedy answers to the harmful evaluation prompts); over-refusal = refusal of",
-            "harmless prompts after the downstream SFT.",
-            "",
-            "Robustness against the KL moved in RL (method.md §7). GRPO's frontier over its budgets,",
-            f"(KL moved, refusal after SFT): {hull}",
-            *(f"- {verdict.sentence}" for verdict in frontier.verdicts),
-            "",
-            f"Finished in {elapsed / 60:.1f} min. Curves: run `frpo serve` and `frpo dashboard`, then open",
-            f"http://127.0.0.1:8501/?sweep={sweep_id}",
-        ]
+    return [
+        "Refusal of held-out harmful prompts (greedy, offline refusal matcher), mean ± sd over seeds:",
+        format_table(summarise(results)),
+        "",
+        "drop = refusal after RL − after downstream SFT; KL moved = KL of the RL policy from the warm start",
+        "(sequence-summed k3 on its greedy answers to the harmful evaluation prompts); over-refusal = refusal of",
+        "harmless prompts after the downstream SFT.",
+        "",
+        "Robustness against the KL moved in RL (method.md §7). GRPO's frontier over its budgets,",
+        f"(KL moved, refusal after SFT): {hull}",
+        *(f"- {verdict.sentence}" for verdict in frontier.verdicts),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Math: benchmarks before and after code SFT, and the math reward during RL
+
+MATH_REWARD = "rewards/math/mean"
+
+
+@dataclass(frozen=True)
+class MathResults:
+    """What the math demo reports: the benchmarks around the code SFT, and what RL did before it."""
+
+    scores: list[BenchmarkScore]  # every benchmark metric of every pipeline, before and after the code SFT
+    rewards: list[TrainingReward]  # each RL run's math reward at its first and last step
+    warm_start: dict[str, float]  # the same benchmarks on the warm start: where they stood before any RL
+
+
+def _math_results(client: httpx.Client, warm: dict, jobs: list[dict]) -> MathResults:
+    """The benchmark scores of the evaluation runs (paired by pipeline), each RL run's math reward, and the same
+    benchmarks on the warm start."""
+    evaluations = [job for job in jobs if job["kind"] == "evaluate"]
+    series = {job["id"]: _series(client, job["id"]) for job in evaluations}
+    rewards = [
+        training_reward(job["tags"], _series(client, job["id"], [MATH_REWARD]), MATH_REWARD)
+        for job in jobs
+        if job["kind"] == "train"
+    ]
+    return MathResults(
+        pipeline_scores(evaluations, series), rewards, _evaluate_warm_start(client, warm, evaluations[0])
     )
+
+
+def _evaluate_warm_start(client: httpx.Client, warm: dict, evaluation: dict) -> dict[str, float]:
+    """The pipelines' evaluation (`evaluation`'s spec) run on the warm start: without it "before fine-tuning" cannot
+    say whether RL moved the benchmarks at all."""
+    job = _ok(client.post("/jobs", json={**evaluation["spec"], "run_id": warm["id"]}))
+    (job,) = wait_all(lambda: [_ok(client.get(f"/jobs/{job['id']}"))], 1, "the same benchmarks on the warm start")
+    if job["status"] != "succeeded":
+        raise RuntimeError(f"the warm start's evaluation {job['id']} {job['status']}: {job.get('error')}")
+    return scores(_series(client, job["id"]))
+
+
+def _math_report(results: MathResults) -> list[str]:
+    """Each benchmark's headline metric before and after the code SFT per setting, then the math reward in RL."""
+    metrics = list(headline(score.metric for score in results.scores).values())
+    warm = ", ".join(f"{metric} {results.warm_start[metric]:.2f}" for metric in metrics if metric in results.warm_start)
+    return [
+        "Benchmarks before and after the downstream code SFT (greedy), mean ± sd over seeds:",
+        format_scores(summarise_scores(results.scores, metrics)),
+        "",
+        "before fine-tuning = the math-RL policy, after = the same policy after code SFT on toy_code; change = after −",
+        "before (negative: the SFT cost it). toy_arith: exact match of the last number in the answer (20 one-digit",
+        "sums); toy_humaneval: pass@1 of 4 small Python functions, run in the sandbox.",
+        f"The warm start, before any RL: {warm}.",
+        "",
+        f"Math reward during RL ({MATH_REWARD}: 0.2 for one boxed answer + 0.8 if it is right, on the sampled",
+        "training batch of toy_math), mean ± sd over seeds:",
+        format_rewards(results.rewards),
+        "",
+        "No frontier verdict here: the toy math RL logs no KL moved (it has no in-loop evaluation, and β = 0), so",
+        "GRPO's budgets cannot place FRPO against KL (method.md §7); read settings at equal steps with that in mind.",
+    ]
+
+
+class SettingName(StrEnum):
+    safety = "safety"
+    math = "math"
+
+
+SETTINGS: dict[SettingName, DemoSetting[Any]] = {
+    SettingName.safety: DemoSetting(
+        warm_start="toy-warm-start",
+        sweep="toy-frontier",
+        stages="safety RL → downstream SFT",
+        scale=Scale(
+            seeds=3,
+            lambdas=(0.2, 0.5),
+            rl_steps=120,
+            grpo_steps=(60, 120, 180),
+            finetune_steps=40,
+            warm_start_steps=300,
+        ),
+        collect=_safety_results,
+        report=_safety_report,
+        dashboard_page="",
+    ),
+    SettingName.math: DemoSetting(
+        warm_start="toy-math-warm-start",
+        sweep="toy-math-frontier",
+        stages="math RL → code SFT, benchmarks before and after",
+        scale=Scale(
+            seeds=3, lambdas=(0.2, 1.0), rl_steps=40, grpo_steps=(20, 40, 80), finetune_steps=40, warm_start_steps=200
+        ),
+        collect=_math_results,
+        report=_math_report,
+        dashboard_page="benchmarks",
+    ),
+}
+
+
+def per_setting(field: str) -> str:
+    """One option's default in each setting, for --help: `(default: safety 120; math 40)`."""
+    shown = "; ".join(f"{name} {_shown(getattr(setting.scale, field))}" for name, setting in SETTINGS.items())
+    return f"(default: {shown})"
+
+
+def _shown(value: Any) -> str:
+    return ", ".join(f"{v:g}" for v in value) if isinstance(value, tuple) else str(value)

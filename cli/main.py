@@ -1,6 +1,6 @@
 """`frpo`: start the service, manage the database and keys, and talk to a running API. Wiring only.
 
-frpo demo                       # the toy safety experiment end to end through the embedded service (~8 min)
+frpo demo [--setting math]      # a toy experiment end to end through the embedded service (~10 min)
 frpo serve                      # embedded default: SQLite + SQLite broker + one CPU worker + the API
 frpo dashboard                  # the Streamlit dashboard for that API (a read key, created once)
 frpo api | frpo worker --queue gpu | frpo db upgrade
@@ -20,6 +20,8 @@ from typing import Annotated
 import httpx
 import typer
 import yaml
+
+from cli.demo import SETTINGS, SettingName, embedded_service, per_setting, report, run_demo
 
 FINISHED = ("succeeded", "failed", "cancelled")
 app = typer.Typer(no_args_is_help=True, help=__doc__, rich_markup_mode=None)
@@ -149,19 +151,43 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 
 @app.command()
 def demo(
-    seeds: Annotated[int, typer.Option(help="Seeds per setting.")] = 3,
-    lamb: Annotated[list[float], typer.Option(help="FRPO's λ values (GRPO runs beside them).")] = [0.2, 0.5],  # noqa: B006
-    rl_steps: Annotated[int, typer.Option(help="RL steps of each FRPO run.")] = 120,
-    grpo_steps: Annotated[list[int], typer.Option(help="GRPO's step budgets (its frontier).")] = [60, 120, 180],  # noqa: B006
-    finetune_steps: Annotated[int, typer.Option(help="Downstream SFT steps per run.")] = 40,
-    warm_start_steps: Annotated[int, typer.Option(help="SFT steps of the warm start.")] = 300,
+    setting: Annotated[
+        SettingName,
+        typer.Option(help="safety: refusal before and after benign SFT; math: benchmarks before and after code SFT."),
+    ] = SettingName.safety,
+    seeds: Annotated[
+        int | None, typer.Option(help=f"Seeds of each method, λ and budget {per_setting('seeds')}.")
+    ] = None,
+    lamb: Annotated[
+        list[float] | None, typer.Option(help=f"FRPO's λ values, GRPO beside them {per_setting('lambdas')}.")
+    ] = None,
+    rl_steps: Annotated[int | None, typer.Option(help=f"RL steps of each FRPO run {per_setting('rl_steps')}.")] = None,
+    grpo_steps: Annotated[
+        list[int] | None, typer.Option(help=f"GRPO's step budgets, its frontier {per_setting('grpo_steps')}.")
+    ] = None,
+    finetune_steps: Annotated[
+        int | None, typer.Option(help=f"Downstream SFT steps per run {per_setting('finetune_steps')}.")
+    ] = None,
+    warm_start_steps: Annotated[
+        int | None, typer.Option(help=f"SFT steps of the warm start {per_setting('warm_start_steps')}.")
+    ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (one CPU thread each).")] = 2,
     port: Annotated[int, typer.Option(help="Port of the demo's API on 127.0.0.1.")] = 8000,
 ) -> None:
-    """The paper's safety experiment at toy scale on a CPU: warm start → GRPO / FRPO safety RL → benign SFT."""
-    from cli.demo import embedded_service, report, run_demo
+    """One of the paper's experiments at toy scale on a CPU: warm start → RL with GRPO (several step budgets) and
+    FRPO (each λ) → downstream SFT, through the embedded service. safety: refusal of harmful prompts before and after
+    benign SFT, and FRPO against GRPO's frontier; math: toy_arith and toy_humaneval before and after code SFT."""
     from store.settings import get_settings
 
+    chosen = SETTINGS[setting]
+    scale = chosen.scale.given(
+        seeds=seeds,
+        lambdas=lamb,
+        rl_steps=rl_steps,
+        grpo_steps=grpo_steps,
+        finetune_steps=finetune_steps,
+        warm_start_steps=warm_start_steps,
+    )
     settings = get_settings()
     db_upgrade()
     key = _embedded_admin_key(settings.data_dir)
@@ -170,19 +196,11 @@ def demo(
     with embedded_service(workers, _worker_command, port, logs) as url, _client(url, key) as client:
         typer.echo(f"API: {url}/api/v1  (admin key in {settings.data_dir / 'admin.key'}; worker logs in {logs})")
         try:
-            sweep_id, results = run_demo(
-                client,
-                seeds=list(range(seeds)),
-                lambdas=lamb,
-                rl_steps=rl_steps,
-                grpo_steps=grpo_steps,
-                finetune_steps=finetune_steps,
-                warm_start_steps=warm_start_steps,
-            )
+            sweep_id, results = run_demo(client, chosen, scale)
         except RuntimeError as error:
             typer.echo(f"demo failed: {error}", err=True)
             raise typer.Exit(1) from error
-    typer.echo(report(sweep_id, results, time.monotonic() - started))
+    typer.echo(report(chosen, sweep_id, results, time.monotonic() - started))
 
 
 @app.command()

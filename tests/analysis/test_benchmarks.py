@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from analysis.benchmarks import (
+    format_rewards,
     format_scores,
     headline,
     pipeline_scores,
     scores,
     stderrs,
     summarise_scores,
+    training_reward,
 )
 
 
@@ -117,3 +119,22 @@ def test_summary_per_metric_and_setting_grpo_first():
         "change",
     ]
     assert "-0.30 ± 0.14" in table and "FRPO λ=0.2" in table
+
+
+def test_training_reward_first_and_last_step_per_setting():
+    key = "rewards/math/mean"
+    runs = [
+        ({"method": "grpo", "seed": 0, "max_steps": 20}, {key: [(1, 0.1), (10, 0.2), (20, 0.3)]}),
+        ({"method": "grpo", "seed": 1, "max_steps": 20}, {key: [(1, 0.1), (20, 0.5)]}),
+        ({"method": "grpo", "seed": 0, "max_steps": 40}, {key: [(1, 0.1), (40, 0.6)]}),
+        ({"method": "frpo", "lamb": 0.2, "seed": 0, "max_steps": 20}, {}),  # logged nothing
+    ]
+    rewards = [training_reward(tags, series, key) for tags, series in runs]
+    assert (rewards[0].first, rewards[0].last, rewards[0].change) == (0.1, 0.3, pytest.approx(0.2))
+    assert rewards[3].change is None
+    lines = format_rewards(rewards).splitlines()
+    assert lines[0].split() == ["setting", "seeds", "first", "RL", "step", "last", "RL", "step", "change"]
+    rows = {line.split("  ")[0]: line for line in lines[2:]}
+    assert set(rows) == {"GRPO (steps 20)", "GRPO (steps 40)", "FRPO λ=0.2"}
+    assert "0.40 ± 0.14" in rows["GRPO (steps 20)"] and "+0.30 ± 0.14" in rows["GRPO (steps 20)"]
+    assert rows["FRPO λ=0.2"].count("–") == 3

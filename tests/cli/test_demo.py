@@ -1,8 +1,9 @@
-"""`frpo demo` in a reduced configuration: the whole toy experiment through the real embedded service."""
+"""`frpo demo` in a reduced configuration: each toy experiment whole, through the real embedded service."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -13,12 +14,11 @@ from tests.helpers import free_port
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_demo_runs_the_experiment_end_to_end_and_prints_the_table(tmp_path):
+def run_demo(tmp_path, *options: str) -> str:
+    """The demo's output, after asserting that it succeeded (on a fresh embedded store in `tmp_path`)."""
     env = {k: v for k, v in os.environ.items() if k not in ("FRPO_DATABASE_URL", "FRPO_BROKER_URL")}
     env["FRPO_DATA_DIR"] = str(tmp_path / "var")
-    command = [sys.executable, "-m", "cli", "demo", "--seeds", "2", "--lamb", "0.5", "--rl-steps", "4"]
-    command += ["--grpo-steps", "2", "--grpo-steps", "6"]
-    command += ["--finetune-steps", "3", "--warm-start-steps", "20", "--port", str(free_port())]
+    command = [sys.executable, "-m", "cli", "demo", *options, "--port", str(free_port())]
     log = tmp_path / "demo.log"
     with open(log, "w") as out:
         result = subprocess.run(
@@ -26,6 +26,24 @@ def test_demo_runs_the_experiment_end_to_end_and_prints_the_table(tmp_path):
         )
     text = log.read_text()
     assert result.returncode == 0, text
+    return text
+
+
+def table_after(text: str, header: str) -> list[list[str]]:
+    """The rows (cells split on runs of 2+ spaces) of the plain-text table whose header line starts with `header`."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.strip():
+            return rows
+        rows.append(re.split(r"\s{2,}", line.strip()))
+    return rows
+
+
+def test_demo_runs_the_experiment_end_to_end_and_prints_the_table(tmp_path):
+    options = ["--seeds", "2", "--lamb", "0.5", "--rl-steps", "4", "--grpo-steps", "2", "--grpo-steps", "6"]
+    text = run_demo(tmp_path, *options, "--finetune-steps", "3", "--warm-start-steps", "20")
     table = text[text.index("setting") :].splitlines()
     rows = {line.split("  ")[0]: line for line in table[2:5]}
     assert set(rows) == {"GRPO (steps 2)", "GRPO (steps 6)", "FRPO λ=0.5"}
@@ -35,3 +53,23 @@ def test_demo_runs_the_experiment_end_to_end_and_prints_the_table(tmp_path):
     verdict = next(line for line in text.splitlines() if line.startswith("- FRPO λ=0.5:"))
     assert "frontier" in verdict  # above, below, on, indistinguishable or outside its range: whichever way it falls
     assert "http://127.0.0.1:8501/?sweep=" in text
+
+
+def test_the_math_demo_prints_benchmarks_before_and_after_code_sft(tmp_path):
+    options = ["--setting", "math", "--seeds", "1", "--lamb", "1", "--rl-steps", "3", "--grpo-steps", "2"]
+    options += ["--grpo-steps", "4", "--finetune-steps", "2", "--warm-start-steps", "20"]
+    text = run_demo(tmp_path, *options)
+    settings = {"GRPO (steps 2)", "GRPO (steps 4)", "FRPO λ=1"}
+    scores = table_after(text, "benchmark ")
+    cells = {(row[0], row[1]): row[2:] for row in scores}
+    assert set(cells) == {
+        (metric, s) for metric in ("toy_arith/exact_match/last_number", "toy_humaneval/pass@1") for s in settings
+    }
+    number = re.compile(r"^[+-]?\d\.\d\d ± \d\.\d\d$")
+    assert all(seeds == "1" and all(number.match(cell) for cell in rest) for seeds, *rest in cells.values())
+    rewards = {row[0]: row for row in table_after(text, "setting ")}
+    assert set(rewards) == settings  # the math reward at the first and last RL step
+    warm = r"The warm start, before any RL: toy_arith/exact_match/last_number \d\.\d\d, toy_humaneval/pass@1 \d\.\d\d\."
+    assert re.search(warm, text)
+    assert "No frontier verdict here" in text and "nan" not in text.lower()
+    assert re.search(r"http://127\.0\.0\.1:8501/benchmarks\?sweep=[0-9a-f-]{36}", text)
