@@ -30,9 +30,9 @@ def test_db_upgrade_then_keys_create(tmp_path, monkeypatch):
         stored = authenticate(session, key)
         assert stored is not None and stored.scopes == ["read"] and stored.name == "dashboard"
 
-    prefix = key.split("_")[1]
+    _, prefix, secret = key.split("_", 2)  # the secret (urlsafe base64) may itself hold "_"
     listed = frpo("keys", "list", env=env).stdout
-    assert prefix in listed and "dashboard" in listed and "live" in listed and key.split("_")[2] not in listed
+    assert prefix in listed and "dashboard" in listed and "live" in listed and secret not in listed
     assert frpo("keys", "revoke", prefix, env=env).returncode == 0
     with Session(engine) as session:
         assert authenticate(session, key) is None
