@@ -121,9 +121,9 @@ def _run_claimed(run: Run, worker: str, settings: Settings, engine: Engine, send
     spec = JOB_SPEC.validate_python(run.spec)
     output_dir = settings.output_root / str(run.id)
     output_dir.mkdir(parents=True, exist_ok=True)
-    # RL resumes from its newest checkpoint; a fine-tuning or evaluation job whose worker died starts over (its
-    # metric points are upserts, so the rerun overwrites them rather than duplicating them).
-    resume = latest_checkpoint(output_dir) if spec.kind == "train" else None
+    # RL and fine-tuning resume from their newest checkpoint; an evaluation whose worker died starts over (its metric
+    # points are upserts, so the rerun overwrites them rather than duplicating them).
+    resume = latest_checkpoint(output_dir) if spec.kind in ("train", "finetune") else None
     if resume is not None:
         step = int(CHECKPOINT.match(resume.name).group(1))
         with session_scope(engine) as session:

@@ -70,7 +70,7 @@ def work(run_id: uuid.UUID, database_url: str, output_root: Path, resume: Path |
         final, step = _train(spec, run_id, engine, output_dir, start, resume)
     elif isinstance(spec, FinetuneSpec):
         start = parent_model or model_path(spec.model, output_root)
-        final, step = _finetune(spec, run_id, engine, output_dir, start)
+        final, step = _finetune(spec, run_id, engine, output_dir, start, resume)
     else:
         final, step = None, 0
         _evaluate(spec, run_id, engine, parent_model, grandparent_model, output_dir)
@@ -260,11 +260,14 @@ def _record_world(session: Session, run_id: uuid.UUID) -> None:
         add_event(session, run_id, f"training on {world} processes (accelerate launch)", world_size=world)
 
 
-def _finetune(spec: FinetuneSpec, run_id: uuid.UUID, engine: Engine, output_dir: Path, start: str) -> tuple[Path, int]:
-    """SFT of `start` (the parent's model, or a base model), evaluated at step 0, every `eval.every` steps and at the
-    end; the reference for the KL is the model as it was when fine-tuning began (method.md §6.11)."""
+def _finetune(
+    spec: FinetuneSpec, run_id: uuid.UUID, engine: Engine, output_dir: Path, start: str, resume: Path | None
+) -> tuple[Path, int]:
+    """SFT of `start` (the parent's model, or a base model), resuming from `resume` if given, evaluated at step 0,
+    every `eval.every` steps and at the end; the reference for the KL is the model as it was when fine-tuning began
+    (method.md §6.11), also after a resume."""
     if spec.mode == "rl":
-        return _downstream_rl(spec, run_id, engine, output_dir, start)
+        return _downstream_rl(spec, run_id, engine, output_dir, start, resume)
     from frpo_core.finetune import build_sft_trainer, save_final
 
     job = sft_job(spec, start, output_dir)
@@ -274,7 +277,7 @@ def _finetune(spec: FinetuneSpec, run_id: uuid.UUID, engine: Engine, output_dir:
         with session_scope(engine) as session:
             _record_world(session, run_id)
     try:
-        trainer.train()
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     finally:
         _close(callbacks)
     return save_final(trainer, job.output_dir), spec.max_steps
@@ -311,7 +314,9 @@ def sft_job(spec: FinetuneSpec, start: str, output_dir: Path):
     )
 
 
-def _downstream_rl(spec: FinetuneSpec, run_id: uuid.UUID, engine: Engine, output_dir: Path, start: str):
+def _downstream_rl(
+    spec: FinetuneSpec, run_id: uuid.UUID, engine: Engine, output_dir: Path, start: str, resume: Path | None
+):
     """Downstream RL: GRPO of `start` on a downstream reward (e.g. GSM8K correctness), evaluated like an SFT."""
     from frpo_core.rl import GpuOptions, RLJob
 
@@ -332,7 +337,7 @@ def _downstream_rl(spec: FinetuneSpec, run_id: uuid.UUID, engine: Engine, output
             "max_grad_norm": spec.max_grad_norm,
         },
     )
-    return _run_rl(job, spec.eval, run_id, engine, start, resume=None)
+    return _run_rl(job, spec.eval, run_id, engine, start, resume)
 
 
 def _evaluate(

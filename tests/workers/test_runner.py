@@ -8,9 +8,11 @@ import threading
 import pytest
 from sqlalchemy import select
 
+from store import queries
 from store.db import session_scope
 from store.models import Artifact, Event, Run, RunStatus
 from store.settings import Settings
+from store.specs import EvalSpec, FinetuneSpec
 from tests.helpers import FAST, SLOW, create_run, get_run, steps_by_key, training_processes, wait_for
 from workers import runner
 
@@ -72,18 +74,37 @@ def test_resume_from_checkpoint_rewrites_nothing_twice(sqlite_engine, settings):
     """A first attempt that died after checkpoint-4 (simulated: its output folder is kept, its lease expired)."""
     run_id = create_run(sqlite_engine, **FAST)
     assert runner.execute(run_id, settings, sqlite_engine) == "succeeded"
+    assert "resumed from checkpoint-4" in rerun_after_checkpoint_4(sqlite_engine, settings, run_id)
+    assert steps_by_key(sqlite_engine, run_id)["reward"] == [1, 2, 3, 4, 5, 6]
+
+
+def rerun_after_checkpoint_4(engine, settings, run_id) -> list[str]:
+    """Simulate a first attempt that died after checkpoint-4 (its output folder kept, its lease expired), run the job
+    again, and return the run's event messages."""
     output = settings.output_root / str(run_id)
     for name in ("checkpoint-6", "final"):
         shutil.rmtree(output / name)
+    earlier = (output / "checkpoint-2" / "trainer_state.json").stat().st_mtime_ns
+    with session_scope(engine) as session:
+        session.get(Run, run_id).status = RunStatus.queued
+    assert runner.execute(run_id, settings, engine) == "succeeded"
+    assert get_run(engine, run_id).attempts == 2
+    assert (output / "checkpoint-6").is_dir()  # trained to the end again…
+    assert (output / "checkpoint-2" / "trainer_state.json").stat().st_mtime_ns == earlier  # …from step 4, not 0
+    with session_scope(engine) as session:
+        return list(session.scalars(select(Event.message).where(Event.run_id == run_id)).all())
+
+
+def test_a_finetune_job_resumes_from_its_checkpoint(sqlite_engine, settings):
+    evaluation = EvalSpec(n_harmful=4, n_harmless=4, every=2, max_new_tokens=4)
     with session_scope(sqlite_engine) as session:
-        run = session.get(Run, run_id)
-        run.status = RunStatus.queued
+        run_id = queries.create_run(session, FinetuneSpec(model="tiny", max_steps=6, save_steps=2, eval=evaluation)).id
     assert runner.execute(run_id, settings, sqlite_engine) == "succeeded"
-    assert get_run(sqlite_engine, run_id).attempts == 2
-    assert steps_by_key(sqlite_engine, run_id)["reward"] == [1, 2, 3, 4, 5, 6]
-    with session_scope(sqlite_engine) as session:
-        messages = session.scalars(select(Event.message).where(Event.run_id == run_id)).all()
-    assert "resumed from checkpoint-4" in messages
+    first = steps_by_key(sqlite_engine, run_id)
+    assert "resumed from checkpoint-4" in rerun_after_checkpoint_4(sqlite_engine, settings, run_id)
+    steps = steps_by_key(sqlite_engine, run_id)
+    assert steps["loss"] == [1, 2, 3, 4, 5, 6] and steps["eval/refusal_rate"] == [0, 2, 4, 6]
+    assert steps == first  # the same points, each once: the resumed attempt overwrote, never appended
 
 
 def test_a_training_error_fails_the_run_with_its_message(sqlite_engine, settings):
