@@ -15,9 +15,11 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, func, select, text
 
+from store import queries
 from store.db import session_scope
 from store.models import MetricPoint, Run, RunKind
-from store.specs import TrainSpec
+from store.settings import Settings
+from store.specs import TrainSpec, check_runnable
 
 # a tiny job that checkpoints every 2 steps; the slow one leaves time to kill or cancel it mid-run
 FAST = dict(max_steps=6, save_steps=2, per_device_train_batch_size=16, num_generations=8)
@@ -32,6 +34,15 @@ def create_run(engine, columns: dict | None = None, **spec) -> uuid.UUID:
         session.add(run)
         session.flush()
         return run.id
+
+
+def submit(engine, spec, settings: Settings | None = None) -> Run:
+    """A run for any job spec, as the API creates it: check what the shape cannot say (with `settings`), check the
+    lineage, then create the run (with its tags)."""
+    if settings is not None:
+        check_runnable(spec, settings)
+    with session_scope(engine) as session:
+        return queries.create_run(session, spec, parent=queries.check_lineage(session, spec))
 
 
 def get_run(engine, run_id) -> Run:

@@ -14,10 +14,9 @@ from sqlalchemy import select
 from store.db import session_scope
 from store.metrics import record_artifact
 from store.models import Artifact, Event, Run, RunKind, RunStatus
-from store.queries import check_lineage, create_pipeline, create_run
-from store.settings import Settings
+from store.queries import create_pipeline
 from store.specs import EvaluateSpec, FinetuneSpec, PipelineSpec, SpecError, TrainSpec, check_runnable
-from tests.helpers import get_run, steps_by_key
+from tests.helpers import get_run, steps_by_key, submit
 from workers import runner
 
 pytestmark = pytest.mark.slow
@@ -25,19 +24,6 @@ pytestmark = pytest.mark.slow
 TOY_BENCH = {"benchmarks": ["toy_arith", "toy_humaneval"], "limit": 3, "max_new_tokens": 8, "backend": "hf"}
 TEST_TASKS = Path(__file__).parents[1] / "data" / "lm_eval_tasks"
 """lm-eval task folders shipped with the tests (toy_choice: multiple choice), given to jobs by their paths."""
-
-
-@pytest.fixture
-def settings(tmp_path, sqlite_url):
-    return Settings(data_dir=tmp_path, database_url=sqlite_url, lease_seconds=10, heartbeat_seconds=1)
-
-
-def submit(engine, spec, settings: Settings | None = None) -> Run:
-    """As the API does: check what the shape cannot say, check the lineage, then create the run."""
-    if settings is not None:
-        check_runnable(spec, settings)
-    with session_scope(engine) as session:
-        return create_run(session, spec, parent=check_lineage(session, spec))
 
 
 def events(engine, run_id) -> list[Event]:

@@ -8,20 +8,13 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from store import queries
 from store.db import session_scope
 from store.models import Artifact, Event, Run, RunStatus
-from store.settings import Settings
 from store.specs import EvalSpec, FinetuneSpec
-from tests.helpers import FAST, SLOW, create_run, get_run, steps_by_key, training_processes, wait_for
+from tests.helpers import FAST, SLOW, create_run, get_run, steps_by_key, submit, training_processes, wait_for
 from workers import runner
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def settings(tmp_path, sqlite_url):
-    return Settings(data_dir=tmp_path, database_url=sqlite_url, lease_seconds=10, heartbeat_seconds=1)
 
 
 def test_execute_trains_records_and_never_runs_twice(sqlite_engine, settings):
@@ -97,8 +90,7 @@ def rerun_after_checkpoint_4(engine, settings, run_id) -> list[str]:
 
 def test_a_finetune_job_resumes_from_its_checkpoint(sqlite_engine, settings):
     evaluation = EvalSpec(n_harmful=4, n_harmless=4, every=2, max_new_tokens=4)
-    with session_scope(sqlite_engine) as session:
-        run_id = queries.create_run(session, FinetuneSpec(model="tiny", max_steps=6, save_steps=2, eval=evaluation)).id
+    run_id = submit(sqlite_engine, FinetuneSpec(model="tiny", max_steps=6, save_steps=2, eval=evaluation)).id
     assert runner.execute(run_id, settings, sqlite_engine) == "succeeded"
     first = steps_by_key(sqlite_engine, run_id)
     assert "resumed from checkpoint-4" in rerun_after_checkpoint_4(sqlite_engine, settings, run_id)

@@ -5,28 +5,16 @@ from __future__ import annotations
 import pytest
 
 from store.db import session_scope
-from store.models import Run, RunKind, RunStatus
-from store.queries import check_lineage, create_pipeline, create_run, final_model
-from store.settings import Settings
+from store.models import RunKind, RunStatus
+from store.queries import create_pipeline, final_model
 from store.specs import EvalSpec, EvaluateSpec, FinetuneSpec, PipelineSpec, SpecError, TrainSpec
-from tests.helpers import FAST, get_run, steps_by_key
+from tests.helpers import FAST, get_run, steps_by_key, submit
 from tests.helpers import create_run as create_train_run
 from workers import runner
 
 pytestmark = pytest.mark.slow
 
 EVAL = EvalSpec(n_harmful=4, n_harmless=4, every=2, max_new_tokens=8)
-
-
-@pytest.fixture
-def settings(tmp_path, sqlite_url):
-    return Settings(data_dir=tmp_path, database_url=sqlite_url, lease_seconds=10, heartbeat_seconds=1)
-
-
-def submit(engine, spec) -> Run:
-    """As the API does: check the lineage, then create the run."""
-    with session_scope(engine) as session:
-        return create_run(session, spec, parent=check_lineage(session, spec))
 
 
 def metric_values(engine, run_id, key) -> dict[int, float]:
