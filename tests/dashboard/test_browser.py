@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,15 +46,19 @@ def test_compare_page_in_chromium(live, tmp_path):
         print(f"first chart after {elapsed:.0f} ms; screenshot {shot}")
 
 
+@contextmanager
+def sweep_page(api, view: str, sweep: str, tmp_path: Path, *, height: int, charts: int) -> Iterator:
+    """A dashboard page of one sweep, served against `api`, open in chromium once its `charts` have drawn."""
+    with streamlit_server(api.url, api.seeded.read_key, tmp_path / "streamlit.log") as web, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": height})
+        page.goto(f"{web}/{view}?sweep={sweep}", wait_until="commit")
+        wait_quiet(page, charts=charts)
+        yield page
+
+
 def test_frontier_page_in_chromium(frontier_api, tmp_path):
     sweep = frontier_api.seeded.sweeps["frontier"]
-    with (
-        streamlit_server(frontier_api.url, frontier_api.seeded.read_key, tmp_path / "streamlit.log") as web,
-        chromium() as browser,
-    ):
-        page = browser.new_page(viewport={"width": 1400, "height": 1500})
-        page.goto(f"{web}/frontier?sweep={sweep}", wait_until="commit")
-        wait_quiet(page, charts=1)
+    with sweep_page(frontier_api, "frontier", sweep, tmp_path, height=1500, charts=1) as page:
         [names] = page.evaluate(TRACE_NAMES_JS)
         assert {"GRPO frontier (best over its budgets)", "GRPO budgets (mean over seeds)", "FRPO λ=0.5"} <= set(names)
         assert page.get_by_text("Above the frontier.").is_visible()
@@ -64,13 +70,7 @@ def test_frontier_page_in_chromium(frontier_api, tmp_path):
 
 def test_benchmarks_page_in_chromium(math_api, tmp_path):
     sweep = math_api.seeded.sweeps["toy math frontier"]
-    with (
-        streamlit_server(math_api.url, math_api.seeded.read_key, tmp_path / "streamlit.log") as web,
-        chromium() as browser,
-    ):
-        page = browser.new_page(viewport={"width": 1400, "height": 1450})
-        page.goto(f"{web}/benchmarks?sweep={sweep}", wait_until="commit")
-        wait_quiet(page, charts=2)
+    with sweep_page(math_api, "benchmarks", sweep, tmp_path, height=1450, charts=2) as page:
         lam, bars = page.evaluate(TRACE_NAMES_JS)
         assert {"FRPO", "GRPO baseline (steps 20), λ → ∞", "GRPO baseline (steps 80), λ → ∞"} <= set(lam)
         assert set(bars) == {"before fine-tuning", "after fine-tuning"}
