@@ -106,24 +106,3 @@ def test_the_presets_math_system_prompt_is_the_authors():
 def test_warm_start_shares(share):
     replies = [row["messages"][-1]["content"] for row in toy_math_warm_start_rows(boxed_share=share, copies=2)]
     assert sum("\\boxed{" in reply for reply in replies) == share * len(replies)
-
-
-@pytest.mark.slow
-def test_the_gpu_step_benchmark_runs_its_cpu_smoke_test_and_refuses_a_missing_gpu():
-    """benchmarks.gpu_step trains through RLJob with GPU options (SDPA, checkpointing) on the CPU with --tiny."""
-    import subprocess
-    import sys
-
-    import torch
-
-    if not torch.cuda.is_available():
-        refused = subprocess.run([sys.executable, "-m", "benchmarks.gpu_step"], capture_output=True, text=True)
-        assert (
-            refused.returncode == 1 and "no CUDA device" in refused.stderr and "--device cpu --tiny" in refused.stderr
-        )
-    smoke = [sys.executable, "-m", "benchmarks.gpu_step", "--device", "cpu", "--tiny", "--steps", "2", "--rounds", "1"]
-    done = subprocess.run([*smoke, "--batch", "16", "--completion-tokens", "8"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = done.stdout.splitlines()
-    assert any(line.startswith("grpo ") for line in lines) and any(line.startswith("frpo ") for line in lines)
-    assert lines[-1].startswith("FRPO / GRPO median step time = ")
