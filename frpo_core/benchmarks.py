@@ -7,8 +7,11 @@ template, the training system prompt, temperature 0, ``max_gen_toks`` 2048) and 
 - :func:`run_lm_eval` calls ``lm_eval.simple_evaluate`` with the HF backend (CPU or GPU) or vLLM when asked and
   installed, on a local model path, for task names or local task folders. Tasks shipped in
   ``frpo_core/assets/lm_eval_tasks`` (``toy_arith``, with its own local data) are always on the task path, so the whole
-  path runs offline on the tiny model. ``offline=True`` sets the hub's and datasets' offline switches so that a task
-  whose data is not cached fails at once instead of waiting on the network.
+  path runs offline on the tiny model. Before the model loads, each task's dataset is read from its config (groups
+  such as ``mmlu`` expanded) and checked: local files must exist, hub datasets must be in the ``datasets`` cache or
+  the hub reachable, else :class:`BenchmarkDataMissing` names them and the command that fetches them. The run is
+  offline (the hub's and datasets' offline switches set) when ``HF_HUB_OFFLINE`` says so or all data is here, so a
+  machine without network never waits on it.
 - :func:`run_evalplus` generates one greedy solution per problem of a HumanEval/EvalPlus-format JSON-lines file and
   scores it with :func:`score_code`: pass@1 of greedy decoding is the share of problems whose solution passes the
   problem's ``test`` code. EvalPlus's own evaluator executes model code in a forked child of the evaluating process
@@ -27,11 +30,10 @@ import contextlib
 import gzip
 import hashlib
 import json
-import os
 import re
 import secrets
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
@@ -39,6 +41,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from frpo_core.lm_eval_data import check_lm_eval_data, lm_eval_task_data, offline_mode
 from frpo_core.sandbox import SandboxLimits, SandboxResult, run_many
 
 LOCAL_TASKS_DIR = Path(str(files("frpo_core").joinpath("assets", "lm_eval_tasks")))
@@ -98,39 +101,6 @@ def _jsonable(value: Any) -> Any:
 # lm-evaluation-harness
 
 
-@contextlib.contextmanager
-def offline_mode(enabled: bool = True) -> Iterator[None]:
-    """Switch the hub and ``datasets`` to offline mode inside the block (environment and the libraries' flags, which
-    they read once at import), so nothing waits on a network that is not there; restored afterwards."""
-    if not enabled:
-        yield
-        return
-    import datasets.config
-    import huggingface_hub.constants
-
-    names = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
-    saved_env = {name: os.environ.get(name) for name in names}
-    saved_flags = [
-        (huggingface_hub.constants, "HF_HUB_OFFLINE"),
-        (datasets.config, "HF_HUB_OFFLINE"),
-        (datasets.config, "HF_DATASETS_OFFLINE"),
-    ]
-    saved_values = [getattr(module, name) for module, name in saved_flags]
-    os.environ.update(dict.fromkeys(names, "1"))
-    for module, name in saved_flags:
-        setattr(module, name, True)
-    try:
-        yield
-    finally:
-        for name, value in saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        for (module, name), value in zip(saved_flags, saved_values, strict=True):
-            setattr(module, name, value)
-
-
 def require_nltk_data(resources: Sequence[str] = IFEVAL_NLTK_RESOURCES) -> None:
     """Raise ``RuntimeError`` naming the download command when NLTK data that IFEval needs is missing."""
     import nltk
@@ -185,7 +155,7 @@ def run_lm_eval(
     gen_kwargs: Mapping[str, Any] | None = None,
     device: str | None = None,
     dtype: str = "auto",
-    offline: bool = False,
+    offline: bool | None = None,
     seed: int = 0,
     log_samples: bool = True,
     trust_remote_code: bool = False,
@@ -199,8 +169,14 @@ def run_lm_eval(
     chat template, and for MATH500 the training system prompt :data:`frpo_core.mathrl.MATH_SYSTEM_PROMPT`);
     ``gen_kwargs`` override the tasks' generation settings (the authors: ``{"temperature": 0, "max_gen_toks": 2048}``).
     ``limit`` evaluates only the first that many documents (or that share) of each task. ``model_args`` pass further
-    backend arguments. IFEval's NLTK data is checked before anything loads (:func:`require_nltk_data`). The per-sample
-    outputs and the data hashes (over lm-eval's per-document hashes) come with ``log_samples``.
+    backend arguments. The per-sample outputs and the data hashes (over lm-eval's per-document hashes) come with
+    ``log_samples``.
+
+    Before the model loads, every task's data is checked (:func:`frpo_core.lm_eval_data.check_lm_eval_data`, IFEval's NLTK data with
+    :func:`require_nltk_data`): what is missing and cannot be fetched now raises :class:`~frpo_core.lm_eval_data.BenchmarkDataMissing`, naming
+    it and the download. ``offline``: ``True`` never contacts the network; ``None`` decides (offline when
+    ``HF_HUB_OFFLINE`` is set or everything is already here, else online); ``False`` allows the hub even when all is
+    cached. Whether it ran offline is recorded in ``generation["offline"]``.
     """
     try:
         import lm_eval
@@ -220,6 +196,8 @@ def run_lm_eval(
 
         arguments["device"] = device or ("cuda" if torch.cuda.is_available() else "cpu")
     arguments.update(model_args or {})
+    task_manager = TaskManager(include_path=[str(LOCAL_TASKS_DIR), *folders])
+    offline = check_lm_eval_data(lm_eval_task_data(task_manager, names), offline)
     start = time.monotonic()
     with offline_mode(offline):
         out = lm_eval.simple_evaluate(
@@ -232,7 +210,7 @@ def run_lm_eval(
             apply_chat_template=apply_chat_template,
             system_instruction=system_prompt,
             gen_kwargs=dict(gen_kwargs) if gen_kwargs else None,
-            task_manager=TaskManager(include_path=[str(LOCAL_TASKS_DIR), *folders]),
+            task_manager=task_manager,
             log_samples=log_samples,
             random_seed=seed,
             numpy_random_seed=seed,
@@ -255,6 +233,7 @@ def run_lm_eval(
         generation=_jsonable(
             {
                 "backend": backend,
+                "offline": offline,
                 "apply_chat_template": apply_chat_template,
                 "system_prompt": system_prompt,
                 "batch_size": batch_size,

@@ -5,6 +5,8 @@ and a pipeline with `evaluate_before` measures the same before it, so the drop i
 step 0 as `bench/<task>/<metric>` (its standard error as `bench/<task>/<metric>_stderr`), the per-sample outputs go
 to a JSON-lines artifact in the run's folder, and the task versions, dataset hashes, package versions and generation
 settings to an event, so two evaluations can be compared honestly (product.md: every run records what it used).
+lm-eval's data is checked before the model loads: a worker without network runs offline when everything is cached, and
+fails at once with `BenchmarkDataMissing` (what to download, and where the cache goes) when something is not.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ def run_benchmarks(
                 batch_size=spec.batch_size,
                 system_prompt=spec.system_prompt,
                 gen_kwargs=gen_kwargs,
+                offline=None,  # decide: offline when HF_HUB_OFFLINE is set or all data is here; recorded
             )
         )
     for name in (name for name in spec.benchmarks if is_code_benchmark(name)):

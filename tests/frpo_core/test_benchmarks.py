@@ -151,12 +151,14 @@ def test_lm_eval_on_the_tiny_model_with_the_shipped_offline_task(tiny_model):
     assert result.task_versions == {"toy_arith": "1.0"} and result.n_samples == {"toy_arith": 20}
     assert result.package_versions["lm_eval"] and len(result.dataset_hashes["toy_arith"]) == 64
     assert result.generation["task_generation_kwargs"]["toy_arith"]["max_gen_toks"] == 8
+    assert result.generation["offline"] is True
     samples = result.samples["toy_arith"]
     assert len(samples) == 20 and "Answer briefly." in samples[0]["arguments"][0][0]  # system prompt, chat template
     json.dumps(result.to_dict())
 
-    again = run_lm_eval(tiny_model, [LOCAL_TASKS_DIR / "toy_arith"], offline=True, limit=4)  # a task folder
+    again = run_lm_eval(tiny_model, [LOCAL_TASKS_DIR / "toy_arith"], limit=4)  # a task folder; offline decided
     assert again.n_samples == {"toy_arith": 4} and key in again.metrics
+    assert again.generation["offline"] is True  # its data is local: nothing to ask the hub
 
 
 @pytest.mark.slow

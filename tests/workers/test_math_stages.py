@@ -61,6 +61,7 @@ def assert_benchmarked(engine, run_id) -> None:
     (event,) = [e for e in events(engine, run_id) if e.message.startswith("benchmarks: ")]
     record = {entry["suite"]: entry for entry in event.data["benchmarks"]}
     assert record["lm-eval"]["task_versions"]["toy_arith"] and record["lm-eval"]["dataset_hashes"]["toy_arith"]
+    assert record["lm-eval"]["generation"]["offline"] is True  # decided: toy_arith's data is local
     assert (
         record["evalplus"]["generation"]["max_new_tokens"] == 8
         and record["evalplus"]["generation"]["do_sample"] is False
