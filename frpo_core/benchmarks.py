@@ -172,10 +172,11 @@ def run_lm_eval(
     backend arguments. The per-sample outputs and the data hashes (over lm-eval's per-document hashes) come with
     ``log_samples``.
 
-    Before the model loads, every task's data is checked (:func:`frpo_core.lm_eval_data.check_lm_eval_data`, IFEval's NLTK data with
-    :func:`require_nltk_data`): what is missing and cannot be fetched now raises :class:`~frpo_core.lm_eval_data.BenchmarkDataMissing`, naming
-    it and the download. ``offline``: ``True`` never contacts the network; ``None`` decides (offline when
-    ``HF_HUB_OFFLINE`` is set or everything is already here, else online); ``False`` allows the hub even when all is
+    Before the model loads, every task's data is checked (:func:`frpo_core.lm_eval_data.check_lm_eval_data`, and
+    IFEval's NLTK data with :func:`require_nltk_data`): what is missing and cannot be fetched now raises
+    :class:`~frpo_core.lm_eval_data.BenchmarkDataMissing`, naming it and the download. ``offline``: ``True`` never
+    contacts the network; ``None`` decides (offline when ``HF_HUB_OFFLINE`` is set or everything is already here, else
+    online); ``False`` allows the hub even when all is
     cached. Whether it ran offline is recorded in ``generation["offline"]``.
     """
     try:
