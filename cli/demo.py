@@ -265,6 +265,7 @@ def _safety_report(results: list[PipelineResult]) -> list[str]:
 # Math: benchmarks before and after code SFT, and the math reward during RL
 
 MATH_REWARD = "rewards/math/mean"
+MATH_ACCURACY = "math/accuracy"  # the share of sampled answers that were right: the reward's correctness part alone
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,7 @@ class MathResults:
 
     scores: list[BenchmarkScore]  # every benchmark metric of every pipeline, before and after the code SFT
     rewards: list[TrainingReward]  # each RL run's math reward at its first and last step
+    accuracy: list[TrainingReward]  # ... and the share of its sampled answers that were right
     warm_start: dict[str, float]  # the same benchmarks on the warm start: where they stood before any RL
 
 
@@ -281,13 +283,15 @@ def _math_results(client: httpx.Client, warm: dict, jobs: list[dict]) -> MathRes
     benchmarks on the warm start."""
     evaluations = [job for job in jobs if job["kind"] == "evaluate"]
     series = {job["id"]: _series(client, job["id"]) for job in evaluations}
-    rewards = [
-        training_reward(job["tags"], _series(client, job["id"], [MATH_REWARD]), MATH_REWARD)
-        for job in jobs
-        if job["kind"] == "train"
-    ]
+    training = {
+        job["id"]: _series(client, job["id"], [MATH_REWARD, MATH_ACCURACY]) for job in jobs if job["kind"] == "train"
+    }
+    rewards, accuracy = (
+        [training_reward(job["tags"], training[job["id"]], key) for job in jobs if job["id"] in training]
+        for key in (MATH_REWARD, MATH_ACCURACY)
+    )
     return MathResults(
-        pipeline_scores(evaluations, series), rewards, _evaluate_warm_start(client, warm, evaluations[0])
+        pipeline_scores(evaluations, series), rewards, accuracy, _evaluate_warm_start(client, warm, evaluations[0])
     )
 
 
@@ -317,6 +321,9 @@ def _math_report(results: MathResults) -> list[str]:
         f"Math reward during RL ({MATH_REWARD}: 0.2 for one boxed answer + 0.8 if it is right, on the sampled",
         "training batch of toy_math), mean ± sd over seeds:",
         format_rewards(results.rewards),
+        "",
+        f"Accuracy during RL ({MATH_ACCURACY}: the share of those sampled answers that were right, format aside):",
+        format_rewards(results.accuracy),
         "",
         "No frontier verdict here: the toy math RL logs no KL moved (it has no in-loop evaluation, and β = 0), so",
         "GRPO's budgets cannot place FRPO against KL (method.md §7); read settings at equal steps with that in mind.",

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -251,6 +251,10 @@ class MathReward:
     last wrong). Every prompt gets this reward (no task split): the reference comes from the dataset's ``answer``
     column when it has one, else from its ``solution`` (:func:`reference_answer`); both reach the function as TRL
     passes dataset columns as keyword arguments.
+
+    The two parts are also logged apart, through TRL's ``log_metric``: ``math/accuracy`` (the share of sampled
+    responses whose last boxed answer is right) and ``math/format`` (the share with exactly one box). The reward mixes
+    them, and early in RL its rise is mostly format, so only the first says whether RL made the policy more accurate.
     """
 
     __name__ = "math"
@@ -271,19 +275,32 @@ class MathReward:
         completions: list[Any],
         answer: Sequence[str | None] | None = None,
         solution: Sequence[str | None] | None = None,
+        log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
     ) -> list[float]:
         references = [
             reference_answer(answer[i] if answer is not None else None, solution[i] if solution is not None else None)
             for i in range(len(completions))
         ]
-        return [self.score(_text(completion), ref) for completion, ref in zip(completions, references, strict=True)]
+        parts = [self.parts(_text(completion), ref) for completion, ref in zip(completions, references, strict=True)]
+        if log_metric is not None and parts:
+            log_metric("math/format", sum(well_formed for well_formed, _ in parts) / len(parts))
+            log_metric("math/accuracy", sum(correct for _, correct in parts) / len(parts))
+        return [self.combine(well_formed, correct) for well_formed, correct in parts]
+
+    def parts(self, response: str, reference: str) -> tuple[bool, bool]:
+        """Whether ``response`` has exactly one boxed answer, and whether its last boxed answer is ``reference``."""
+        boxed = boxed_answers(response)
+        correct = bool(boxed) and self.verifier.equivalent(reference, last_boxed(response) or "")
+        return len(boxed) == 1, correct
+
+    def combine(self, well_formed: bool, correct: bool) -> float:
+        """The reward of a response with these parts: ``format_weight·format + correct_weight·correct``."""
+        return self.format_weight * float(well_formed) + self.correct_weight * float(correct)
 
     def score(self, response: str, reference: str) -> float:
         """The reward of one ``response`` against the ``reference`` answer."""
-        boxed = boxed_answers(response)
-        correct = bool(boxed) and self.verifier.equivalent(reference, last_boxed(response) or "")
-        return self.format_weight * float(len(boxed) == 1) + self.correct_weight * float(correct)
+        return self.combine(*self.parts(response, reference))
 
 
 def _text(message: Any) -> str:

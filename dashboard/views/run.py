@@ -17,6 +17,7 @@ INDENT = "\u2003\u2003"  # em spaces: leading plain spaces would turn a label in
 # (panel title, key patterns): what a person looks at first in an RL or fine-tuning run.
 PANELS: list[tuple[str, list[str]]] = [
     ("reward per function", ["reward", "rewards/*/mean"]),
+    ("math: share of sampled answers right, and with one boxed answer", ["math/accuracy", "math/format"]),
     ("robust reward (worst case in the KL ball)", ["robust_reward"]),
     ("KL to the reference (nats)", ["kl"]),
     ("entropy (nats per token)", ["entropy"]),

@@ -68,6 +68,15 @@ def test_reward_prefers_the_answer_column_and_takes_trl_keyword_columns(reward):
     assert rewards == [1.0, 0.2, 1.0]
 
 
+def test_reward_logs_accuracy_and_format_apart_through_trls_log_metric(reward):
+    """The reward mixes format and correctness; each is also logged as its share of the batch."""
+    logged: dict[str, float] = {}
+    completions = [said("$\\boxed{12}$"), said("$\\boxed{13}$"), said("$\\boxed{3}$ then $\\boxed{12}$"), said("12")]
+    rewards = reward(["p"] * 4, completions, answer=["12"] * 4, log_metric=logged.__setitem__)
+    assert rewards == [1.0, 0.2, 0.8, 0.0]
+    assert logged == {"math/accuracy": 0.5, "math/format": 0.5}  # right: the 1st and 3rd; one box: the 1st and 2nd
+
+
 def test_a_pathological_answer_returns_within_the_time_limit(reward):
     reward(["p"], [said("$\\boxed{1}$")], answer=["1"])  # the worker is up
     start = time.monotonic()
