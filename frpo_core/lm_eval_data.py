@@ -27,16 +27,9 @@ def offline_mode(enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    import datasets.config
-    import huggingface_hub.constants
-
     names = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
     saved_env = {name: os.environ.get(name) for name in names}
-    saved_flags = [
-        (huggingface_hub.constants, "HF_HUB_OFFLINE"),
-        (datasets.config, "HF_HUB_OFFLINE"),
-        (datasets.config, "HF_DATASETS_OFFLINE"),
-    ]
+    saved_flags = _offline_flags()
     saved_values = [getattr(module, name) for module, name in saved_flags]
     os.environ.update(dict.fromkeys(names, "1"))
     for module, name in saved_flags:
@@ -172,17 +165,22 @@ def check_lm_eval_data(data: Sequence[TaskData], offline: bool | None = None) ->
     return forced or (offline is None and not uncached)
 
 
-def _offline_by_environment() -> bool:
-    """The hub's and ``datasets``' own offline switches (set from the environment when they were imported)."""
+def _offline_flags() -> list[tuple[Any, str]]:
+    """The hub's and ``datasets``' own offline switches, as (module, attribute): they read the environment once, at
+    import, so switching offline means setting these too, and reading them says what the environment asked for."""
     import datasets.config
     import huggingface_hub.constants
 
-    switches = (
-        huggingface_hub.constants.HF_HUB_OFFLINE,
-        datasets.config.HF_HUB_OFFLINE,
-        datasets.config.HF_DATASETS_OFFLINE,
-    )
-    return any(switches)
+    return [
+        (huggingface_hub.constants, "HF_HUB_OFFLINE"),
+        (datasets.config, "HF_HUB_OFFLINE"),
+        (datasets.config, "HF_DATASETS_OFFLINE"),
+    ]
+
+
+def _offline_by_environment() -> bool:
+    """Whether any of :func:`_offline_flags` is on (set from the environment when the libraries were imported)."""
+    return any(getattr(module, name) for module, name in _offline_flags())
 
 
 def _is_remote(path: str) -> bool:

@@ -298,10 +298,6 @@ class MathReward:
         """The reward of a response with these parts: ``format_weight·format + correct_weight·correct``."""
         return self.format_weight * float(well_formed) + self.correct_weight * float(correct)
 
-    def score(self, response: str, reference: str) -> float:
-        """The reward of one ``response`` against the ``reference`` answer."""
-        return self.combine(*self.parts(response, reference))
-
 
 def _text(message: Any) -> str:
     return message if isinstance(message, str) else message[-1]["content"]

@@ -90,7 +90,6 @@ def run_benchmarks(
                 batch_size=spec.batch_size,
                 system_prompt=spec.system_prompt,
                 gen_kwargs=gen_kwargs,
-                offline=None,  # decide: offline when HF_HUB_OFFLINE is set or all data is here; recorded
             )
         )
     for name in (name for name in spec.benchmarks if is_code_benchmark(name)):
