@@ -6,7 +6,7 @@ model (an evaluate run tagged `evaluates: before_finetune`, child of the RL run)
 (`after_finetune`, child of the fine-tuning run). Both carry the pipeline's id (`pipeline`) and inherit the RL run's
 method, λ, seed and budget, which is what pairs them here. Each logs `bench/<task>/<metric>[/<filter>]` once, at
 step 0, with `…_stderr` beside it where the harness gives one. Beside them, the RL run's own training reward at its
-first and last step says whether RL moved the policy at all before the scores "before fine-tuning" were taken.
+start and its end says whether RL moved the policy at all before the scores "before fine-tuning" were taken.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from analysis.pipelines import Series, Setting, Spread, budget_of, by_setting, first, last, text_table
+from analysis.pipelines import Series, Setting, Spread, budget_of, by_setting, last, text_table
 
 PREFIX = "bench/"
 BEFORE, AFTER = "before_finetune", "after_finetune"
@@ -178,8 +178,9 @@ def _signed(spread: Spread) -> str:
 
 @dataclass(frozen=True)
 class TrainingReward:
-    """One RL run's training reward at its first and its last logged step: what RL itself did, to read the
-    benchmarks before fine-tuning against (did the policy move on its own task at all?)."""
+    """One RL run's training reward at its start and at its end: what RL itself did, to read the benchmarks before
+    fine-tuning against (did the policy move on its own task at all?). Each end is the mean over a few logged steps
+    (:func:`training_reward`'s ``window``): one step's reward is a mean over a single small sampled batch."""
 
     method: str
     lamb: float | None
@@ -195,22 +196,31 @@ class TrainingReward:
         return self.last - self.first
 
 
-def training_reward(tags: Mapping, series: Series, key: str) -> TrainingReward:
-    """An RL run's ``key`` (e.g. ``rewards/math/mean``) at its first and last step, with the run's setting."""
+def training_reward(tags: Mapping, series: Series, key: str, window: int = 1) -> TrainingReward:
+    """An RL run's ``key`` (e.g. ``rewards/math/mean``) as the mean of its first ``window`` logged steps and of its
+    last ``window``, with the run's setting. With 32 samples a step (the toy presets) a share such as the accuracy
+    has a standard error near 0.09 at one step; five steps bring it to about 0.04."""
+    if window < 1:
+        raise ValueError(f"window={window} must be at least 1 step")
+    values = [value for _, value in series.get(key) or ()]
     return TrainingReward(
         method=str(tags.get("method")),
         lamb=tags.get("lamb"),
         seed=int(tags.get("seed", 0)),
         budget=budget_of(tags),
-        first=first(series, key),
-        last=last(series, key),
+        first=_mean(values[:window]),
+        last=_mean(values[-window:]),
     )
 
 
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def format_rewards(rewards: Iterable[TrainingReward]) -> str:
-    """A plain-text table: per setting (:func:`analysis.pipelines.by_setting`), the reward at the first and the last
-    RL step and the change, mean ± sd over seeds."""
-    header = ("setting", "seeds", "first RL step", "last RL step", "change")
+    """A plain-text table: per setting (:func:`analysis.pipelines.by_setting`), the reward at the start and at the end
+    of RL and the change, mean ± sd over seeds."""
+    header = ("setting", "seeds", "start of RL", "end of RL", "change")
     rows = [
         (
             setting.label,

@@ -93,7 +93,7 @@ NAMED: dict[str, NamedSource] = {
     ),
     "toy_math": NamedSource(
         "toy_math.jsonl",
-        description="200 boxed-answer arithmetic and linear-equation problems (frpo_core.mathrl.toy_math_rows)",
+        description="the 100 one-digit sums as boxed-answer problems (frpo_core.mathrl.toy_math_rows)",
     ),
     "toy_math_warm_start": NamedSource(
         "toy_math_warm_start.jsonl",

@@ -456,43 +456,31 @@ TOY_MATH_FILE = "toy_math.jsonl"
 
 
 def toy_math_rows(seed: int = 0) -> list[dict[str, Any]]:
-    """The shipped ``toy_math`` set: 200 boxed-answer problems with one- or two-digit answers, MATH's columns.
+    """The shipped ``toy_math`` set: the 100 sums of two one-digit numbers as boxed-answer problems, MATH's columns.
 
-    Small answers are meant to keep the set within reach of the tiny offline model: once it boxes a number, the right
-    one is a guess among a few dozen for RL to sharpen. Measured (``math/accuracy``, README's math demo), that mostly
-    does not happen at the toy budgets: after the toy warm start the model's greedy answer hardly depends on the
-    problem, and 20-80 RL steps move the share of right sampled answers from 0.02 to 0.02-0.09. Difficulty
-    maps onto MATH's scale so the authors' Levels 3–5 filter keeps the whole set: level 3 is one-digit addition and
-    subtraction (80), level 4 one-digit multiplication (60), level 5 a linear equation ``ax + b = c`` (60).
-    Deterministic for a given ``seed``; ``frpo_core/assets/toy_math.jsonl`` is ``toy_math_rows(0)``.
+    Sized for the tiny offline model: it can learn all 100 sums in a warm start of a minute on a CPU, while a larger
+    set of mixed kinds (200 sums, products and linear equations, measured) left it answering one or two numbers
+    whatever the problem, so RL had nothing to sharpen. Difficulty maps onto MATH's scale so the authors' Levels 3–5
+    filter keeps the whole set: level 3 is a sum without a carry (55 problems), level 4 one with a carry (45), the
+    step :func:`frpo_core.rl.toy_math_warm_start_rows` teaches only half the time and RL then learns to take.
+    Deterministic for a given ``seed`` (the row order); ``frpo_core/assets/toy_math.jsonl`` is ``toy_math_rows(0)``.
     """
-    rng = random.Random(seed)
-    additions = [(a, b) for a in range(10) for b in range(10)]
-    subtractions = [(a, b) for a in range(10) for b in range(a + 1)]
-    products = [(a, b) for a in range(2, 10) for b in range(2, 10)]
-    equations = [(a, b, x) for a in range(2, 6) for b in range(1, 10) for x in range(10)]
-    rows = []
-    for a, b in rng.sample(additions, 50):
-        rows.append(_toy_row(f"What is ${a} + {b}$?", f"${a} + {b} = {a + b}$.", a + b, 3, "Arithmetic"))
-    for a, b in rng.sample(subtractions, 30):
-        rows.append(_toy_row(f"What is ${a} - {b}$?", f"${a} - {b} = {a - b}$.", a - b, 3, "Arithmetic"))
-    for a, b in rng.sample(products, 60):
-        rows.append(_toy_row(f"What is ${a} \\times {b}$?", f"${a} \\times {b} = {a * b}$.", a * b, 4, "Arithmetic"))
-    for a, b, x in rng.sample(equations, 60):
-        c = a * x + b
-        steps = f"Subtract {b} from both sides: ${a}x = {c - b}$. Divide by {a}: $x = {x}$."
-        rows.append(_toy_row(f"Solve for $x$: ${a}x + {b} = {c}$.", steps, x, 5, "Algebra"))
-    rng.shuffle(rows)
+    rows = [
+        _toy_row(f"What is ${a} + {b}$?", f"${a} + {b} = {a + b}$.", a + b, 3 if a + b < 10 else 4)
+        for a in range(10)
+        for b in range(10)
+    ]
+    random.Random(seed).shuffle(rows)
     return rows
 
 
-def _toy_row(problem: str, steps: str, answer: int, level: int, kind: str) -> dict[str, Any]:
+def _toy_row(problem: str, steps: str, answer: int, level: int) -> dict[str, Any]:
     return {
         "problem": problem,
         "solution": f"{steps} The answer is $\\boxed{{{answer}}}$.",
         "answer": str(answer),
         "level": f"Level {level}",
-        "type": kind,
+        "type": "Arithmetic",
     }
 
 

@@ -236,34 +236,44 @@ def run_rl(job: RLJob, callbacks: Sequence[TrainerCallback] = (), resume: str | 
 TOY_MATH_WARM_START = "toy_math_warm_start.jsonl"
 
 
-def toy_math_warm_start_rows(
-    *, copies: int = 4, correct_share: float = 0.5, boxed_share: float = 0.25, seed: int = 0
-) -> list[dict[str, Any]]:
-    """SFT rows (``messages``) that teach the tiny model ``toy_math``'s answer format only part of the time.
+def toy_math_warm_start_rows(*, copies: int = 4, carry_share: float = 0.5, seed: int = 0) -> list[dict[str, Any]]:
+    """SFT rows (``messages``) that teach the tiny model ``toy_math``'s sums, and to forget the carry half the time.
 
     A randomly initialised model never writes ``\\boxed{}`` (none of 800 sampled answers did), so its math reward is
     0 for every completion and RL has no signal. Each problem of ``toy_math`` (:func:`frpo_core.mathrl.toy_math_rows`)
     appears ``copies`` times with the authors' system prompt, as :func:`frpo_core.mathrl.load_math` presents it to
-    RL; a ``boxed_share`` of the copies answers ``The answer is \\boxed{N}.``, the rest ``The answer is N.``, and a
-    ``correct_share`` of them gives the right N (the others are off by 1 to 3). After this SFT the model boxes about a
-    quarter of its answers, so RL has the format (0.2 of the reward) to learn and a few right answers to sharpen:
-    measured through the service (``toy-math-warm-start`` then ``toy-math``), ``rewards/math/mean`` rises from about
-    0.08 at the first step to about 0.2 within 5–10 steps, for GRPO and FRPO alike, and to about 0.27 by 150 steps;
-    ``math/accuracy`` shows the rise is mostly format (a few answers in a hundred right, fixed on frequent numbers).
+    RL, answered ``The answer is \\boxed{N}.``. N is the sum, except in a ``1 - carry_share`` of the copies of a sum
+    with a carry (level 4), where it is the sum without its carry (``7 + 5`` answered 2): the warm start has a
+    systematic mistake, as a base model does, which the reward can teach it to drop. Such a choice between behaviours
+    it already has is what RL moves within a few dozen steps; a precise sum it half knows hardly moves.
+
+    Measured on the tiny model (greedy answers, and 8 samples at temperature 1, on all 100 problems; the
+    ``toy-math-warm-start`` preset's 800 steps, then RL as the ``toy-math`` preset, lr 5e-4):
+
+    - with the default share the warm start answers 0.85-0.91 of the problems right greedily, and 0.37-0.54 of its
+      samples are right (three data orders, the shipped one 0.44);
+    - 80 RL steps raise the share of right samples by 0.07-0.15 (GRPO, FRPO at λ = 0.2 and 1; the shipped order
+      0.44 -> 0.52-0.54), 160 GRPO steps by 0.15 (0.44 -> 0.59, greedy 0.91 -> 0.99);
+    - with three copies in four right the warm start samples 0.57 right and RL has less to correct; with one in four
+      it never learns the sums (two distinct greedy answers over all 100 problems);
+    - with every copy right it samples 0.36 right after 400 steps (0.83 after 800), and RL at learning rates from
+      1e-4 to 1e-3 leaves that share flat or lowers it: sharpening sums the 140k-parameter model half knows takes
+      more signal than 32 samples a step give, and at 1e-3 the noise of Adam's updates undoes sums it knew.
+
     Deterministic in ``seed``; ``frpo_core/assets/toy_math_warm_start.jsonl`` is the default call's output.
     """
     from frpo_core.mathrl import MATH_SYSTEM_PROMPT, toy_math_rows
 
+    if not 0 <= carry_share <= 1:
+        raise ValueError(f"carry_share={carry_share} must be in [0, 1]")
     rng = random.Random(seed)
     rows = []
     for problem in toy_math_rows(0):
         answer = int(problem["answer"])
-        right = round(copies * correct_share)
-        answers = [answer] * right + [answer + rng.choice((-3, -2, -1, 1, 2, 3)) for _ in range(copies - right)]
-        boxed = set(rng.sample(range(copies), round(copies * boxed_share)))
-        for i, value in enumerate(answers):
-            reply = f"The answer is \\boxed{{{value}}}." if i in boxed else f"The answer is {value}."
-            turns = [("system", MATH_SYSTEM_PROMPT), ("user", problem["problem"]), ("assistant", reply)]
+        carried = copies if answer < 10 else round(copies * carry_share)
+        for value in [answer] * carried + [answer - 10] * (copies - carried):
+            turns = [("system", MATH_SYSTEM_PROMPT), ("user", problem["problem"])]
+            turns.append(("assistant", f"The answer is \\boxed{{{value}}}."))
             rows.append({"messages": [{"role": role, "content": content} for role, content in turns]})
     rng.shuffle(rows)
     return rows

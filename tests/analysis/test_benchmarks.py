@@ -121,7 +121,7 @@ def test_summary_per_metric_and_setting_grpo_first():
     assert "-0.30 ± 0.14" in table and "FRPO λ=0.2" in table
 
 
-def test_training_reward_first_and_last_step_per_setting():
+def test_training_reward_at_the_start_and_end_of_rl_per_setting():
     key = "rewards/math/mean"
     runs = [
         ({"method": "grpo", "seed": 0, "max_steps": 20}, {key: [(1, 0.1), (10, 0.2), (20, 0.3)]}),
@@ -133,8 +133,19 @@ def test_training_reward_first_and_last_step_per_setting():
     assert (rewards[0].first, rewards[0].last, rewards[0].change) == (0.1, 0.3, pytest.approx(0.2))
     assert rewards[3].change is None
     lines = format_rewards(rewards).splitlines()
-    assert lines[0].split() == ["setting", "seeds", "first", "RL", "step", "last", "RL", "step", "change"]
+    assert lines[0].split() == ["setting", "seeds", "start", "of", "RL", "end", "of", "RL", "change"]
     rows = {line.split("  ")[0]: line for line in lines[2:]}
     assert set(rows) == {"GRPO (steps 20)", "GRPO (steps 40)", "FRPO λ=0.2"}
     assert "0.40 ± 0.14" in rows["GRPO (steps 20)"] and "+0.30 ± 0.14" in rows["GRPO (steps 20)"]
     assert rows["FRPO λ=0.2"].count("–") == 3
+
+
+def test_training_reward_averages_a_window_of_steps_at_each_end():
+    key = "math/accuracy"
+    series = {key: [(1, 0.1), (2, 0.3), (3, 0.4), (4, 0.6), (5, 0.8)]}
+    two = training_reward({"method": "grpo"}, series, key, window=2)
+    assert (two.first, two.last) == (pytest.approx(0.2), pytest.approx(0.7))
+    wide = training_reward({"method": "grpo"}, series, key, window=10)  # a short run: every step at both ends
+    assert wide.first == wide.last == pytest.approx(0.44)
+    with pytest.raises(ValueError, match="window=0 must be at least 1"):
+        training_reward({"method": "grpo"}, series, key, window=0)

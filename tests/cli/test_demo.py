@@ -68,7 +68,7 @@ def test_the_math_demo_prints_benchmarks_before_and_after_code_sft(tmp_path):
     number = re.compile(r"^[+-]?\d\.\d\d ± \d\.\d\d$")
     assert all(seeds == "1" and all(number.match(cell) for cell in rest) for seeds, *rest in cells.values())
     rewards = {row[0]: row for row in table_after(text, "setting ")}
-    assert set(rewards) == settings  # the math reward at the first and last RL step
+    assert set(rewards) == settings  # the math reward at the start and end of RL
     accuracy = {row[0]: row[2:4] for row in table_after(text[text.index("Accuracy during RL") :], "setting ")}
     assert set(accuracy) == settings  # and the share of sampled answers that were right, a number in [0, 1]
     assert all(0 <= float(cell.split(" ± ")[0]) <= 1 for cells in accuracy.values() for cell in cells)

@@ -322,18 +322,18 @@ def seed_frontier(database_url: str) -> FrontierSeeded:
 
 
 # The math seed (the paper's math setting at toy scale): the `toy-math-frontier` sweep as the store creates it (FRPO at
-# λ ∈ {0.2, 1} and GRPO at 20, 40 and 80 steps, × 3 seeds; each RL run → code SFT, with toy_arith and toy_humaneval
+# λ ∈ {0.2, 1} and GRPO at 40, 80 and 160 steps, × 3 seeds; each RL run → code SFT, with toy_arith and toy_humaneval
 # scored before and after the SFT), every run succeeded. The code SFT costs GRPO more toy_arith accuracy than FRPO
 # and gains everyone toy_humaneval. One after-evaluation logged no toy_humaneval (shown "not measured", never 0).
 # Beside it: an older sweep whose pipelines skip `evaluate_before`, and a standalone evaluation of the warm start.
 ARITH = "toy_arith/exact_match/last_number"
 CODE = "toy_humaneval/pass@1"
 ARITH_STDERR = 0.02
-MATH_BEFORE = {("grpo", 20): 0.30, ("grpo", 40): 0.36, ("grpo", 80): 0.42, ("frpo", 0.2): 0.38, ("frpo", 1.0): 0.40}
-MATH_LOSS = {("grpo", 20): 0.12, ("grpo", 40): 0.15, ("grpo", 80): 0.20, ("frpo", 0.2): 0.04, ("frpo", 1.0): 0.08}
+MATH_BEFORE = {("grpo", 40): 0.30, ("grpo", 80): 0.36, ("grpo", 160): 0.42, ("frpo", 0.2): 0.38, ("frpo", 1.0): 0.40}
+MATH_LOSS = {("grpo", 40): 0.12, ("grpo", 80): 0.15, ("grpo", 160): 0.20, ("frpo", 0.2): 0.04, ("frpo", 1.0): 0.08}
 CODE_BEFORE = 0.05
-CODE_GAIN = {("grpo", 20): 0.16, ("grpo", 40): 0.18, ("grpo", 80): 0.20, ("frpo", 0.2): 0.17, ("frpo", 1.0): 0.19}
-NO_CODE_AFTER = ("grpo", 80, 2)  # (method, steps, seed) whose after-evaluation logged no toy_humaneval
+CODE_GAIN = {("grpo", 40): 0.16, ("grpo", 80): 0.18, ("grpo", 160): 0.20, ("frpo", 0.2): 0.17, ("frpo", 1.0): 0.19}
+NO_CODE_AFTER = ("grpo", 160, 2)  # (method, steps, seed) whose after-evaluation logged no toy_humaneval
 WARM_START_ARITH = 0.12
 
 

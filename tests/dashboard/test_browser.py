@@ -72,7 +72,7 @@ def test_benchmarks_page_in_chromium(math_api, tmp_path):
     sweep = math_api.seeded.sweeps["toy math frontier"]
     with sweep_page(math_api, "benchmarks", sweep, tmp_path, height=1450, charts=2) as page:
         lam, bars = page.evaluate(TRACE_NAMES_JS)
-        assert {"FRPO", "GRPO baseline (steps 20), λ → ∞", "GRPO baseline (steps 80), λ → ∞"} <= set(lam)
+        assert {"FRPO", "GRPO baseline (steps 40), λ → ∞", "GRPO baseline (steps 160), λ → ∞"} <= set(lam)
         assert set(bars) == {"before fine-tuning", "after fine-tuning"}
         assert page.get_by_text("Benchmarks before and after fine-tuning", exact=True).is_visible()
         assert page.locator('[data-testid="stException"]').count() == 0

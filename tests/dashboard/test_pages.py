@@ -253,25 +253,25 @@ def test_benchmarks_page_shows_before_and_after_code_sft_for_grpo_and_frpo(math_
     lam, bars = figures(at)
     assert [a["text"] for a in lam["layout"]["annotations"]] == ["toy_arith", "toy_humaneval"]  # math first
     assert lam["layout"]["xaxis"]["type"] == "log"
-    assert legend(lam) == ["FRPO"] + [f"GRPO baseline (steps {n}), λ → ∞" for n in (20, 40, 80)]
+    assert legend(lam) == ["FRPO"] + [f"GRPO baseline (steps {n}), λ → ∞" for n in (40, 80, 160)]
     frpo, *grpo = [t for t in lam["data"] if t.get("xaxis", "x") == "x"]  # the toy_arith panel
     assert array(frpo["x"]) == [0.2, 1.0]
     after = {key: MATH_BEFORE[key] - MATH_LOSS[key] for key in MATH_BEFORE}
     assert array(frpo["y"]) == pytest.approx([after[("frpo", 0.2)], after[("frpo", 1.0)]])
-    assert [t["y"][0] for t in grpo] == pytest.approx([after[("grpo", n)] for n in (20, 40, 80)])
+    assert [t["y"][0] for t in grpo] == pytest.approx([after[("grpo", n)] for n in (40, 80, 160)])
     assert {t["line"]["dash"] for t in grpo} == {"dash"}
-    settings = ["GRPO (steps 20)", "GRPO (steps 40)", "GRPO (steps 80)", "FRPO λ=0.2", "FRPO λ=1"]
+    settings = ["GRPO (steps 40)", "GRPO (steps 80)", "GRPO (steps 160)", "FRPO λ=0.2", "FRPO λ=1"]
     before_bars, after_bars = bars["data"][:2]
     assert before_bars["x"] == after_bars["x"] == settings
     assert array(before_bars["y"]) == pytest.approx(list(MATH_BEFORE.values()))  # GRPO by budget, FRPO by λ
 
     summary = at.dataframe[0].value.set_index(["metric", "setting"])
     assert summary.loc[(ARITH, "FRPO λ=0.2"), "change"] == "-0.040 ± 0.000"
-    assert summary.loc[(ARITH, "GRPO (steps 80)"), "change"] == "-0.200 ± 0.000"
-    grpo80 = summary.loc[(CODE, "GRPO (steps 80)")]  # seed 2's after was not measured: seeds 0 and 1 (-0.01, 0)
-    assert grpo80["seeds"] == 3 and grpo80["after"] == f"{CODE_BEFORE + CODE_GAIN[('grpo', 80)] - 0.005:.3f} ± 0.007"
+    assert summary.loc[(ARITH, "GRPO (steps 160)"), "change"] == "-0.200 ± 0.000"
+    grpo160 = summary.loc[(CODE, "GRPO (steps 160)")]  # seed 2's after was not measured: seeds 0 and 1 (-0.01, 0)
+    assert grpo160["seeds"] == 3 and grpo160["after"] == f"{CODE_BEFORE + CODE_GAIN[('grpo', 160)] - 0.005:.3f} ± 0.007"
     runs = at.dataframe[1].value
-    assert len(runs) == 30 and runs["setting"].iloc[0] == "GRPO (steps 20)"
+    assert len(runs) == 30 and runs["setting"].iloc[0] == "GRPO (steps 40)"
     method, steps, seed = NO_CODE_AFTER
     missing = runs[(runs["budget"].str.startswith(f"steps {steps},")) & (runs["seed"] == seed)]
     assert missing.set_index("when").loc["after fine-tuning", CODE] == "not measured"

@@ -148,12 +148,12 @@ def test_lm_eval_on_the_tiny_model_with_the_shipped_offline_task(tiny_model):
     result = run_lm_eval(tiny_model, ["toy_arith"], offline=True, batch_size=8, system_prompt="Answer briefly.")
     key = "toy_arith/exact_match/last_number"
     assert 0.0 <= result.metrics[key] <= 1.0 and key in result.stderr
-    assert result.task_versions == {"toy_arith": "1.0"} and result.n_samples == {"toy_arith": 20}
+    assert result.task_versions == {"toy_arith": "2.0"} and result.n_samples == {"toy_arith": 100}
     assert result.package_versions["lm_eval"] and len(result.dataset_hashes["toy_arith"]) == 64
-    assert result.generation["task_generation_kwargs"]["toy_arith"]["max_gen_toks"] == 8
+    assert result.generation["task_generation_kwargs"]["toy_arith"]["max_gen_toks"] == 16
     assert result.generation["offline"] is True
     samples = result.samples["toy_arith"]
-    assert len(samples) == 20 and "Answer briefly." in samples[0]["arguments"][0][0]  # system prompt, chat template
+    assert len(samples) == 100 and "Answer briefly." in samples[0]["arguments"][0][0]  # system prompt, chat template
     json.dumps(result.to_dict())
 
     again = run_lm_eval(tiny_model, [LOCAL_TASKS_DIR / "toy_arith"], limit=4)  # a task folder; offline decided

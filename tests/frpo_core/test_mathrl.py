@@ -228,14 +228,23 @@ def test_the_shipped_toy_math_set_is_the_generated_one():
     text = files("frpo_core").joinpath("assets", "toy_math.jsonl").read_text(encoding="utf-8")
     shipped = [json.loads(line) for line in text.splitlines()]
     assert shipped == toy_math_rows(0)
-    assert len(shipped) == 200 and len({row["problem"] for row in shipped}) == 200
+    assert len(shipped) == 100 and len({row["problem"] for row in shipped}) == 100
     assert all(last_boxed(row["solution"]) == row["answer"] for row in shipped)
+    carries = [row for row in shipped if int(row["answer"]) >= 10]
+    assert len(carries) == 45 and {row["level"] for row in carries} == {"Level 4"}
+    assert toy_math_rows(1) != shipped and sorted(map(str, toy_math_rows(1))) == sorted(map(str, shipped))
+
+
+def test_the_toy_arith_benchmark_asks_the_toy_math_problems():
+    text = files("frpo_core").joinpath("assets", "lm_eval_tasks", "toy_arith", "toy_arith.jsonl").read_text("utf-8")
+    asked = [json.loads(line) for line in text.splitlines()]
+    assert asked == [{"question": row["problem"], "answer": row["answer"]} for row in toy_math_rows(0)]
 
 
 def test_load_toy_math_offline_keeps_every_problem(reward):
     data = load_math("toy_math")  # "auto" decontamination skips shipped synthetic sets: no hub needed
-    assert len(data.dataset) == 200 and data.removed == 0 and data.reference is None
-    assert sorted(set(data.dataset["level"])) == [3, 4, 5]
+    assert len(data.dataset) == 100 and data.removed == 0 and data.reference is None
+    assert sorted(set(data.dataset["level"])) == [3, 4]
     assert max(len(answer) for answer in data.dataset["answer"]) <= 2  # within the tiny model's reach
     sample = data.dataset.select(range(20))
     rewards = reward(sample["prompt"], [said(s) for s in sample["solution"]], answer=sample["answer"])

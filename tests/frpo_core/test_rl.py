@@ -4,6 +4,7 @@ and the toy math warm start."""
 from __future__ import annotations
 
 import json
+import re
 from importlib.resources import files
 
 import pytest
@@ -89,20 +90,39 @@ def test_the_shipped_math_warm_start_is_the_generated_one():
     path = files("frpo_core").joinpath("assets", TOY_MATH_WARM_START)
     shipped = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     rows = toy_math_warm_start_rows()
-    assert shipped == rows and len(rows) == 800
-    replies = [row["messages"][-1]["content"] for row in rows]
-    assert sum("\\boxed{" in reply for reply in replies) == 200  # one copy in four is boxed
+    assert shipped == rows and len(rows) == 400
     assert all(row["messages"][0] == {"role": "system", "content": MATH_SYSTEM_PROMPT} for row in rows)
-    assert len(load_sft("toy_math_warm_start")) == 800
+    assert all(row["messages"][-1]["content"].startswith("The answer is \\boxed{") for row in rows)
+    assert len(load_sft("toy_math_warm_start")) == 400
+
+
+def _answers(rows: list[dict]) -> dict[str, list[int]]:
+    """Each problem's warm-start answers, by problem."""
+    answers: dict[str, list[int]] = {}
+    for row in rows:
+        reply = row["messages"][-1]["content"]
+        answers.setdefault(row["messages"][1]["content"], []).append(int(reply.split("{")[1].split("}")[0]))
+    return answers
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_the_warm_start_drops_the_carry_in_its_share_of_the_copies(share):
+    answers = _answers(toy_math_warm_start_rows(carry_share=share, copies=4))
+    assert len(answers) == 100
+    for problem, given in answers.items():
+        a, b = (int(n) for n in re.findall(r"\d", problem))
+        if a + b < 10:  # no carry: always right
+            assert given == [a + b] * 4
+        else:  # a carry: right in the share, the carry dropped in the rest
+            assert sorted(given) == sorted([a + b] * round(4 * share) + [a + b - 10] * round(4 * (1 - share)))
+
+
+def test_the_warm_start_rejects_a_share_outside_zero_to_one():
+    with pytest.raises(ValueError, match="carry_share=1.5 must be in"):
+        toy_math_warm_start_rows(carry_share=1.5)
 
 
 def test_the_presets_math_system_prompt_is_the_authors():
     from store.presets import MATH_SYSTEM_PROMPT as PRESET_PROMPT
 
     assert PRESET_PROMPT == MATH_SYSTEM_PROMPT
-
-
-@pytest.mark.parametrize("share", [0.0, 1.0])
-def test_warm_start_shares(share):
-    replies = [row["messages"][-1]["content"] for row in toy_math_warm_start_rows(boxed_share=share, copies=2)]
-    assert sum("\\boxed{" in reply for reply in replies) == share * len(replies)

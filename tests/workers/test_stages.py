@@ -173,4 +173,4 @@ def test_downstream_rl_of_a_trained_run(sqlite_engine, settings):
     assert metric_values(sqlite_engine, finetune.id, "eval/kl_safety")[0] == pytest.approx(0.0, abs=1e-6)
     messages = events(sqlite_engine, finetune.id)
     assert any(m.startswith("rewards: math = math-verify@") for m in messages)
-    assert any(m.startswith("data: rows = 200") for m in messages)  # the shipped set: nothing to decontaminate
+    assert any(m.startswith("data: rows = 100") for m in messages)  # the shipped set: nothing to decontaminate
