@@ -461,8 +461,8 @@ def toy_math_rows(seed: int = 0) -> list[dict[str, Any]]:
     Sized for the tiny offline model: it can learn all 100 sums in a warm start of a minute on a CPU, while a larger
     set of mixed kinds (200 sums, products and linear equations, measured) left it answering one or two numbers
     whatever the problem, so RL had nothing to sharpen. Difficulty maps onto MATH's scale so the authors' Levels 3–5
-    filter keeps the whole set: level 3 is a sum without a carry (55 problems), level 4 one with a carry (45), the
-    step :func:`frpo_core.rl.toy_math_warm_start_rows` teaches only half the time and RL then learns to take.
+    filter keeps the whole set: level 3 is a sum without a carry (55 problems), level 4 one with a carry (45), which
+    the warm start (:func:`frpo_core.rl.toy_math_warm_start_rows`) gets right only half the time, for RL to correct.
     Deterministic for a given ``seed`` (the row order); ``frpo_core/assets/toy_math.jsonl`` is ``toy_math_rows(0)``.
     """
     rows = [
