@@ -12,6 +12,7 @@ start and its end says whether RL moved the policy at all before the scores "bef
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -214,7 +215,7 @@ def training_reward(tags: Mapping, series: Series, key: str, window: int = 1) ->
 
 
 def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+    return statistics.fmean(values) if values else None
 
 
 def format_rewards(rewards: Iterable[TrainingReward]) -> str:
