@@ -176,8 +176,8 @@ def run_lm_eval(
     IFEval's NLTK data with :func:`require_nltk_data`): what is missing and cannot be fetched now raises
     :class:`~frpo_core.lm_eval_data.BenchmarkDataMissing`, naming it and the download. ``offline``: ``True`` never
     contacts the network; ``None`` decides (offline when ``HF_HUB_OFFLINE`` is set or everything is already here, else
-    online); ``False`` allows the hub even when all is
-    cached. Whether it ran offline is recorded in ``generation["offline"]``.
+    online); ``False`` allows the hub even when all is cached. Whether it ran offline is recorded in
+    ``generation["offline"]``.
     """
     try:
         import lm_eval

@@ -272,8 +272,8 @@ def toy_math_warm_start_rows(*, copies: int = 4, carry_share: float = 0.5, seed:
         answer = int(problem["answer"])
         carried = copies if answer < 10 else round(copies * carry_share)
         for value in [answer] * carried + [answer - 10] * (copies - carried):
-            turns = [("system", MATH_SYSTEM_PROMPT), ("user", problem["problem"])]
-            turns.append(("assistant", f"The answer is \\boxed{{{value}}}."))
+            reply = f"The answer is \\boxed{{{value}}}."
+            turns = [("system", MATH_SYSTEM_PROMPT), ("user", problem["problem"]), ("assistant", reply)]
             rows.append({"messages": [{"role": role, "content": content} for role, content in turns]})
     rng.shuffle(rows)
     return rows
