@@ -3,7 +3,7 @@
     python -m benchmarks.dashboard_load [--repeats 3] [--screenshot docs/compare.png]
 
 Needs the dashboard extra and Debian's chromium (`apt-get install chromium`; playwright drives it, no browser
-download). Seeds a fresh SQLite database through the store (tests/dashboard/harness.py: 12 fine-tuning runs of 11
+download). Seeds a fresh SQLite database through the store (testkit/dashboard.py: 12 fine-tuning runs of 11
 evaluations and 100 loss points each, plus their 12 RL parents of 200 steps × 9 keys), serves the real API with
 uvicorn, runs `streamlit run dashboard/app.py` and loads `/?runs=<the 12 ids>` in headless chromium. The time is the
 browser's own clock (performance.now()) from navigation start to plotly having drawn the first chart with its data.
@@ -36,7 +36,7 @@ from playwright.sync_api import sync_playwright
 from dashboard import selection
 from dashboard.client import ApiClient, ApiConfig, concurrently
 from dashboard.keys import COMPARE_FINETUNE_KEYS as FINETUNE_KEYS
-from tests.dashboard.harness import (
+from testkit.dashboard import (
     chromium_profile,
     compare_url,
     first_chart_ms,
@@ -46,7 +46,7 @@ from tests.dashboard.harness import (
     wait_quiet,
 )
 
-# A wait longer than the dashboard's API cache (dashboard/data.py: SERIES_TTL = 15 s); not imported from there, as
+# A wait longer than the dashboard's API cache (dashboard/reads.py: SERIES_TTL = 15 s); not imported from there, as
 # it needs a Streamlit runtime to import quietly.
 CACHE_TTL_S = 16
 FLOOR_APP = """import plotly.graph_objects as go

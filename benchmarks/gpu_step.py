@@ -6,7 +6,7 @@ forward+backward, side by side, in one run.
 
 The model is a Qwen2-0.5B-shaped network (24 layers, width 896, 14 query / 2 key-value heads, a 151,936-token
 vocabulary) with random weights, built from its config, so nothing is downloaded; it is loaded in bf16 with PyTorch's
-SDPA attention, as the service's GPU path loads models (`frpo_core.rl.GpuOptions`, method.md §2.3 "Setup"), and
+SDPA attention, as the service's GPU path loads models (`frpo_core.jobs.gpu.GpuOptions`, method.md §2.3 "Setup"), and
 trained through the same `RLJob` → `FRPOTrainer` path as a job. Random weights rarely end a completion early, so
 nearly every completion runs to `--completion-tokens`: the timing is of full-length generation plus the update, the
 worst case for a given length. Generation is transformers' own (no vLLM), identical for both methods.
@@ -42,7 +42,8 @@ from typing import Any
 import torch
 from transformers.utils import logging as transformers_logging
 
-from frpo_core.rl import GpuOptions, RLJob, build_rl_trainer
+from frpo_core.jobs.gpu import GpuOptions
+from frpo_core.jobs.rl import RLJob, build_rl_trainer
 from frpo_core.tiny import TinyModelConfig, build_tiny_model
 
 QWEN2_0_5B = TinyModelConfig(

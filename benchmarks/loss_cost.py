@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 
 from frpo_core.loss import frpo_loss
-from tests.frpo_core.reference import reference_frpo_loss
+from testkit.reference_loss import reference_frpo_loss
 
 
 def grpo_loss(per_token_logps, old_per_token_logps, advantages, completion_mask, epsilon=0.2):

@@ -54,7 +54,7 @@ from store.metrics import BATCH_SIZE
 from store.migrate import upgrade
 from store.models import RunStatus
 from store.queries import create_api_key
-from tests.helpers import create_run, free_port, fresh_postgres_database, metric_count
+from testkit.service import create_run, free_port, fresh_postgres_database, metric_count
 from workers.sink import StoreSink
 
 ADMIN_URL = os.environ.get("FRPO_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from transformers.utils import logging as transformers_logging
 
-from frpo_core.quickstart import toy_config, toy_trainer
 from frpo_core.tiny import build_tiny_model
+from frpo_core.toy.quickstart import toy_config, toy_trainer
 
 
 def step_times(model_path: Path, workdir: Path, loss_type: str, args: argparse.Namespace) -> tuple[list[float], int]:

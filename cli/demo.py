@@ -50,7 +50,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 import typer
 
-from analysis.benchmarks import (
+from analysis.capability import (
     BenchmarkScore,
     TrainingReward,
     format_rewards,

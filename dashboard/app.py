@@ -25,7 +25,7 @@ PAGES = [
     st.Page("views/compare.py", title="Compare", icon=":material/show_chart:", url_path="compare", default=True),
     st.Page("views/sweep.py", title="Sweep", icon=":material/tune:", url_path="sweep"),
     st.Page("views/frontier.py", title="Frontier", icon=":material/insights:", url_path="frontier"),
-    st.Page("views/benchmarks.py", title="Benchmarks", icon=":material/fact_check:", url_path="benchmarks"),
+    st.Page("views/capability.py", title="Benchmarks", icon=":material/fact_check:", url_path="benchmarks"),
     st.Page("views/run.py", title="Run", icon=":material/monitoring:", url_path="run"),
     st.Page("views/jobs.py", title="Jobs", icon=":material/list_alt:", url_path="jobs"),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -358,77 +359,97 @@ def frontier_figure(
     KL beyond the frontier's ends is shaded: GRPO has no budget there to compare with.
 
     `points`: one row per run (`dashboard.frontier.points_frame`); `means`: one per setting (`setting_means`)."""
-    run_hover = (
-        "<b>%{customdata[0]}</b>, seed %{customdata[1]}<br>RL run %{customdata[2]} → fine-tuning %{customdata[3]}"
-        f"<br>budget: %{{customdata[4]}}<br>KL moved: %{{x:.3g}}<br>{y_title}: %{{y:.3g}}<extra></extra>"
-    )
     colors = group_colors([s for s in means["setting"] if not s.startswith("GRPO")])
-    traces: list[go.Scatter] = []
+    traces: list[go.Scatter] = [_frontier_line(hull, y_title)] if len(hull) >= 2 else []
     first_grpo = True  # GRPO's budgets share two legend entries: its runs, and its budget means
     for setting in means["setting"]:
-        runs = points[points["setting"] == setting]
         mean = means[means["setting"] == setting].iloc[0]
         grpo = mean["method"] == "grpo"
-        color = GRPO_COLOR if grpo else colors[setting]
-        group = "GRPO" if grpo else setting
-        custom = np.column_stack(
-            [runs["setting"], runs["seed"], runs["rl_run"].str[:8], runs["finetune_run"].str[:8], runs["budget"]]
+        style = _FrontierStyle(
+            color=GRPO_COLOR if grpo else colors[setting],
+            group="GRPO" if grpo else setting,
+            grpo=grpo,
+            first=first_grpo,
         )
-        traces.append(
-            go.Scatter(
-                x=runs["kl_moved"],
-                y=runs["value"],
-                mode="markers",
-                name="GRPO runs (one per seed)" if grpo else f"{setting} runs",
-                legendgroup=group,
-                showlegend=grpo and first_grpo,
-                legendrank=2 if grpo else 100,
-                marker=dict(color=color, size=9, opacity=0.35, symbol="x" if grpo else "circle"),
-                customdata=custom,
-                hovertemplate=run_hover,
-            )
-        )
-        spread = f"mean over {mean['seeds']} seeds (± 1 sd)"
-        traces.append(
-            go.Scatter(
-                x=[mean["kl_moved"]],
-                y=[mean["value"]],
-                mode="markers+text" if grpo else "markers",
-                text=[setting.removeprefix("GRPO (").removesuffix(")")] if grpo else None,
-                textposition="bottom right",
-                name="GRPO budgets (mean over seeds)" if grpo else setting,
-                legendgroup=group,
-                showlegend=not grpo or first_grpo,
-                legendrank=1 if grpo else 100,
-                error_x=None if grpo else dict(type="data", array=[mean["kl_moved_sd"]], visible=True),
-                error_y=None if grpo else dict(type="data", array=[mean["value_sd"]], visible=True),
-                marker=dict(
-                    color=color, size=14 if grpo else 15, symbol="x" if grpo else "diamond", line=dict(width=1.5)
-                ),
-                hovertemplate=f"<b>{setting}</b>, {spread}<br>KL moved: %{{x:.3g}} ± {mean['kl_moved_sd']:.2g}<br>"
-                f"{y_title}: %{{y:.3g}} ± {mean['value_sd']:.2g}<extra></extra>",
-            )
-        )
+        traces.append(_frontier_runs(points[points["setting"] == setting], setting, style, y_title))
+        traces.append(_frontier_mean(mean, setting, style, y_title))
         first_grpo = first_grpo and not grpo
-    if len(hull) >= 2:
-        traces.insert(
-            0,
-            go.Scatter(
-                x=[x for x, _ in hull],
-                y=[y for _, y in hull],
-                mode="lines",
-                name="GRPO frontier (best over its budgets)",
-                legendgroup="GRPO",
-                legendrank=0,
-                line=dict(color=GRPO_COLOR, width=3, dash="dash"),
-                hovertemplate="GRPO frontier<br>KL moved: %{x:.3g}<br>" + y_title + ": %{y:.3g}<extra></extra>",
-            ),
-        )
     fig = go.Figure(data=traces)
     _shade_outside(fig, [*points["kl_moved"], *(x for x, _ in hull)], hull)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
     return _layout(fig, title, subtitle, height=520, legend="setting")
+
+
+@dataclass(frozen=True)
+class _FrontierStyle:
+    """How one setting's traces look and share the legend: GRPO's budgets show one legend entry for all of them."""
+
+    color: str
+    group: str
+    grpo: bool
+    first: bool  # the first GRPO budget drawn: the one whose traces carry GRPO's legend entries
+
+
+def _frontier_line(hull: Sequence[tuple[float, float]], y_title: str) -> go.Scatter:
+    """GRPO's frontier through its budget means, dashed, under everything else."""
+    return go.Scatter(
+        x=[x for x, _ in hull],
+        y=[y for _, y in hull],
+        mode="lines",
+        name="GRPO frontier (best over its budgets)",
+        legendgroup="GRPO",
+        legendrank=0,
+        line=dict(color=GRPO_COLOR, width=3, dash="dash"),
+        hovertemplate="GRPO frontier<br>KL moved: %{x:.3g}<br>" + y_title + ": %{y:.3g}<extra></extra>",
+    )
+
+
+def _frontier_runs(runs: pd.DataFrame, setting: str, style: _FrontierStyle, y_title: str) -> go.Scatter:
+    """One setting's runs, one faint marker per seed, each naming its RL and fine-tuning runs on hover."""
+    hover = (
+        "<b>%{customdata[0]}</b>, seed %{customdata[1]}<br>RL run %{customdata[2]} → fine-tuning %{customdata[3]}"
+        f"<br>budget: %{{customdata[4]}}<br>KL moved: %{{x:.3g}}<br>{y_title}: %{{y:.3g}}<extra></extra>"
+    )
+    custom = np.column_stack(
+        [runs["setting"], runs["seed"], runs["rl_run"].str[:8], runs["finetune_run"].str[:8], runs["budget"]]
+    )
+    return go.Scatter(
+        x=runs["kl_moved"],
+        y=runs["value"],
+        mode="markers",
+        name="GRPO runs (one per seed)" if style.grpo else f"{setting} runs",
+        legendgroup=style.group,
+        showlegend=style.grpo and style.first,
+        legendrank=2 if style.grpo else 100,
+        marker=dict(color=style.color, size=9, opacity=0.35, symbol="x" if style.grpo else "circle"),
+        customdata=custom,
+        hovertemplate=hover,
+    )
+
+
+def _frontier_mean(mean: pd.Series, setting: str, style: _FrontierStyle, y_title: str) -> go.Scatter:
+    """One setting's mean over seeds: a GRPO budget labelled on the plot, an FRPO setting with ± 1 sd bars."""
+    grpo = style.grpo
+    spread = f"mean over {mean['seeds']} seeds (± 1 sd)"
+    return go.Scatter(
+        x=[mean["kl_moved"]],
+        y=[mean["value"]],
+        mode="markers+text" if grpo else "markers",
+        text=[setting.removeprefix("GRPO (").removesuffix(")")] if grpo else None,
+        textposition="bottom right",
+        name="GRPO budgets (mean over seeds)" if grpo else setting,
+        legendgroup=style.group,
+        showlegend=not grpo or style.first,
+        legendrank=1 if grpo else 100,
+        error_x=None if grpo else dict(type="data", array=[mean["kl_moved_sd"]], visible=True),
+        error_y=None if grpo else dict(type="data", array=[mean["value_sd"]], visible=True),
+        marker=dict(
+            color=style.color, size=14 if grpo else 15, symbol="x" if grpo else "diamond", line=dict(width=1.5)
+        ),
+        hovertemplate=f"<b>{setting}</b>, {spread}<br>KL moved: %{{x:.3g}} ± {mean['kl_moved_sd']:.2g}<br>"
+        f"{y_title}: %{{y:.3g}} ± {mean['value_sd']:.2g}<extra></extra>",
+    )
 
 
 def _shade_outside(fig: go.Figure, xs: Sequence[float], hull: Sequence[tuple[float, float]]) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import data
+from dashboard import reads
 from dashboard.aggregate import group_of
 from dashboard.client import ApiConfig, DashboardError, Json
 
@@ -151,7 +151,7 @@ def choose_selection(
     prefix: str,
     title: str,
     recent: int = 24,
-    kinds: Sequence[str] = data.PICKED_KINDS,
+    kinds: Sequence[str] = reads.PICKED_KINDS,
     runs_help: str = "Fine-tuning runs, or RL runs (their fine-tuning runs come along).",
 ) -> tuple[str, tuple[str, ...], str | None]:
     """The sidebar's choice of a sweep or runs (`?sweep=` / `?runs=`): (mode, run ids, sweep id). The picker offers
@@ -159,7 +159,7 @@ def choose_selection(
     to the URL with the rest of its view. Keys are `<prefix>_mode`, `<prefix>_sweep`, `<prefix>_runs`."""
     sidebar = st.sidebar
     url_runs, url_sweep = query_list("runs"), query_value("sweep")
-    sweeps = data.listed_sweeps(config.url, config.key) if not url_runs else []  # a link with runs needs no list
+    sweeps = reads.listed_sweeps(config.url, config.key) if not url_runs else []  # a link with runs needs no list
     modes = ["sweep", "runs"]
     mode_default = "runs" if url_runs or not (url_sweep or sweeps) else "sweep"
     mode = sidebar.radio(
@@ -173,12 +173,12 @@ def choose_selection(
     run_ids: tuple[str, ...] = ()
     sweep_id: str | None = None
     if mode == "sweep":
-        sweeps = sweeps or data.listed_sweeps(config.url, config.key)
+        sweeps = sweeps or reads.listed_sweeps(config.url, config.key)
         sweep_id = pick("Sweep", sweep_labels(sweeps), param="sweep", key=f"{prefix}_sweep", where=sidebar)
         if sweep_id is None:
             sidebar.info("No sweeps yet: pick runs instead, or submit a sweep on the Jobs page.")
     else:
-        candidates = data.recent_runs(config.url, config.key, kinds)
+        candidates = reads.recent_runs(config.url, config.key, kinds)
         labels = {str(j["id"]): run_label(j) for j in candidates}
         for run_id in url_runs:
             if run_id not in labels:
@@ -206,7 +206,7 @@ VIEWS = {
         "Robustness after fine-tuning against the KL each RL run moved, against GRPO's frontier over budgets.",
     ),
     "benchmarks": (
-        "views/benchmarks.py",
+        "views/capability.py",
         "Benchmarks of these runs",
         ":material/fact_check:",
         "Capability benchmarks (MATH500, MBPP+, HumanEval+, …) before and after fine-tuning, against λ.",

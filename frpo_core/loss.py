@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -113,6 +113,59 @@ def effective_advantages(
     return effective.to(_compute_dtype(advantages))
 
 
+@dataclass(frozen=True)
+class FRPOLossOptions:
+    """FRPO's knobs in one place, checked once when built (the trainer builds one per run).
+
+    Attributes:
+        lamb: λ > 0, the KL-ball multiplier in the units of the advantages; small λ = large ball = more conservative.
+        jackknife: cancel the O(1/n) downward bias of the log of a sample mean (App. F). Needs groups of n ≥ 2.
+        baseline: subtract the zero-expected-gradient offset mean ρ, making Ã zero-sum per group (variance only).
+        epsilon_low, epsilon_high: PPO clip range of ρ.
+        delta: optional cap on the unclipped ratio, ρ ← min(ρ, δ), as TRL's two-sided clipping; must exceed
+            1 + epsilon_high.
+        beta: weight of the k3 KL to the reference, a per-rank mean exactly as in GRPO (not scaled by s).
+        scale: "authors" = max(λ, 1)·(…), "lambda" = λ·(…); see `loss_scale`.
+        clip: "authors" = min(ρ, clip(ρ)) for every sample, which never clips the downward push (method.md §2.4
+            item 3); "sign_aware" = PPO's rule by the sign of each sample's effective advantage Ã: min for Ã ≥ 0,
+            max(ρ, clip(ρ)) for Ã < 0. Identical when on-policy.
+        kl_bias_correction: multiply the per-token KL by ρ, as TRL's `use_bias_correction_kl` (DeepSeek-V3.2) does
+            for GRPO, so the two methods' KL terms are the same.
+        distributed: gather per-sequence terms over torch.distributed ranks so groups split across ranks are exact;
+            gradient flows only through this rank's entries and the loss is multiplied by the world size.
+    """
+
+    lamb: float
+    jackknife: bool = True
+    baseline: bool = True
+    epsilon_low: float = 0.2
+    epsilon_high: float = 0.2
+    delta: float | None = None
+    beta: float = 0.0
+    scale: Scale = "authors"
+    clip: Clip = "authors"
+    kl_bias_correction: bool = False
+    distributed: bool = False
+
+    def __post_init__(self) -> None:
+        _check_lambda(self.lamb)
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}.")
+        if self.clip not in CLIPS:
+            raise ValueError(f"clip must be one of {CLIPS}, got {self.clip!r}.")
+        if self.beta < 0:
+            raise ValueError(f"beta must be >= 0, got {self.beta}.")
+        if not 0 <= self.epsilon_low <= 1 or self.epsilon_high < 0:
+            raise ValueError(
+                f"epsilon_low must be in [0, 1] and epsilon_high >= 0, got {self.epsilon_low}, {self.epsilon_high}."
+            )
+        if self.delta is not None and self.delta <= 1 + self.epsilon_high:
+            raise ValueError(
+                f"delta caps the unclipped importance ratio and must be > 1 + epsilon_high "
+                f"({1 + self.epsilon_high}), got {self.delta}; leave it None for one-sided clipping."
+            )
+
+
 def frpo_loss(
     per_token_logps: torch.Tensor,
     old_per_token_logps: torch.Tensor | None,
@@ -120,19 +173,10 @@ def frpo_loss(
     completion_mask: torch.Tensor,
     group_ids: torch.Tensor,
     *,
-    lamb: float,
-    jackknife: bool = True,
-    baseline: bool = True,
-    epsilon_low: float = 0.2,
-    epsilon_high: float = 0.2,
-    delta: float | None = None,
+    options: FRPOLossOptions | None = None,
     ref_per_token_logps: torch.Tensor | None = None,
-    beta: float = 0.0,
-    scale: Scale = "authors",
-    clip: Clip = "authors",
     importance_sampling_ratio: torch.Tensor | None = None,
-    kl_bias_correction: bool = False,
-    distributed: bool = False,
+    **option_fields: Any,
 ) -> torch.Tensor:
     """The scalar FRPO loss; see `frpo_loss_terms` for the arguments and the diagnostics."""
     return frpo_loss_terms(
@@ -141,20 +185,11 @@ def frpo_loss(
         advantages,
         completion_mask,
         group_ids,
-        lamb=lamb,
-        jackknife=jackknife,
-        baseline=baseline,
-        epsilon_low=epsilon_low,
-        epsilon_high=epsilon_high,
-        delta=delta,
+        options=options,
         ref_per_token_logps=ref_per_token_logps,
-        beta=beta,
-        scale=scale,
-        clip=clip,
         importance_sampling_ratio=importance_sampling_ratio,
-        kl_bias_correction=kl_bias_correction,
-        distributed=distributed,
         diagnostics=False,
+        **option_fields,
     ).loss
 
 
@@ -165,20 +200,11 @@ def frpo_loss_terms(
     completion_mask: torch.Tensor,
     group_ids: torch.Tensor,
     *,
-    lamb: float,
-    jackknife: bool = True,
-    baseline: bool = True,
-    epsilon_low: float = 0.2,
-    epsilon_high: float = 0.2,
-    delta: float | None = None,
+    options: FRPOLossOptions | None = None,
     ref_per_token_logps: torch.Tensor | None = None,
-    beta: float = 0.0,
-    scale: Scale = "authors",
-    clip: Clip = "authors",
     importance_sampling_ratio: torch.Tensor | None = None,
-    kl_bias_correction: bool = False,
-    distributed: bool = False,
     diagnostics: bool = True,
+    **option_fields: Any,
 ) -> FRPOLossOutput:
     """FRPO loss and diagnostics for one micro-batch of whole prompt groups.
 
@@ -188,25 +214,14 @@ def frpo_loss_terms(
         advantages: (B,) centred advantages A = r − mean_g r in raw reward units, which is what λ is measured in.
         completion_mask: (B, T) 1 for completion tokens, 0 for padding.
         group_ids: (B,) integer prompt-group id per completion, in any order.
-        lamb: λ > 0, the KL-ball multiplier; small λ = large ball = more conservative.
-        jackknife: cancel the O(1/n) downward bias of the log of a sample mean (App. F). Needs groups of n ≥ 2.
-        baseline: subtract the zero-expected-gradient offset mean ρ, making Ã zero-sum per group (variance only).
-        epsilon_low, epsilon_high: PPO clip range of ρ.
-        delta: optional cap on the unclipped ratio, ρ ← min(ρ, δ), as TRL's two-sided clipping.
+        options: the loss's knobs (:class:`FRPOLossOptions`); or give its fields as keywords instead
+            (``lamb=0.5, jackknife=True, …``), not both.
         ref_per_token_logps: (B, T) reference log-probs, needed when β > 0.
-        beta: weight of the k3 KL to the reference, a per-rank mean exactly as in GRPO (not scaled by s).
-        scale: "authors" = max(λ, 1)·(…), "lambda" = λ·(…); see `loss_scale`.
-        clip: "authors" = min(ρ, clip(ρ)) for every sample, which never clips the downward push (method.md §2.4
-            item 3); "sign_aware" = PPO's rule by the sign of each sample's effective advantage Ã: min for Ã ≥ 0,
-            max(ρ, clip(ρ)) for Ã < 0. Identical when on-policy.
         importance_sampling_ratio: optional (B, T) or (B, 1) sampler-correction weights (vLLM's), applied inside
             the token mean exactly as GRPO applies them to its per-token loss, so both methods see the same data.
-        kl_bias_correction: multiply the per-token KL by ρ, as TRL's `use_bias_correction_kl` (DeepSeek-V3.2) does
-            for GRPO, so the two methods' KL terms are the same.
-        distributed: gather per-sequence terms over torch.distributed ranks so groups split across ranks are exact;
-            gradient flows only through this rank's entries and the loss is multiplied by the world size.
         diagnostics: also compute the effective advantages and clip ratios (None otherwise; `frpo_loss` skips them).
     """
+    opts = _options(options, option_fields)
     _check_inputs(
         per_token_logps,
         old_per_token_logps,
@@ -215,72 +230,44 @@ def frpo_loss_terms(
         group_ids,
         ref_per_token_logps,
         importance_sampling_ratio,
-        lamb,
-        beta,
-        epsilon_low,
-        epsilon_high,
-        delta,
+        opts.beta,
     )
-    if clip not in CLIPS:
-        raise ValueError(f"clip must be one of {CLIPS}, got {clip!r}.")
-    s = loss_scale(lamb, scale)
     dtype = _compute_dtype(per_token_logps)
     logps = per_token_logps.to(dtype)
     old = logps.detach() if old_per_token_logps is None else old_per_token_logps.to(dtype)
     mask = completion_mask.bool()
-    local_batch = advantages.shape[0]
-
-    gather = distributed and is_distributed()
-    all_advantages = advantages.detach().to(dtype)
-    all_group_ids = group_ids
-    if gather:
-        all_advantages = gather_with_local_grad(all_advantages)
-        all_group_ids = gather_with_local_grad(group_ids)
-    layout = GroupLayout.from_ids(all_group_ids)
-    _check_groups(layout, jackknife)
+    groups = _Groups.of(advantages.detach().to(dtype), group_ids, opts)
 
     local_effective = None
-    push_down = torch.zeros(local_batch, dtype=torch.bool, device=advantages.device)
-    if diagnostics or clip == "sign_aware":
-        effective = effective_advantages(
-            all_advantages, all_group_ids, lamb=lamb, jackknife=jackknife, baseline=baseline, scale=scale
+    push_down = torch.zeros(groups.local_batch, dtype=torch.bool, device=advantages.device)
+    if diagnostics or opts.clip == "sign_aware":
+        local_effective = groups.local(
+            effective_advantages(
+                groups.advantages,
+                groups.ids,
+                lamb=opts.lamb,
+                jackknife=opts.jackknife,
+                baseline=opts.baseline,
+                scale=opts.scale,
+            )
         )
-        offset = torch.distributed.get_rank() * local_batch if gather else 0
-        local_effective = effective[offset : offset + local_batch]
-        if clip == "sign_aware":
+        if opts.clip == "sign_aware":
             push_down = local_effective < 0
 
     log_ratio = logps - old
-    log_a = _sequence_log_mean(
-        _clipped_log_ratio(log_ratio, push_down, epsilon_low, epsilon_high, delta), mask, importance_sampling_ratio
-    )
-    if gather:
-        log_a = gather_with_local_grad(log_a)
-
-    log_u = log_a - all_advantages / lamb
-    if jackknife:
-        sizes = layout.sizes.to(dtype)
-        log_mean = layout.log_mean_exp(log_u)
-        loo_mean = layout.group_mean(layout.leave_one_out_log_mean_exp(log_u))
-        group_terms = sizes * log_mean - (sizes - 1) * loo_mean
-    else:
-        group_terms = layout.log_mean_exp(log_u)
-    robust_term = group_terms.mean()
-    baseline_term = layout.group_mean(log_a.exp()).mean() if baseline else robust_term.new_zeros(())
-    world = torch.distributed.get_world_size() if gather else 1
-    loss = s * world * (robust_term - baseline_term)
+    clipped = _clipped_log_ratio(log_ratio, push_down, opts.epsilon_low, opts.epsilon_high, opts.delta)
+    log_a = groups.gather(_sequence_log_mean(clipped, mask, importance_sampling_ratio))
+    robust_term = _robust_term(log_a - groups.advantages / opts.lamb, groups.layout, opts.jackknife)
+    baseline_term = groups.layout.group_mean(log_a.exp()).mean() if opts.baseline else robust_term.new_zeros(())
+    loss = loss_scale(opts.lamb, opts.scale) * groups.world * (robust_term - baseline_term)
 
     kl = None
-    if beta != 0.0:
-        ref = ref_per_token_logps.to(dtype)
-        per_token_kl = torch.exp(ref - logps) - (ref - logps) - 1
-        if kl_bias_correction:
-            per_token_kl = per_token_kl * log_ratio.exp()
-        kl = _masked_token_mean(per_token_kl, mask).mean()
-        loss = loss + beta * kl
+    if opts.beta != 0.0:
+        kl = _kl_term(logps, ref_per_token_logps.to(dtype), log_ratio, mask, opts.kl_bias_correction)
+        loss = loss + opts.beta * kl
 
     clip_low, clip_high = (
-        _clip_ratios(log_ratio, mask, push_down, epsilon_low, epsilon_high) if diagnostics else (None, None)
+        _clip_ratios(log_ratio, mask, push_down, opts.epsilon_low, opts.epsilon_high) if diagnostics else (None, None)
     )
     return FRPOLossOutput(
         loss=loss,
@@ -291,6 +278,67 @@ def frpo_loss_terms(
         clip_ratio_low=clip_low,
         clip_ratio_high=clip_high,
     )
+
+
+def _options(options: FRPOLossOptions | None, fields: dict[str, Any]) -> FRPOLossOptions:
+    """The options given, or built from their fields given as keywords (the loss functions' keyword form)."""
+    if options is not None and fields:
+        raise TypeError(f"pass options= or the option fields ({', '.join(sorted(fields))}) as keywords, not both.")
+    return options if options is not None else FRPOLossOptions(**fields)
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """The prompt groups the loss sums over: this rank's advantages and group ids, or every rank's when the options
+    say ``distributed`` and torch.distributed is running (gradient flows only through this rank's entries)."""
+
+    advantages: torch.Tensor  # (N,) detached, N = B, or B × world when gathered
+    ids: torch.Tensor
+    layout: GroupLayout
+    local_batch: int
+    world: int  # the loss is multiplied by it, so DDP/ZeRO averaging gives the global gradient
+    rank: int
+
+    @classmethod
+    def of(cls, advantages: torch.Tensor, group_ids: torch.Tensor, options: FRPOLossOptions) -> _Groups:
+        local_batch = advantages.shape[0]
+        gather = options.distributed and is_distributed()
+        if gather:
+            advantages, group_ids = gather_with_local_grad(advantages), gather_with_local_grad(group_ids)
+        layout = GroupLayout.from_ids(group_ids)
+        _check_groups(layout, options.jackknife)
+        world = torch.distributed.get_world_size() if gather else 1
+        rank = torch.distributed.get_rank() if gather else 0
+        return cls(advantages, group_ids, layout, local_batch, world, rank)
+
+    def gather(self, local: torch.Tensor) -> torch.Tensor:
+        """A per-sequence tensor of this rank, as the whole batch (itself when nothing is gathered)."""
+        return gather_with_local_grad(local) if self.world > 1 else local
+
+    def local(self, everyone: torch.Tensor) -> torch.Tensor:
+        """This rank's slice of a per-sequence tensor of the whole batch."""
+        return everyone[self.rank * self.local_batch : (self.rank + 1) * self.local_batch]
+
+
+def _robust_term(log_u: torch.Tensor, layout: GroupLayout, jackknife: bool) -> torch.Tensor:
+    """mean_g L_g: the log-mean of u over each group, or its jackknife n·log U − (n−1)·mean_i log U₋ᵢ."""
+    if not jackknife:
+        return layout.log_mean_exp(log_u).mean()
+    sizes = layout.sizes.to(log_u.dtype)
+    log_mean = layout.log_mean_exp(log_u)
+    loo_mean = layout.group_mean(layout.leave_one_out_log_mean_exp(log_u))
+    return (sizes * log_mean - (sizes - 1) * loo_mean).mean()
+
+
+def _kl_term(
+    logps: torch.Tensor, ref: torch.Tensor, log_ratio: torch.Tensor, mask: torch.Tensor, bias_correction: bool
+) -> torch.Tensor:
+    """Mean over sequences of the token-mean k3 KL to the reference, exactly as GRPO's (ρ-weighted with the bias
+    correction)."""
+    per_token_kl = torch.exp(ref - logps) - (ref - logps) - 1
+    if bias_correction:
+        per_token_kl = per_token_kl * log_ratio.exp()
+    return _masked_token_mean(per_token_kl, mask).mean()
 
 
 def _clipped_log_ratio(
@@ -394,13 +442,9 @@ def _check_inputs(
     group_ids: torch.Tensor,
     ref_per_token_logps: torch.Tensor | None,
     importance_sampling_ratio: torch.Tensor | None,
-    lamb: float,
     beta: float,
-    epsilon_low: float,
-    epsilon_high: float,
-    delta: float | None,
 ) -> None:
-    _check_lambda(lamb)
+    """The tensors' shapes agree, and the reference log-probs are there when the KL term needs them."""
     if per_token_logps.dim() != 2:
         raise ValueError(f"per_token_logps must have shape (B, T), got {tuple(per_token_logps.shape)}.")
     shape = per_token_logps.shape
@@ -420,14 +464,5 @@ def _check_inputs(
         raise ValueError(
             f"importance_sampling_ratio must have shape (B, T) or (B, 1), got {tuple(importance_sampling_ratio.shape)}."
         )
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}.")
     if beta != 0.0 and ref_per_token_logps is None:
         raise ValueError("beta > 0 needs ref_per_token_logps (the reference model's per-token log-probs).")
-    if not 0 <= epsilon_low <= 1 or epsilon_high < 0:
-        raise ValueError(f"epsilon_low must be in [0, 1] and epsilon_high >= 0, got {epsilon_low}, {epsilon_high}.")
-    if delta is not None and delta <= 1 + epsilon_high:
-        raise ValueError(
-            f"delta caps the unclipped importance ratio and must be > 1 + epsilon_high "
-            f"({1 + epsilon_high}), got {delta}; leave it None for one-sided clipping."
-        )

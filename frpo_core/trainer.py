@@ -18,7 +18,7 @@ import torch
 from trl import GRPOTrainer
 
 from frpo_core.config import FRPOConfig
-from frpo_core.loss import frpo_loss_terms, robust_reward
+from frpo_core.loss import FRPOLossOptions, frpo_loss_terms, robust_reward
 
 
 class FRPOTrainer(GRPOTrainer):
@@ -31,6 +31,24 @@ class FRPOTrainer(GRPOTrainer):
         if config is not None and not isinstance(config, FRPOConfig):
             raise TypeError(f"FRPOTrainer needs args=FRPOConfig(...), got {type(config).__name__}.")
         super().__init__(*args, **kwargs)
+        self.frpo_options = self._frpo_options() if self.loss_type == "frpo" else None
+
+    def _frpo_options(self) -> FRPOLossOptions:
+        """The FRPO loss's options from the config and what TRL resolved (clip range, β, processes)."""
+        args = self.args
+        return FRPOLossOptions(
+            lamb=args.lamb,
+            jackknife=args.jackknife,
+            baseline=args.baseline,
+            epsilon_low=self.epsilon_low,
+            epsilon_high=self.epsilon_high,
+            delta=args.delta,
+            beta=self.beta,
+            scale=args.frpo_scale,
+            clip=args.frpo_clip,
+            kl_bias_correction=args.use_bias_correction_kl,
+            distributed=self.accelerator.num_processes > 1,
+        )
 
     def _generate_and_score_completions(self, inputs: list[dict]) -> dict:
         output = super()._generate_and_score_completions(inputs)
@@ -77,26 +95,15 @@ class FRPOTrainer(GRPOTrainer):
         if "tool_mask" in inputs:  # tool-call tokens are not the policy's to learn, as in TRL
             mask = mask * inputs["tool_mask"]
         sampler_correction = self.use_vllm and self.vllm_importance_sampling_correction
-        args = self.args
         out = frpo_loss_terms(
             per_token_logps,
             inputs.get("old_per_token_logps"),
             inputs["advantages"],
             mask,
             inputs["group_ids"],
-            lamb=args.lamb,
-            jackknife=args.jackknife,
-            baseline=args.baseline,
-            epsilon_low=self.epsilon_low,
-            epsilon_high=self.epsilon_high,
-            delta=args.delta,
+            options=self.frpo_options,
             ref_per_token_logps=inputs.get("ref_per_token_logps"),
-            beta=self.beta,
-            scale=args.frpo_scale,
-            clip=args.frpo_clip,
             importance_sampling_ratio=inputs.get("importance_sampling_ratio") if sampler_correction else None,
-            kl_bias_correction=args.use_bias_correction_kl,
-            distributed=self.accelerator.num_processes > 1,
         )
         mode = "train" if self.model.training else "eval"
         accumulation = self.current_gradient_accumulation_steps if mode == "train" else 1.0

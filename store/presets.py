@@ -196,7 +196,7 @@ PRESETS: dict[str, Preset] = {
 
 
 MATH_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
-"""The authors' math system prompt, for RL and MATH500 (method.md §2.3, §3); frpo_core.mathrl holds the same text."""
+"""The authors' math system prompt, for RL and MATH500 (method.md §2.3, §3); frpo_core.math.data holds the same text."""
 
 _MATH_NOTES = (
     "GRPO and FRPO share every setting here (lr 6e-6, max_grad_norm 0.5, beta 1e-4, raw centred advantages, the same "
@@ -232,7 +232,7 @@ PRESETS.update(
                 "eval": None,
             },
             "SFT of the tiny model on toy_math's sums, boxed, with the carry dropped in half the answers that have one "
-            "(frpo_core.rl).",
+            "(frpo_core.toy.arithmetic).",
         ),
         "toy-math": Preset(
             "train",

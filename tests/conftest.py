@@ -8,7 +8,7 @@ import os
 import pytest
 
 from store.migrate import upgrade
-from tests.helpers import fresh_postgres_database
+from testkit.service import fresh_postgres_database
 
 POSTGRES_ADMIN_URL = os.environ.get("FRPO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

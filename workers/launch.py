@@ -108,7 +108,7 @@ def die_with_parent(parent: int) -> None:
 
 def accelerate_arguments(arguments: list[str], cuda: bool) -> list[str]:
     """`arguments` as accelerate should get them here: without CUDA, no mixed precision. The launcher is the same
-    (torchrun's); each rank's trainer then runs on the CPU (`use_cpu`, frpo_core.rl) and accelerate joins the ranks
+    (torchrun's); each rank's trainer then runs on the CPU (`use_cpu`, frpo_core.jobs.rl) and accelerate joins the ranks
     with gloo, so a launched job runs on a laptop exactly as it would on GPUs, minus the GPUs."""
     arguments = list(arguments)
     script = arguments.index("-m")  # everything after it belongs to the training child

@@ -3,7 +3,7 @@
 This is where the service meets `frpo_core` (the runner around it only manages processes and leases). Each stage
 translates its spec into a plain `frpo_core` description (`RLJob`, `SFTJob`), streams the trainer's logs into the
 store through `StoreSink`, writes evaluation metrics at the step they measure, and records the final model. An
-evaluate job runs benchmarks (`workers.evaluation`: `bench/<task>/<metric>`) and/or the safety evaluation.
+evaluate job runs benchmarks (`workers.capability`: `bench/<task>/<metric>`) and/or the safety evaluation.
 
 Under `accelerate launch` (a spec's `gpu.num_gpus` > 1, workers.launch) every rank runs `work`; only rank 0 writes
 metrics, events and artifacts (`is_main_process`), while all ranks train and evaluate (a sharded model needs them).
@@ -107,9 +107,9 @@ def _safety_evaluation(spec: EvalSpec, engine: Engine, run_id: uuid.UUID, tokeni
     """A safety evaluator on the spec's fixed prompt subsets, its judges and scorer recorded on the run (§6.10)."""
     from transformers import AutoTokenizer
 
-    from frpo_core.evals import evaluator_for_prompt_set
-    from frpo_core.judges import get_judge
-    from frpo_core.rewards import get_scorer
+    from frpo_core.safety.evaluation import evaluator_for_prompt_set
+    from frpo_core.safety.judges import get_judge
+    from frpo_core.safety.rewards import get_scorer
 
     judge = get_judge(spec.judge)
     scorer = get_scorer(spec.helpfulness) if spec.helpfulness else None
@@ -142,7 +142,7 @@ def _safety_evaluation(spec: EvalSpec, engine: Engine, run_id: uuid.UUID, tokeni
 def _callbacks(spec_eval: EvalSpec | None, engine: Engine, run_id: uuid.UUID, start: str, reference: str | None):
     """The store sink (rank 0 only: every rank logs, one writes), plus the in-loop safety evaluation (step 0, every
     `every` steps, the end) when asked: every rank evaluates, so sharded models can run it; rank 0 reports."""
-    from frpo_core.evals import SafetyEvalCallback
+    from frpo_core.safety.evaluation import SafetyEvalCallback
     from workers.sink import StoreSink
 
     callbacks = [StoreSink(engine, run_id)] if is_main_process() else []
@@ -194,9 +194,10 @@ def _gpu_options(gpu: GpuBase | None, options: type):
 
 
 def rl_job(spec: TrainSpec, start: str, output_dir: Path):
-    """The spec as an `frpo_core.rl.RLJob` starting from `start`. The processes and DeepSpeed of `spec.gpu` are the
+    """The spec as an `frpo_core.jobs.rl.RLJob` starting from `start`. The processes and DeepSpeed of `spec.gpu` are the
     launcher's (workers.launch); its vLLM, attention, bf16 and checkpointing settings go into the trainer's config."""
-    from frpo_core.rl import GpuOptions, RLJob
+    from frpo_core.jobs.gpu import GpuOptions
+    from frpo_core.jobs.rl import RLJob
 
     return RLJob(
         model_path=start,
@@ -225,9 +226,9 @@ def rl_job(spec: TrainSpec, start: str, output_dir: Path):
 def _run_rl(job, spec_eval: EvalSpec | None, run_id: uuid.UUID, engine: Engine, start: str, resume: Path | None):
     """Train an RLJob with the sink and the evaluation, recording its data and reward identities on the run (the
     math data's decontamination count as an event and a `decontaminated` tag, method.md §6.10)."""
-    from frpo_core.finetune import save_final
-    from frpo_core.rewards import reward_identities
-    from frpo_core.rl import build_rl_trainer, load_rl_prompts_of
+    from frpo_core.jobs.rewards import reward_identities
+    from frpo_core.jobs.rl import build_rl_trainer, load_rl_prompts_of
+    from frpo_core.jobs.sft import save_final
 
     prompts = load_rl_prompts_of(job)
     callbacks = _callbacks(spec_eval, engine, run_id, start, reference=start)
@@ -268,7 +269,7 @@ def _finetune(
     (method.md §6.11), also after a resume."""
     if spec.mode == "rl":
         return _downstream_rl(spec, run_id, engine, output_dir, start, resume)
-    from frpo_core.finetune import build_sft_trainer, save_final
+    from frpo_core.jobs.sft import build_sft_trainer, save_final
 
     job = sft_job(spec, start, output_dir)
     callbacks = _callbacks(spec.eval, engine, run_id, start, reference=start)
@@ -284,10 +285,10 @@ def _finetune(
 
 
 def sft_job(spec: FinetuneSpec, start: str, output_dir: Path):
-    """The spec as an `frpo_core.finetune.SFTJob` starting from `start`. The processes and DeepSpeed of `spec.gpu`
+    """The spec as an `frpo_core.jobs.sft.SFTJob` starting from `start`. The processes and DeepSpeed of `spec.gpu`
     are the launcher's (workers.launch); its attention, bf16 and checkpointing settings go into the trainer's config."""
-    from frpo_core.finetune import SFTJob
-    from frpo_core.gpu import GpuBaseOptions
+    from frpo_core.jobs.gpu import GpuBaseOptions
+    from frpo_core.jobs.sft import SFTJob
 
     return SFTJob(
         model_path=start,
@@ -318,7 +319,8 @@ def _downstream_rl(
     spec: FinetuneSpec, run_id: uuid.UUID, engine: Engine, output_dir: Path, start: str, resume: Path | None
 ):
     """Downstream RL: GRPO of `start` on a downstream reward (e.g. GSM8K correctness), evaluated like an SFT."""
-    from frpo_core.rl import GpuOptions, RLJob
+    from frpo_core.jobs.gpu import GpuOptions
+    from frpo_core.jobs.rl import RLJob
 
     job = RLJob(
         model_path=start,
@@ -348,9 +350,9 @@ def _evaluate(
     reference: str | None,
     output_dir: Path,
 ) -> None:
-    """One model, evaluated at step 0: its benchmarks (workers.evaluation) and, if asked, the safety evaluation with
+    """One model, evaluated at step 0: its benchmarks (workers.capability) and, if asked, the safety evaluation with
     the KL against the model it was trained from. A LoRA adapter is merged first: benchmarks load a plain model."""
-    from workers.evaluation import plain_model, run_benchmarks
+    from workers.capability import plain_model, run_benchmarks
 
     model = plain_model(source, output_dir, engine, run_id)
     if spec.benchmarks:

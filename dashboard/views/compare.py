@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import aggregate, charts, data, selection, ui
+from dashboard import aggregate, charts, reads, selection, ui
 from dashboard.aggregate import BANDS
 from dashboard.client import ApiConfig, Json
 from dashboard.keys import COMPARE_FINETUNE_KEYS as FINETUNE_KEYS
@@ -201,7 +201,7 @@ def reward_section(config: ApiConfig, rl: list[Json], band: str) -> None:
     if not rl:
         st.caption("Reward trajectories: the RL runs these fine-tunings started from are not in the selection.")
         return
-    series = data.series(config.url, config.key, data.ids(rl), RL_KEYS)
+    series = reads.series(config.url, config.key, reads.ids(rl), RL_KEYS)
     keys = (
         ("reward", "reward (mean over completions)"),
         ("robust_reward", "robust reward (worst case in the KL ball)"),
@@ -245,7 +245,7 @@ def render() -> None:
         if not run_ids and not sweep_id:
             slot.info(EMPTY)
             return
-        runs = data.runs_of(config.url, config.key, run_ids, sweep_id)
+        runs = reads.runs_of(config.url, config.key, run_ids, sweep_id)
         finetune, rl = selection.split(runs)
         if not finetune:
             slot.info(
@@ -256,8 +256,8 @@ def render() -> None:
             )
         else:
             # The first chart needs one series per run: read it alone, draw it, then read the rest.
-            ids = data.ids(finetune)
-            refusal = data.series(config.url, config.key, ids, FINETUNE_KEYS[:1])
+            ids = reads.ids(finetune)
+            refusal = reads.series(config.url, config.key, ids, FINETUNE_KEYS[:1])
             with slot.container():
                 st.caption(_summary(finetune, runs))
                 measured = refusal_chart(finetune, refusal, band)
@@ -266,7 +266,7 @@ def render() -> None:
                         ":material/info: No GRPO baseline among these runs: add GRPO fine-tuning runs (or pick a "
                         "sweep, which includes them) to see how much FRPO gains over it."
                     )
-            rest = data.series(config.url, config.key, ids, FINETUNE_KEYS[1:])
+            rest = reads.series(config.url, config.key, ids, FINETUNE_KEYS[1:])
             series = {run_id: {**refusal[run_id], **rest[run_id]} for run_id in ids}
             if measured:
                 before_after_section(finetune, series)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis.frontier import MEASURES, Frontier, Measure, compare
-from dashboard import charts, data, selection, ui
+from dashboard import charts, reads, selection, ui
 from dashboard import frontier as fr
 from dashboard.client import ApiConfig
 
@@ -71,7 +71,7 @@ def choose(config: ApiConfig) -> tuple[tuple[str, ...], str | None, Measure, dic
     return run_ids, sweep_id, MEASURES[name], query
 
 
-@st.cache_data(ttl=data.SERIES_TTL, show_spinner=False)
+@st.cache_data(ttl=reads.SERIES_TTL, show_spinner=False)
 def _compare(grpo: tuple, frpo: tuple, measure: str) -> Frontier:
     """`analysis.frontier.compare` (a bootstrap of 2000 resamples per λ), kept across reruns with the same numbers."""
     return compare(dict(grpo), dict(frpo), measure=measure, resamples=fr.RESAMPLES, level=fr.LEVEL, seed=0)
@@ -161,10 +161,10 @@ def render() -> None:
     if not run_ids and not sweep_id:
         st.info(NO_PIPELINES)
         return
-    runs = data.runs_of(config.url, config.key, run_ids, sweep_id)
+    runs = reads.runs_of(config.url, config.key, run_ids, sweep_id)
     finetune, rl = selection.split(runs)
-    ft_series = data.series(config.url, config.key, data.ids(finetune), fr.FINETUNE_KEYS)
-    rl_series = data.series(config.url, config.key, data.ids(rl), fr.RL_KEYS)
+    ft_series = reads.series(config.url, config.key, reads.ids(finetune), fr.FINETUNE_KEYS)
+    rl_series = reads.series(config.url, config.key, reads.ids(rl), fr.RL_KEYS)
     gathered = fr.gather(finetune, rl, ft_series, rl_series)
     pipelines = gathered.pipelines
     st.caption(f"{len(pipelines)} finished pipelines (RL → fine-tuning) in this selection.{_left_out(gathered)}")

@@ -12,7 +12,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, specform, ui
+from dashboard import reads, specform, ui
 from dashboard.client import ApiConfig, DashboardError, Json, client_for
 
 REFRESH_S = 5  # the job list refreshes itself this often while any job is queued or running
@@ -36,7 +36,7 @@ def action_config(config: ApiConfig) -> ApiConfig:
 
 
 def _forget_jobs() -> None:
-    for fn in (data.jobs, data.job_page, data.job, data.children, data.sweeps, data.runs_of, data.events):
+    for fn in (reads.jobs, reads.job_page, reads.job, reads.children, reads.sweeps, reads.runs_of, reads.events):
         fn.clear()
 
 
@@ -50,12 +50,12 @@ def job_list(config: ApiConfig) -> list[Json]:
     kind = cols[1].selectbox("Kind", [None, *KINDS], format_func=lambda s: s or "any", key="jobs_kind")
     method = cols[2].selectbox("Method", [None, "grpo", "frpo"], format_func=lambda s: s or "any", key="jobs_method")
     filters = dict(status=status, kind=kind, method=method, limit=PAGE, offset=0)
-    first = data.job_page(config.url, config.key, **filters)
+    first = reads.job_page(config.url, config.key, **filters)
     active = any(j["status"] in ("queued", "running") for j in first["items"])
 
     @st.fragment(run_every=REFRESH_S if active else None)
     def table() -> None:
-        page = data.job_page(config.url, config.key, **filters)
+        page = reads.job_page(config.url, config.key, **filters)
         if not page["items"]:
             st.info(
                 "**No jobs match.** Submit one in the *Submit* tab; the smallest is a `train` job with the defaults "
@@ -92,7 +92,7 @@ def job_detail(config: ApiConfig, actions: ApiConfig, listed: list[Json]) -> Non
         st.caption("No job to show.")
         return
     ui.set_query(job=job_id)
-    job = data.job(config.url, config.key, job_id)
+    job = reads.job(config.url, config.key, job_id)
     cols = st.columns(4)
     cols[0].metric("status", job["status"] + (" (cancel requested)" if job.get("cancel_requested") else ""))
     cols[1].metric("progress", f"{100 * float(job.get('progress') or 0):.0f}%")
@@ -109,7 +109,7 @@ def job_detail(config: ApiConfig, actions: ApiConfig, listed: list[Json]) -> Non
         _act(lambda: client_for(actions).retry_job(job_id), "retry")
     buttons[2].page_link("views/run.py", label="Curves, spec and lineage on the Run page", query_params={"run": job_id})
     st.markdown("**Log (events)**")
-    events = data.events(config.url, config.key, job_id)
+    events = reads.events(config.url, config.key, job_id)
     if events:
         frame = pd.DataFrame(events)[["time", "level", "message", "data"]]
         frame["data"] = frame["data"].map(lambda d: json.dumps(d) if d else "")
@@ -139,7 +139,7 @@ def submit_form(config: ApiConfig, actions: ApiConfig) -> None:
         "Pick a kind; the spec below is the API's own schema with every default filled in. Edit the JSON and "
         "submit: the API checks it and, if something is wrong, says which field and how to fix it."
     )
-    openapi = data.openapi(config.url, config.key)
+    openapi = reads.openapi(config.url, config.key)
     kind = st.selectbox("Kind", list(specform.KINDS), key="submit_kind")
     chosen: dict[tuple[str, ...], str | None] = {}
     for path, choices in specform.preset_fields(openapi, kind):
@@ -156,7 +156,7 @@ def submit_form(config: ApiConfig, actions: ApiConfig) -> None:
     source = SOURCE_FIELD.get(kind)
     source_id = ""
     if source:
-        done = data.jobs(config.url, config.key, status="succeeded", limit=200)
+        done = reads.jobs(config.url, config.key, status="succeeded", limit=200)
         done = [j for j in done if j["kind"] in (("train",) if kind == "finetune" else ("train", "finetune"))]
         labels = {str(j["id"]): ui.run_label(j) for j in done}
         source_id = (

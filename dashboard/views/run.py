@@ -10,7 +10,7 @@ import fnmatch
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, ui
+from dashboard import charts, reads, ui
 from dashboard.client import ApiConfig, Json
 
 INDENT = "\u2003\u2003"  # em spaces: leading plain spaces would turn a label into a markdown code block
@@ -43,7 +43,7 @@ def panels_for(keys: list[str]) -> tuple[list[tuple[str, list[str]]], list[str]]
 
 
 def _choose_run(config: ApiConfig) -> str | None:
-    recent = data.jobs(config.url, config.key, limit=200)
+    recent = reads.jobs(config.url, config.key, limit=200)
     run_id = ui.pick("Run", {str(j["id"]): ui.run_label(j) for j in recent}, param="run", key="run_pick")
     if run_id is not None:
         ui.set_query(run=run_id)
@@ -54,12 +54,12 @@ def lineage(config: ApiConfig, job: Json) -> None:
     """train → finetune → evaluate: the run's ancestors and descendants, each a link to its own page."""
     chain = [job]
     while chain[0].get("parent_id") and len(chain) < 10:
-        chain.insert(0, data.job(config.url, config.key, str(chain[0]["parent_id"])))
+        chain.insert(0, reads.job(config.url, config.key, str(chain[0]["parent_id"])))
     below: list[tuple[int, Json]] = []
     frontier = [(1, job)]
     while frontier and len(below) < 50:
         depth, node = frontier.pop(0)
-        for child in data.children(config.url, config.key, str(node["id"])):
+        for child in reads.children(config.url, config.key, str(node["id"])):
             below.append((depth, child))
             frontier.append((depth + 1, child))
     st.subheader("Lineage")
@@ -81,7 +81,7 @@ def lineage(config: ApiConfig, job: Json) -> None:
 
 def curves(config: ApiConfig, job: Json) -> None:
     st.subheader("Training curves")
-    keys = data.metric_keys(config.url, config.key, str(job["id"]))
+    keys = reads.metric_keys(config.url, config.key, str(job["id"]))
     if not keys:
         st.info("No metrics logged yet." if job["status"] in ("queued", "running") else "This run logged no metrics.")
         return
@@ -92,7 +92,7 @@ def curves(config: ApiConfig, job: Json) -> None:
         present.append(("more series", extra))
     if present:
         wanted = tuple(k for _, ks in present for k in ks)
-        series = data.series(config.url, config.key, (str(job["id"]),), wanted, 2000)[str(job["id"])]
+        series = reads.series(config.url, config.key, (str(job["id"]),), wanted, 2000)[str(job["id"])]
         fig = charts.run_curves_figure(series, present, title=f"Training curves of {ui.run_label(job)}")
         frame = pd.DataFrame(
             [
@@ -113,7 +113,7 @@ def render() -> None:
     if run_id is None:
         st.info("**No runs yet.** Submit one on the **Jobs** page; its curves, spec and lineage appear here.")
         return
-    job = data.job(config.url, config.key, run_id)
+    job = reads.job(config.url, config.key, run_id)
     cols = st.columns(5)
     cols[0].metric("status", job["status"])
     cols[1].metric("kind", job["kind"])
@@ -132,7 +132,7 @@ def render() -> None:
         st.caption("Tags: " + ", ".join(f"{k}={v}" for k, v in (job.get("tags") or {}).items()))
     with right:
         st.subheader("Artifacts")
-        files = data.artifacts(config.url, config.key, run_id)
+        files = reads.artifacts(config.url, config.key, run_id)
         if files:
             st.dataframe(
                 pd.DataFrame(files)[["kind", "path", "size_bytes", "step", "sha256", "created_at"]],

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import aggregate, charts, data, selection, ui
+from dashboard import aggregate, charts, reads, selection, ui
 from dashboard.client import ApiConfig, Json
 
 FINETUNE_KEYS = ("eval/refusal_rate", "eval/reward_normal")
@@ -37,7 +37,7 @@ PREDICTS = (
 
 
 def _choose_sweep(config: ApiConfig) -> str | None:
-    sweeps = data.listed_sweeps(config.url, config.key)
+    sweeps = reads.listed_sweeps(config.url, config.key)
     sweep_id = ui.pick("Sweep", ui.sweep_labels(sweeps), param="sweep", key="sweep_pick")
     if sweep_id is not None:
         ui.set_query(sweep=sweep_id)
@@ -84,7 +84,7 @@ def render() -> None:
     left, right = st.columns(2)
     ui.view_link("frontier", {"sweep": sweep_id}, left)
     ui.view_link("benchmarks", {"sweep": sweep_id}, right)
-    runs = data.runs_of(config.url, config.key, (), sweep_id)
+    runs = reads.runs_of(config.url, config.key, (), sweep_id)
     finetune, rl = selection.split(runs)
     st.caption(f"{len(rl)} RL runs and {len(finetune)} fine-tuning runs in this sweep.")
     if not finetune:
@@ -93,8 +93,8 @@ def render() -> None:
             "appear once fine-tuning runs (children of these runs) log `eval/refusal_rate`."
         )
         return
-    ft_series = data.series(config.url, config.key, data.ids(finetune), FINETUNE_KEYS)
-    rl_series = data.series(config.url, config.key, data.ids(rl), RL_KEYS)
+    ft_series = reads.series(config.url, config.key, reads.ids(finetune), FINETUNE_KEYS)
+    rl_series = reads.series(config.url, config.key, reads.ids(rl), RL_KEYS)
     per_run, help_label = per_run_table(finetune, rl, ft_series, rl_series)
     help_title = "helpfulness" if help_label.startswith("helpfulness") else "final RL reward"
     if per_run.empty:

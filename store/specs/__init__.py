@@ -7,13 +7,13 @@ One module per job kind (train, finetune, evaluate, pipeline, sweep), the settin
 base) and the server-side checks (checks); everything is importable from here.
 """
 
-from store.specs.base import HUB_ID, STREAMED_DATASETS, TINY_MODEL, TOY_PROMPTS, SpecError
+from store.specs.base import HUB_ID, QUICKSTART_DATASET, STREAMED_DATASETS, TINY_MODEL, SpecError
 from store.specs.checks import check_runnable
 from store.specs.evaluate import CODE_BENCHMARKS, EvaluateSpec, EvaluateStage
-from store.specs.evaluation import EvalSpec
 from store.specs.finetune import FinetuneSpec, FinetuneStage
 from store.specs.gpu import GPU_TRL_OPTIONS, GpuBase, GpuSpec
 from store.specs.pipeline import JOB_KINDS, JOB_SPEC, JobSpec, PipelineSpec
+from store.specs.safety_eval import EvalSpec
 from store.specs.sweep import MAX_SWEEP_POINTS, GrpoBudgets, SweepGrid, SweepSpec
 from store.specs.train import RESERVED_TRL_OPTIONS, TrainSpec
 
@@ -27,7 +27,7 @@ __all__ = [
     "RESERVED_TRL_OPTIONS",
     "STREAMED_DATASETS",
     "TINY_MODEL",
-    "TOY_PROMPTS",
+    "QUICKSTART_DATASET",
     "EvalSpec",
     "EvaluateSpec",
     "EvaluateStage",

@@ -10,8 +10,9 @@ from pydantic import BaseModel, model_validator
 from store.presets import PRESETS, apply_preset, preset_names
 
 TINY_MODEL = "tiny"
-TOY_PROMPTS = "toy"
-STREAMED_DATASETS = frozenset({"opencodeinstruct"})  # frpo_core.data.NAMED's streamed sets: read the first N rows
+QUICKSTART_DATASET = "toy"  # the RL dataset name of the quickstart's prompts (frpo_core.toy.quickstart)
+# frpo_core.data.sources.NAMED's streamed sets: read the first N rows
+STREAMED_DATASETS = frozenset({"opencodeinstruct"})
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 

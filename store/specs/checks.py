@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from store.settings import Settings
-from store.specs.base import HUB_ID, TOY_PROMPTS, SpecError
+from store.specs.base import HUB_ID, QUICKSTART_DATASET, SpecError
 from store.specs.evaluate import EvaluateSpec, EvaluateStage
-from store.specs.evaluation import EvalSpec
 from store.specs.finetune import FinetuneSpec, FinetuneStage
 from store.specs.gpu import GpuBase
 from store.specs.pipeline import PipelineSpec
+from store.specs.safety_eval import EvalSpec
 from store.specs.train import TrainSpec
 
 
@@ -29,7 +29,7 @@ def check_runnable(spec: TrainSpec | FinetuneSpec | EvaluateSpec | PipelineSpec,
         if spec.trust_remote_code and not settings.allow_trust_remote_code:
             raise SpecError("trust_remote_code", "this server does not allow it (FRPO_ALLOW_TRUST_REMOTE_CODE=false)")
         _check_source("model", spec.model, settings)
-        if spec.dataset != TOY_PROMPTS:
+        if spec.dataset != QUICKSTART_DATASET:
             _check_source("dataset", spec.dataset, settings)
         if "math" in spec.rewards and spec.decontaminate not in (None, "auto"):
             _check_source("decontaminate", spec.decontaminate, settings)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from store.specs.evaluation import EvalSpec
+from store.specs.safety_eval import EvalSpec
 
 CODE_BENCHMARKS = ("mbpp+", "humaneval+")
 """EvalPlus's released sets, by name; a shipped HumanEval-format set (`toy_humaneval`) or a `.jsonl` file also runs

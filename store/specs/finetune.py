@@ -8,8 +8,8 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from store.specs.base import STREAMED_DATASETS, FromPreset, preset_enum, preset_help, preset_tags
-from store.specs.evaluation import EvalSpec
 from store.specs.gpu import GpuBase
+from store.specs.safety_eval import EvalSpec
 
 
 class FinetuneStage(FromPreset, preset_kind="finetune"):

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapt
 
 from store.specs.base import FromPreset, job_kind, preset_enum, preset_help, preset_tags
 from store.specs.evaluate import EvaluateSpec, EvaluateStage
-from store.specs.evaluation import EvalSpec
 from store.specs.finetune import FinetuneSpec, FinetuneStage
+from store.specs.safety_eval import EvalSpec
 from store.specs.train import TrainSpec
 
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from store.specs.base import TINY_MODEL, TOY_PROMPTS, FromPreset, preset_enum, preset_help, preset_tags
-from store.specs.evaluation import EvalSpec
+from store.specs.base import QUICKSTART_DATASET, TINY_MODEL, FromPreset, preset_enum, preset_help, preset_tags
 from store.specs.gpu import GPU_TRL_OPTIONS, GpuSpec
+from store.specs.safety_eval import EvalSpec
 
 # GRPOConfig options a spec may not override through `trl`: they are the spec's own fields or the worker's business.
 RESERVED_TRL_OPTIONS = frozenset(
@@ -52,7 +52,7 @@ class TrainSpec(FromPreset, preset_kind="train"):
         None, description="Start from this finished run's model instead of `model` (e.g. a warm-start SFT run)."
     )
     dataset: str = Field(
-        TOY_PROMPTS,
+        QUICKSTART_DATASET,
         description="Prompts: 'toy' (the quickstart's eight prompts), a labelled prompt set ('toy_safety', a hub id "
         "or a file with prompt + task/ability columns).",
     )
@@ -109,7 +109,7 @@ class TrainSpec(FromPreset, preset_kind="train"):
 
     @model_validator(mode="after")
     def _rewards_need_tasks(self) -> TrainSpec:
-        if self.dataset == TOY_PROMPTS and set(self.rewards) & {"safety", "helpfulness", "math"}:
+        if self.dataset == QUICKSTART_DATASET and set(self.rewards) & {"safety", "helpfulness", "math"}:
             raise ValueError(
                 "rewards 'safety', 'helpfulness' and 'math' need a labelled data set: set dataset to 'toy_safety' or "
                 "'toy_math', a hub id or a file (the 'toy' prompts have no task and no answer)"

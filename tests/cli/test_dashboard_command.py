@@ -10,7 +10,7 @@ import pytest
 from store.db import make_engine, session_scope
 from store.migrate import upgrade
 from store.queries import authenticate
-from tests.helpers import background, free_port, responds, wait_for
+from testkit.service import background, free_port, responds, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.helpers import free_port
+from testkit.service import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

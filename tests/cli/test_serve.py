@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from tests.helpers import background, free_port, responds, wait_for
+from testkit.service import background, free_port, responds, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import streamlit as st
 
-from tests.dashboard.harness import FrontierSeeded, MathSeeded, Seeded, seed, seed_frontier, seed_math, serve_api
+from testkit.dashboard import FrontierSeeded, MathSeeded, Seeded, seed, seed_frontier, seed_math, serve_api
 
 
 @pytest.fixture

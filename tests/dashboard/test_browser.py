@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard.harness import (
+from testkit.dashboard import (
     CHROMIUM,
     TRACE_NAMES_JS,
     chromium,

@@ -6,7 +6,7 @@ import pytest
 
 from dashboard import selection
 from dashboard.client import ApiClient, ApiConfig, DashboardError, concurrently
-from tests.helpers import free_port
+from testkit.service import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import pytest
 
 from analysis.frontier import compare
 from dashboard import frontier as fr
-from tests.dashboard.harness import FRONTIER_FRPO, FRONTIER_GRPO
+from testkit.dashboard import FRONTIER_FRPO, FRONTIER_GRPO
 from tests.dashboard.test_pages import array, figures, run, texts
 
 integration = pytest.mark.integration

@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.client import ApiClient, ApiConfig
-from tests.dashboard.harness import ARITH, CODE, CODE_BEFORE, CODE_GAIN, MATH_BEFORE, MATH_LOSS, NO_CODE_AFTER
-from tests.helpers import free_port
+from testkit.dashboard import ARITH, CODE, CODE_BEFORE, CODE_GAIN, MATH_BEFORE, MATH_LOSS, NO_CODE_AFTER
+from testkit.service import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_cache")]
 

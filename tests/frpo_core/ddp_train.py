@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 
 from frpo_core import FRPOTrainer
-from frpo_core.quickstart import toy_config, toy_trainer
+from frpo_core.toy.quickstart import toy_config, toy_trainer
 
 
 class CheckingTrainer(FRPOTrainer):

@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
 from frpo_core.loss import frpo_loss
-from tests.helpers import free_port
+from testkit.service import free_port
 
 B, T, D = 16, 5, 3
 CASES = [

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from frpo_core.loss import effective_advantages, frpo_loss, frpo_loss_terms, robust_reward
-from tests.frpo_core.reference import reference_effective_advantages, reference_frpo_loss
+from testkit.reference_loss import reference_effective_advantages, reference_frpo_loss
 
 
 def make_batch(*, sizes=(4, 3, 5, 2), T=7, dtype=torch.float64, off_policy=True, seed=0, reward_span=2.0):

@@ -7,7 +7,7 @@ import torch
 from trl import GRPOConfig
 
 from frpo_core import FRPOTrainer, build_tiny_model
-from frpo_core.quickstart import prompt_dataset, share_of_e, toy_config, toy_trainer
+from frpo_core.toy.quickstart import prompt_dataset, share_of_e, toy_config, toy_trainer
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,7 @@ class RecordingTrainer(FRPOTrainer):
         return super()._compute_loss(model, inputs)
 
 
+@pytest.mark.slow
 def test_group_ids_survive_shuffle_and_split(tiny_path, tmp_path):
     config = toy_config(tmp_path, per_device_train_batch_size=16, gradient_accumulation_steps=2, max_steps=3)
     trainer = toy_trainer(tiny_path, config, trainer_class=RecordingTrainer)
@@ -113,6 +114,7 @@ def test_trains_the_tiny_model_for_real(tiny_path, tmp_path, overrides):
         assert "frpo/robust_term" in history[-1] and "frpo/effective_advantage_min" in history[-1]
 
 
+@pytest.mark.slow
 def test_frpo_at_huge_lambda_takes_grpos_step(tiny_path, tmp_path):
     """Same seed, same samples, one SGD step: FRPO (large λ, plain log-mean, scale λ) lands where GRPO does.
 
@@ -131,6 +133,7 @@ def test_frpo_at_huge_lambda_takes_grpos_step(tiny_path, tmp_path):
         assert (params["frpo"][name] - step).norm() / step.norm() < 2e-2, name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss_type", ["dapo", "bnpo", "dr_grpo", "cispo", "sapo"])
 def test_trls_other_loss_types_run_unchanged(tiny_path, tmp_path, loss_type):
     trainer = toy_trainer(tiny_path, toy_config(tmp_path, loss_type=loss_type, max_steps=2))

@@ -20,7 +20,7 @@ from store.leases import (
     set_progress,
 )
 from store.models import Event, Run, RunStatus
-from tests.helpers import create_run, get_run
+from testkit.service import create_run, get_run
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from store.migrate import upgrade
 from store.models import Artifact, Event, Run, RunStatus
 from store.queries import create_pipeline
 from store.specs import PipelineSpec, TrainSpec
-from tests.helpers import FAST, SLOW, create_run, get_run, metric_count, steps_by_key, training_processes
-from tests.helpers import wait_for as _wait_for
+from testkit.service import FAST, SLOW, create_run, get_run, metric_count, steps_by_key, training_processes
+from testkit.service import wait_for as _wait_for
 from workers.celery_app import TASK_RUN_JOB, make_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -70,8 +70,8 @@ def test_a_finetune_job_on_several_gpus_runs_under_accelerate_launch_too(tmp_pat
 
 
 def test_the_code_sft_preset_translates_into_the_sft_config(tmp_path):
-    from frpo_core.finetune import sft_config
-    from frpo_core.gpu import GpuBaseOptions
+    from frpo_core.jobs.gpu import GpuBaseOptions
+    from frpo_core.jobs.sft import sft_config
 
     spec = FinetuneSpec(preset="code-sft", parent_id=RUN, gpu={"num_gpus": 8}, gradient_accumulation_steps=1)
     job = sft_job(spec, "/models/math-rl", tmp_path)
@@ -122,7 +122,7 @@ def test_only_rank_zero_writes(monkeypatch):
 
 
 def test_the_math_preset_translates_into_the_trainer_config(tmp_path):
-    from frpo_core.rl import rl_config, rl_options
+    from frpo_core.jobs.rl import rl_config, rl_options
 
     spec = TrainSpec(preset="math-qwen2.5-math-7b", gpu={"num_gpus": 8, "distributed": "zero2", "use_vllm": True})
     job = rl_job(spec, "/models/qwen", tmp_path)
@@ -160,7 +160,7 @@ def test_a_two_process_job_through_the_runner_writes_once(tmp_path, sqlite_url, 
     from store.models import Artifact, Event
     from store.queries import create_run
     from store.settings import Settings
-    from tests.helpers import steps_by_key, training_processes
+    from testkit.service import steps_by_key, training_processes
     from workers import runner
 
     settings = Settings(data_dir=tmp_path, database_url=sqlite_url, lease_seconds=30, heartbeat_seconds=1)
@@ -195,7 +195,7 @@ def test_a_two_process_sft_through_the_runner_writes_once(tmp_path, sqlite_url, 
     from store.models import Artifact, Event
     from store.queries import create_run
     from store.settings import Settings
-    from tests.helpers import steps_by_key, training_processes
+    from testkit.service import steps_by_key, training_processes
     from workers import runner
 
     settings = Settings(data_dir=tmp_path, database_url=sqlite_url, lease_seconds=30, heartbeat_seconds=1)

@@ -16,7 +16,7 @@ from store.metrics import record_artifact
 from store.models import Artifact, Event, Run, RunKind, RunStatus
 from store.queries import create_pipeline
 from store.specs import EvaluateSpec, FinetuneSpec, PipelineSpec, SpecError, TrainSpec, check_runnable
-from tests.helpers import get_run, steps_by_key, submit
+from testkit.service import get_run, steps_by_key, submit
 from workers import runner
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from store.db import session_scope
 from store.models import Artifact, Event, Run, RunStatus
 from store.specs import EvalSpec, FinetuneSpec
-from tests.helpers import FAST, SLOW, create_run, get_run, steps_by_key, submit, training_processes, wait_for
+from testkit.service import FAST, SLOW, create_run, get_run, steps_by_key, submit, training_processes, wait_for
 from workers import runner
 
 pytestmark = pytest.mark.slow

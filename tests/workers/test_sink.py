@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from store.db import session_scope
 from store.leases import claim
-from tests.helpers import create_run, get_run, steps_by_key
+from testkit.service import create_run, get_run, steps_by_key
 from workers.sink import StoreSink
 
 

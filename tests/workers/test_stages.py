@@ -8,8 +8,8 @@ from store.db import session_scope
 from store.models import RunKind, RunStatus
 from store.queries import create_pipeline, final_model
 from store.specs import EvalSpec, EvaluateSpec, FinetuneSpec, PipelineSpec, SpecError, TrainSpec
-from tests.helpers import FAST, get_run, steps_by_key, submit
-from tests.helpers import create_run as create_train_run
+from testkit.service import FAST, get_run, steps_by_key, submit
+from testkit.service import create_run as create_train_run
 from workers import runner
 
 pytestmark = pytest.mark.slow

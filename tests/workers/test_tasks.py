@@ -8,7 +8,7 @@ from sqlalchemy import update
 from store.db import session_scope
 from store.leases import claim
 from store.models import Run, RunStatus
-from tests.helpers import create_run, get_run
+from testkit.service import create_run, get_run
 from workers.tasks import recover
 
 

@@ -1,0 +1,196 @@
+"""Downstream supervised fine-tuning (SFT) of an RL-trained policy: the "attack" that FRPO must be robust to.
+
+The paper fine-tunes the GRPO- or FRPO-trained policy on benign data (Alpaca, GSM8K, code) and measures how much
+safety or math skill survives (method.md §3). :func:`run_sft` does this with TRL's ``SFTTrainer``, either as full
+fine-tuning (the paper's Alpaca and GSM8K runs) or with LoRA (its code SFT), and always leaves a *plain* model
+directory behind: a LoRA run is merged before saving, so the next stage (evaluation, another SFT) takes a model
+path, as the authors' scripts do (method.md §6.11). :func:`merge_lora` does the same for a LoRA-trained RL policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig, PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback
+from trl import SFTConfig, SFTTrainer
+
+from frpo_core.data.conversations import load_sft
+from frpo_core.jobs.gpu import GpuBaseOptions, gpu_base_config
+
+LORA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "gate_proj", "down_proj"]
+"""Where LoRA adapters go: every attention and MLP projection, as in the authors' runs (method.md §2.3)."""
+
+FINAL_DIR = "final"
+"""Subdirectory of ``SFTJob.output_dir`` that holds the finished (merged) model and tokenizer."""
+
+
+@dataclass
+class SFTJob:
+    """One downstream SFT run. Defaults suit the tiny offline model on a CPU; the paper's settings are in §3.
+
+    ``dataset`` is any source :func:`frpo_core.data.conversations.load_sft` accepts (a shipped name, a hub id, a local
+    file).
+    ``eval_every`` holds out ``eval_holdout`` examples (the authors held out 50) and evaluates on them every
+    ``eval_every`` steps and at step 0, so callbacks' ``on_evaluate`` hooks see the start of SFT as well; ``None``
+    disables evaluation. ``save_steps`` writes intermediate checkpoints; ``None`` saves only the final model.
+    """
+
+    model_path: str | Path
+    dataset: str | Path = "benign_sft"
+    output_dir: str | Path = "var/sft"
+    learning_rate: float = 1e-5
+    max_steps: int = 100
+    per_device_train_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    lr_scheduler_type: str = "constant"
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    max_length: int | None = 1024
+    dataset_limit: int | None = None
+    eval_holdout: int = 50
+    seed: int = 0
+    logging_steps: int = 10
+    save_steps: int | None = None
+    eval_every: int | None = None
+    max_grad_norm: float | None = None  # gradient clipping; None: TRL's default (1.0); the authors' code SFT: 0.3
+    gpu: GpuBaseOptions | None = None  # attention, bf16, checkpointing; None: TRL's defaults with fp32 weights
+
+
+def sft_config(job: SFTJob) -> SFTConfig:
+    """The ``SFTConfig`` for ``job``: loss on assistant tokens only, no external reporting, CPU when no CUDA.
+
+    ``assistant_only_loss`` trains exactly the tokens inside the chat template's ``{% generation %}`` block (the
+    answer and its end-of-turn token), so SFT teaches answering, not reproducing user prompts. The model is loaded
+    by the trainer from ``model_init_kwargs``: fp32 weights, or with ``job.gpu`` its attention kernel and bf16
+    weights (:func:`frpo_core.jobs.gpu.gpu_base_config`, as for RL), so that under DeepSpeed ZeRO-3 it loads sharded.
+    """
+    if not 0 <= job.warmup_ratio < 1:
+        raise ValueError(f"warmup_ratio={job.warmup_ratio} must be in [0, 1)")
+    evaluate = job.eval_every is not None
+    options = gpu_base_config(job.gpu) if job.gpu is not None else {}
+    options["model_init_kwargs"] = {"dtype": "float32", **options.get("model_init_kwargs", {})}
+    if job.max_grad_norm is not None:
+        options["max_grad_norm"] = job.max_grad_norm
+    return SFTConfig(
+        output_dir=str(job.output_dir),
+        learning_rate=job.learning_rate,
+        max_steps=job.max_steps,
+        per_device_train_batch_size=job.per_device_train_batch_size,
+        per_device_eval_batch_size=job.per_device_train_batch_size,
+        gradient_accumulation_steps=job.gradient_accumulation_steps,
+        lr_scheduler_type=job.lr_scheduler_type,
+        warmup_steps=job.warmup_ratio,  # transformers 5: a float < 1 is a ratio of the total steps
+        weight_decay=job.weight_decay,
+        max_length=job.max_length,
+        assistant_only_loss=True,
+        seed=job.seed,
+        data_seed=job.seed,
+        logging_steps=job.logging_steps,
+        save_strategy="steps" if job.save_steps else "no",
+        save_steps=job.save_steps or 500,
+        eval_strategy="steps" if evaluate else "no",
+        eval_steps=job.eval_every,
+        eval_on_start=evaluate,
+        report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=True,
+        **options,
+    )
+
+
+def lora_config(job: SFTJob) -> LoraConfig:
+    """LoRA on every projection (method.md §2.3); the caller merges it into the base model at the end."""
+    return LoraConfig(
+        r=job.lora_r,
+        lora_alpha=job.lora_alpha,
+        lora_dropout=job.lora_dropout,
+        target_modules=LORA_TARGET_MODULES,
+        task_type="CAUSAL_LM",
+    )
+
+
+def split_eval(dataset: Dataset, job: SFTJob) -> tuple[Dataset, Dataset | None]:
+    """Hold out the last ``eval_holdout`` rows for evaluation when ``job.eval_every`` is set (a fixed set, §6.10)."""
+    if job.eval_every is None:
+        return dataset, None
+    if not 0 < job.eval_holdout < len(dataset):
+        raise ValueError(f"eval_holdout={job.eval_holdout} must be in 1..{len(dataset) - 1} when eval_every is set")
+    cut = len(dataset) - job.eval_holdout
+    return dataset.select(range(cut)), dataset.select(range(cut, len(dataset)))
+
+
+def build_sft_trainer(job: SFTJob, callbacks: Sequence[TrainerCallback] = ()) -> SFTTrainer:
+    """An ``SFTTrainer`` for ``job``, ready to ``train()``: the model, tokenizer and data loaded, LoRA applied if asked.
+
+    Exposed separately from :func:`run_sft` so that callers (and tests) can inspect the tokenised data and the
+    collated batches before training.
+    """
+    tokenizer = AutoTokenizer.from_pretrained(job.model_path)
+    train_dataset, eval_dataset = split_eval(load_sft(job.dataset, limit=job.dataset_limit), job)
+    return SFTTrainer(
+        model=str(job.model_path),  # loaded with the config's model_init_kwargs (sft_config)
+        args=sft_config(job),
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(job) if job.lora else None,
+        callbacks=list(callbacks),
+    )
+
+
+def run_sft(job: SFTJob, callbacks: Sequence[TrainerCallback] = ()) -> Path:
+    """Run downstream SFT and return the directory of the final model (``output_dir/final``), a plain model path.
+
+    ``callbacks`` are ``TrainerCallback`` instances passed to the trainer as they are, so a service can stream the
+    logged metrics or run its own evaluations (refusal rate, KL to the pre-SFT policy) at evaluation steps. With
+    ``job.lora`` the adapter is merged into the base weights before saving (method.md §6.11).
+    """
+    trainer = build_sft_trainer(job, callbacks)
+    trainer.train()
+    return save_final(trainer, job.output_dir)
+
+
+def save_final(trainer: Trainer, output_dir: str | Path) -> Path:
+    """Save the trained model as a plain model directory (``output_dir/final``) with its tokenizer; a LoRA adapter
+    is merged into its base first, so the next stage takes a model path (method.md §6.11)."""
+    final_dir = Path(output_dir) / FINAL_DIR
+    if not isinstance(trainer.model, PeftModel):
+        trainer.save_model(str(final_dir))  # saves model and tokenizer, on the main process only
+    elif trainer.is_world_process_zero():
+        trainer.model.merge_and_unload().save_pretrained(final_dir)
+        trainer.processing_class.save_pretrained(final_dir)
+    return final_dir
+
+
+def merge_lora(adapter_dir: str | Path, output_dir: str | Path, base_model_path: str | Path | None = None) -> Path:
+    """Merge a saved LoRA adapter into its base model and save a plain model (with tokenizer) to ``output_dir``.
+
+    A LoRA-trained RL policy must be merged before full-parameter downstream SFT, and it is the merged model that is
+    the reference for KL during that SFT (method.md §6.11). The base model is the one recorded in the adapter's
+    config unless ``base_model_path`` overrides it; the tokenizer comes from the adapter directory when it holds one,
+    else from the base model.
+    """
+    adapter_dir, output_dir = Path(adapter_dir), Path(output_dir)
+    base_path = base_model_path or _adapter_base(adapter_dir)
+    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    tokenizer_source = adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base_path
+    merged.save_pretrained(output_dir)
+    AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(output_dir)
+    return output_dir
+
+
+def _adapter_base(adapter_dir: Path) -> str:
+    base = LoraConfig.from_pretrained(adapter_dir).base_model_name_or_path
+    if not base:
+        raise ValueError(f"adapter_dir={str(adapter_dir)!r} names no base model; pass base_model_path")
+    return base

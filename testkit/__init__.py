@@ -1,0 +1,6 @@
+"""What the tests and the performance scripts (``benchmarks/``) share: a real service started on demand and runs
+created straight in the store (:mod:`.service`), the dashboard's seeded data and servers (:mod:`.dashboard`), and the
+loop-per-group reference FRPO loss (:mod:`.reference_loss`).
+
+Never imported by the product (an import-linter contract); not part of the installed package.
+"""
