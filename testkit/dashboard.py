@@ -39,7 +39,7 @@ from store.specs import EvaluateSpec, FinetuneSpec, SweepSpec, TrainSpec
 from testkit.service import background, free_port, responds, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("FRPO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 METHODS = ("grpo", "frpo")
 LAMBS = (0.5, 2.0)

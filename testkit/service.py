@@ -21,6 +21,15 @@ from store.models import MetricPoint, Run, RunKind
 from store.settings import Settings
 from store.specs import TrainSpec, check_runnable
 
+REDIS_URL = os.environ.get("FRPO_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+"""The Redis the Celery tests use (each test module its own database number); scripts/preflight.py checks it."""
+
+
+def redis_url(db: int) -> str:
+    """:data:`REDIS_URL` with database ``db``."""
+    return f"{REDIS_URL.rstrip('/')}/{db}"
+
+
 # a tiny job that checkpoints every 2 steps; the slow one leaves time to kill or cancel it mid-run
 FAST = dict(max_steps=6, save_steps=2, per_device_train_batch_size=16, num_generations=8)
 SLOW = dict(max_steps=80, save_steps=4, per_device_train_batch_size=16, num_generations=8)

@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 
 import workers.celery_app as celery_app
 from api.main import create_app
+from testkit.service import redis_url
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = redis_url(15)
 
 pytestmark = pytest.mark.integration
 

@@ -1,31 +1,61 @@
-"""`frpo demo` in a reduced configuration: each toy experiment whole, through the real embedded service."""
+"""The README's demo command, `./scripts/demo`, on a fresh clone with no `.venv`: it sets itself up, then runs each toy
+experiment whole (reduced), through the real embedded service."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
-import sys
+from pathlib import Path
 
 import pytest
 
 from testkit.service import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_demo(tmp_path, *options: str) -> str:
-    """The demo's output, after asserting that it succeeded (on a fresh embedded store in `tmp_path`)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("FRPO_DATABASE_URL", "FRPO_BROKER_URL")}
+@pytest.fixture(scope="module")
+def fresh_clone(tmp_path_factory) -> Path:
+    """The working tree as a fresh clone of it holds it: tracked files and untracked ones git does not ignore; no
+    `.venv`, no `var/`. The first demo run below sets up its `.venv`; the second finds it set up."""
+    clone = tmp_path_factory.mktemp("clone") / "frpo-lab"
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    for name in filter(None, listed.split(b"\0")):
+        source = ROOT / os.fsdecode(name)
+        if source.is_file():  # a tracked file deleted in the working tree is not in a clone of it either
+            (clone / os.fsdecode(name)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, clone / os.fsdecode(name))
+    assert not (clone / ".venv").exists()
+    return clone
+
+
+def run_demo(clone: Path, tmp_path: Path, *options: str) -> str:
+    """`./scripts/demo` in `clone`, its output after asserting that it succeeded (on a fresh embedded store)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FRPO_DATABASE_URL", "FRPO_BROKER_URL", "VIRTUAL_ENV")}
     env["FRPO_DATA_DIR"] = str(tmp_path / "var")
-    command = [sys.executable, "-m", "cli", "demo", *options, "--port", str(free_port())]
+    command = [str(clone / "scripts" / "demo"), *options, "--port", str(free_port())]
+    set_up = (clone / ".venv").exists()
     log = tmp_path / "demo.log"
     with open(log, "w") as out:
         result = subprocess.run(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=540
+            command, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=1700
         )
     text = log.read_text()
     assert result.returncode == 0, text
+    if set_up:  # the second run finds .venv as the first left it and installs nothing
+        assert "installing" not in text
+    else:
+        assert "creating .venv" in text and "installing frpo-lab[demo]" in text
+    assert (clone / ".venv" / "bin" / "frpo").is_file()
     return text
 
 
@@ -41,9 +71,9 @@ def table_after(text: str, header: str) -> list[list[str]]:
     return rows
 
 
-def test_demo_runs_the_experiment_end_to_end_and_prints_the_table(tmp_path):
+def test_demo_sets_itself_up_runs_the_experiment_end_to_end_and_prints_the_table(fresh_clone, tmp_path):
     options = ["--seeds", "2", "--lamb", "0.5", "--rl-steps", "4", "--grpo-steps", "2", "--grpo-steps", "6"]
-    text = run_demo(tmp_path, *options, "--finetune-steps", "3", "--warm-start-steps", "20")
+    text = run_demo(fresh_clone, tmp_path, *options, "--finetune-steps", "3", "--warm-start-steps", "20")
     table = text[text.index("setting") :].splitlines()
     rows = {line.split("  ")[0]: line for line in table[2:5]}
     assert set(rows) == {"GRPO (steps 2)", "GRPO (steps 6)", "FRPO λ=0.5"}
@@ -55,10 +85,10 @@ def test_demo_runs_the_experiment_end_to_end_and_prints_the_table(tmp_path):
     assert "http://127.0.0.1:8501/?sweep=" in text
 
 
-def test_the_math_demo_prints_benchmarks_before_and_after_code_sft(tmp_path):
+def test_the_math_demo_prints_benchmarks_before_and_after_code_sft(fresh_clone, tmp_path):
     options = ["--setting", "math", "--seeds", "1", "--lamb", "1", "--rl-steps", "3", "--grpo-steps", "2"]
     options += ["--grpo-steps", "4", "--finetune-steps", "2", "--warm-start-steps", "20"]
-    text = run_demo(tmp_path, *options)
+    text = run_demo(fresh_clone, tmp_path, *options)
     settings = {"GRPO (steps 2)", "GRPO (steps 4)", "FRPO λ=1"}
     scores = table_after(text, "benchmark ")
     cells = {(row[0], row[1]): row[2:] for row in scores}

@@ -22,14 +22,14 @@ from store.migrate import upgrade
 from store.models import Artifact, Event, Run, RunStatus
 from store.queries import create_pipeline
 from store.specs import PipelineSpec, TrainSpec
-from testkit.service import FAST, SLOW, create_run, get_run, metric_count, steps_by_key, training_processes
+from testkit.service import FAST, SLOW, create_run, get_run, metric_count, redis_url, steps_by_key, training_processes
 from testkit.service import wait_for as _wait_for
 from workers.celery_app import TASK_RUN_JOB, make_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = redis_url(14)
 
 
 class Worker:
