@@ -362,7 +362,7 @@ SETTINGS: dict[SettingName, DemoSetting[Any]] = {
         ),
         collect=_math_results,
         report=_math_report,
-        dashboard_page="benchmarks",
+        dashboard_page="capability",
     ),
 }
 

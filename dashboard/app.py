@@ -3,7 +3,7 @@
     FRPO_API_URL=http://127.0.0.1:8000 FRPO_DASHBOARD_API_KEY=<a read key> streamlit run dashboard/app.py
 
 Compare (the paper's Figure 1 for your own runs) is the home page; Sweep, Frontier (robustness against the KL moved
-in RL), Benchmarks (capability before and after fine-tuning, the paper's math setting), Run and Jobs are one click
+in RL), Capability (benchmarks before and after fine-tuning, the paper's math setting), Run and Jobs are one click
 away. The dashboard needs only the API and a read-scoped key (`frpo keys create --scope read`): no database, no torch.
 """
 
@@ -25,7 +25,7 @@ PAGES = [
     st.Page("views/compare.py", title="Compare", icon=":material/show_chart:", url_path="compare", default=True),
     st.Page("views/sweep.py", title="Sweep", icon=":material/tune:", url_path="sweep"),
     st.Page("views/frontier.py", title="Frontier", icon=":material/insights:", url_path="frontier"),
-    st.Page("views/capability.py", title="Benchmarks", icon=":material/fact_check:", url_path="benchmarks"),
+    st.Page("views/capability.py", title="Capability", icon=":material/fact_check:", url_path="capability"),
     st.Page("views/run.py", title="Run", icon=":material/monitoring:", url_path="run"),
     st.Page("views/jobs.py", title="Jobs", icon=":material/list_alt:", url_path="jobs"),
 ]

@@ -5,7 +5,7 @@ selection is closed in both directions: RL runs bring their fine-tuning children
 fine-tuning runs bring their RL parent. A sweep's fine-tuning runs either carry the sweep's id (pipelines launched by
 a sweep) or are reachable from its RL runs by parent_id; both are handled. Benchmark scores live in evaluation runs,
 children of the RL run (before fine-tuning) and of the fine-tuning run (after): an evaluation run brings the run it
-evaluated, and, for the Benchmarks view, RL and fine-tuning runs bring their evaluation runs.
+evaluated, and, for the Capability view, RL and fine-tuning runs bring their evaluation runs.
 """
 
 from __future__ import annotations

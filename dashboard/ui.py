@@ -205,7 +205,7 @@ VIEWS = {
         ":material/insights:",
         "Robustness after fine-tuning against the KL each RL run moved, against GRPO's frontier over budgets.",
     ),
-    "benchmarks": (
+    "capability": (
         "views/capability.py",
         "Benchmarks of these runs",
         ":material/fact_check:",

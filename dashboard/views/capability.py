@@ -1,8 +1,8 @@
-"""Benchmarks: what downstream fine-tuning cost and gained in capability, GRPO against FRPO (method.md §3).
+"""Capability: what downstream fine-tuning cost and gained in capability, GRPO against FRPO (method.md §3).
 
 The paper's math setting: MATH500 after code SFT against FRPO's λ with GRPO as the reference, the code sets (MBPP+,
 HumanEval+) beside it, before / after bars per setting, and the benchmark table of any set of runs. The selection
-lives in the URL: `/benchmarks?sweep=<id>` or `/benchmarks?runs=<id>,…` (evaluation runs, or the RL and fine-tuning
+lives in the URL: `/capability?sweep=<id>` or `/capability?runs=<id>,…` (evaluation runs, or the RL and fine-tuning
 runs they evaluated). The numbers are `analysis.capability`'s.
 """
 

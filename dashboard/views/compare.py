@@ -65,7 +65,7 @@ def choose(config: ApiConfig) -> tuple[tuple[str, ...], str | None, str]:
     query = ui.selection_query(mode, run_ids, sweep_id)
     ui.set_query(**query, band=band if band != "minmax" else None)
     if run_ids or sweep_id:
-        for view in ("frontier", "benchmarks"):
+        for view in ("frontier", "capability"):
             ui.view_link(view, query, st.sidebar)
     return run_ids, sweep_id, band
 

@@ -143,7 +143,7 @@ def render() -> None:
             st.caption("No artifacts recorded yet.")
     st.page_link("views/jobs.py", label="Events, cancel and retry on the Jobs page", query_params={"job": run_id})
     if job["kind"] == "evaluate" and (job.get("tags") or {}).get("benchmarks"):
-        ui.view_link("benchmarks", {"runs": run_id})  # its pipeline's other evaluation comes along
+        ui.view_link("capability", {"runs": run_id})  # its pipeline's other evaluation comes along
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def render() -> None:
         return
     left, right = st.columns(2)
     ui.view_link("frontier", {"sweep": sweep_id}, left)
-    ui.view_link("benchmarks", {"sweep": sweep_id}, right)
+    ui.view_link("capability", {"sweep": sweep_id}, right)
     runs = reads.runs_of(config.url, config.key, (), sweep_id)
     finetune, rl = selection.split(runs)
     st.caption(f"{len(rl)} RL runs and {len(finetune)} fine-tuning runs in this sweep.")

@@ -105,4 +105,4 @@ def test_the_math_demo_prints_benchmarks_before_and_after_code_sft(fresh_clone, 
     warm = r"The warm start, before any RL: toy_arith/exact_match/last_number \d\.\d\d, toy_humaneval/pass@1 \d\.\d\d\."
     assert re.search(warm, text)
     assert "No frontier verdict here" in text and "nan" not in text.lower()
-    assert re.search(r"http://127\.0\.0\.1:8501/benchmarks\?sweep=[0-9a-f-]{36}", text)
+    assert re.search(r"http://127\.0\.0\.1:8501/capability\?sweep=[0-9a-f-]{36}", text)

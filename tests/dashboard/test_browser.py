@@ -1,4 +1,4 @@
-"""The compare, frontier and benchmarks pages in a real browser: `streamlit run` on 127.0.0.1, Debian's chromium
+"""The compare, frontier and capability pages in a real browser: `streamlit run` on 127.0.0.1, Debian's chromium
 headless via playwright.
 
 The screenshots are saved as test artifacts (in $FRPO_TEST_ARTIFACTS if set, else the test's tmp dir); with
@@ -70,7 +70,7 @@ def test_frontier_page_in_chromium(frontier_api, tmp_path):
 
 def test_benchmarks_page_in_chromium(math_api, tmp_path):
     sweep = math_api.seeded.sweeps["toy math frontier"]
-    with sweep_page(math_api, "benchmarks", sweep, tmp_path, height=1450, charts=2) as page:
+    with sweep_page(math_api, "capability", sweep, tmp_path, height=1450, charts=2) as page:
         lam, bars = page.evaluate(TRACE_NAMES_JS)
         assert {"FRPO", "GRPO baseline (steps 40), λ → ∞", "GRPO baseline (steps 160), λ → ∞"} <= set(lam)
         assert set(bars) == {"before fine-tuning", "after fine-tuning"}

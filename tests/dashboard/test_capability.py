@@ -1,4 +1,4 @@
-"""The Benchmarks page's numbers (dashboard/benchmarks.py) and charts, on hand-made evaluation runs with known
+"""The Capability page's numbers (dashboard/capability.py) and charts, on hand-made evaluation runs with known
 answers: GRPO at two budgets, FRPO at λ=0.5 (two seeds, one missing a metric) and λ=2 (one seed), a standalone
 evaluation, and the runs the page must leave out."""
 

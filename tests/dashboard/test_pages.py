@@ -118,7 +118,7 @@ def test_compare_explains_an_empty_service(empty, use_api):
 
 def test_api_errors_are_messages_not_tracebacks(live, use_api, monkeypatch):
     use_api(f"http://127.0.0.1:{free_port()}", "frpo_x_y")
-    for page in ("compare", "sweep", "benchmarks", "run", "jobs"):
+    for page in ("compare", "sweep", "capability", "run", "jobs"):
         at = run(page)
         assert "cannot reach the API at http://127.0.0.1:" in texts(at.error), page
         assert not figures(at)
@@ -244,9 +244,9 @@ def test_jobs_page_offers_the_apis_presets(empty, use_api):
 
 def test_benchmarks_page_shows_before_and_after_code_sft_for_grpo_and_frpo(math_api, use_api):
     use_api(math_api.url, math_api.seeded.read_key)
-    at = run("benchmarks")  # the newest sweep, as a link from `frpo demo` would name it
+    at = run("capability")  # the newest sweep, as a link from `frpo demo` would name it
     sweep = math_api.seeded.sweeps["toy math frontier"]
-    assert at.query_params["sweep"] == sweep and not at.error and not at.info
+    assert at.query_params["sweep"] == sweep and not at.error and not at.info, texts(at.info)
     assert "30 benchmark evaluation runs (15 before fine-tuning, 15 after fine-tuning) of 15 pipelines." in texts(
         at.caption
     )
@@ -281,13 +281,13 @@ def test_benchmarks_page_shows_before_and_after_code_sft_for_grpo_and_frpo(math_
 
 def test_benchmarks_page_explains_what_is_missing(math_api, empty, use_api):
     use_api(math_api.url, math_api.seeded.read_key)
-    at = run("benchmarks", sweep=math_api.seeded.sweeps["toy math, after only"])
+    at = run("capability", sweep=math_api.seeded.sweeps["toy math, after only"])
     assert "Before / after needs `evaluate_before: true`" in texts(at.info)
     [lam] = figures(at)  # the after-vs-λ chart still stands
     assert legend(lam) == ["FRPO", "GRPO (baseline), λ → ∞"]
     assert set(at.dataframe[0].value["before"]) == {"not measured"}
 
-    at = run("benchmarks", runs=math_api.seeded.standalone_id)
+    at = run("capability", runs=math_api.seeded.standalone_id)
     assert "not part of a pipeline" in texts(at.info) and not figures(at)
     [table] = [frame.value for frame in at.dataframe]
     assert table[["setting", "when", ARITH]].values.tolist() == [
@@ -295,20 +295,20 @@ def test_benchmarks_page_explains_what_is_missing(math_api, empty, use_api):
     ]
 
     use_api(empty.url, empty.seeded.read_key)
-    assert "Nothing to show yet" in texts(run("benchmarks").info)
+    assert "Nothing to show yet" in texts(run("capability").info)
 
 
 def test_an_evaluation_run_brings_its_pipelines_other_evaluation(math_api, use_api):
     use_api(math_api.url, math_api.seeded.read_key)
     seeded = math_api.seeded
     after = next(i for i in seeded.evaluation_ids("toy math frontier") if "after" in seeded.evaluations[i]["evaluates"])
-    at = run("benchmarks", runs=after)
+    at = run("capability", runs=after)
     assert "2 benchmark evaluation runs (1 before fine-tuning, 1 after fine-tuning) of 1 pipeline." in texts(at.caption)
     assert len(figures(at)) == 2  # the λ chart and the before / after bars
 
     at = run("run", run=after)  # the evaluation's Run page links here
-    [link] = [link.proto for link in at.get("page_link") if "benchmarks" in link.proto.page]
+    [link] = [link.proto for link in at.get("page_link") if "capability" in link.proto.page]
     assert link.query_string == f"runs={after}"
     at = run("sweep", sweep=seeded.sweeps["toy math frontier"])
-    [link] = [link.proto for link in at.get("page_link") if "benchmarks" in link.proto.page]
+    [link] = [link.proto for link in at.get("page_link") if "capability" in link.proto.page]
     assert link.query_string == f"sweep={seeded.sweeps['toy math frontier']}"
