@@ -38,7 +38,7 @@ from store.settings import Settings
 from store.specs import EvaluateSpec, FinetuneSpec, SweepSpec, TrainSpec
 from testkit.service import background, free_port, responds, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("FRPO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 METHODS = ("grpo", "frpo")

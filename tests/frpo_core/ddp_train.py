@@ -1,4 +1,5 @@
-"""Run under `torchrun --nproc_per_node 2` by test_trainer_ddp.py: FRPO with one prompt group split over two ranks.
+"""Run as `torchrun --nproc_per_node 2 --module tests.frpo_core.ddp_train` by test_trainer_ddp.py: FRPO with one
+prompt group split over two ranks.
 
 Each rank checks, over the gathered batch, that every group holds exactly num_generations completions of one prompt,
 then trains; rank 0 writes the parameter checksums of every rank so the test can see DDP kept them in sync.

@@ -14,11 +14,14 @@ import pytest
 
 from frpo_core import build_tiny_model
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 @pytest.mark.slow
 def test_frpo_trains_with_a_group_split_across_two_ranks(tmp_path):
     model_path = build_tiny_model(tmp_path / "tiny")
-    script = Path(__file__).with_name("ddp_train.py")
+    # as a module from the repository root: a script's own folder first on sys.path would shadow the standard
+    # library's math with tests/frpo_core/math
     command = [
         sys.executable,
         "-m",
@@ -26,7 +29,8 @@ def test_frpo_trains_with_a_group_split_across_two_ranks(tmp_path):
         "--standalone",
         "--nproc_per_node",
         "2",
-        str(script),
+        "--module",
+        "tests.frpo_core.ddp_train",
         str(model_path),
         str(tmp_path / "out"),
     ]
@@ -34,7 +38,7 @@ def test_frpo_trains_with_a_group_split_across_two_ranks(tmp_path):
     # Output to a file and no stdin: torchrun's workers inherit both, and pipes they hold open can stall the test.
     with log.open("w") as out:
         process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
         try:
             returncode = process.wait(timeout=240)

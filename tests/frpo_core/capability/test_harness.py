@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 
 from frpo_core.capability.harness import LOCAL_TASKS_DIR, run_lm_eval
-from frpo_core.tiny import build_tiny_model
 
 TOY_CHOICE = Path(__file__).parents[2] / "data" / "lm_eval_tasks" / "toy_choice"
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 @pytest.mark.slow
