@@ -74,7 +74,7 @@ def table_after(text: str, header: str) -> list[list[str]]:
 def test_demo_sets_itself_up_runs_the_experiment_end_to_end_and_prints_the_table(fresh_clone, tmp_path):
     options = ["--seeds", "2", "--lamb", "0.5", "--rl-steps", "4", "--grpo-steps", "2", "--grpo-steps", "6"]
     text = run_demo(fresh_clone, tmp_path, *options, "--finetune-steps", "3", "--warm-start-steps", "20")
-    table = text[text.index("setting") :].splitlines()
+    table = text[text.index("\nsetting ") + 1 :].splitlines()  # the table, not a pip line naming pydantic-settings
     rows = {line.split("  ")[0]: line for line in table[2:5]}
     assert set(rows) == {"GRPO (steps 2)", "GRPO (steps 6)", "FRPO λ=0.5"}
     assert all(" 2 " in row for row in rows.values())  # two seeds each, every cell a mean ± sd
