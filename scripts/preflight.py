@@ -5,7 +5,9 @@ get it, instead of a stack trace twenty minutes into the run. Standard library o
 
 Needs: Python >= 3.11 with venv; PostgreSQL (FRPO_TEST_POSTGRES_URL, default 127.0.0.1:5432, trust auth) and Redis
 (FRPO_TEST_REDIS_URL, default 127.0.0.1:6379) for the integration tests; Chromium for the browser tests
-(FRPO_TEST_CHROMIUM, default /usr/bin/chromium), which the test command installs with apt-get when run as root.
+(FRPO_TEST_CHROMIUM, default /usr/bin/chromium), which the test command installs with apt-get when run as root; and
+for the compose tests a Docker engine with compose and debootstrap, which the tests install and start themselves as
+root (testkit/docker.py).
 """
 
 import os
@@ -58,14 +60,24 @@ def problems():
             "its databases 14 and 15: start it (redis-server --daemonize yes), or set FRPO_TEST_REDIS_URL."
         )
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        can_install = hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")
-        if not can_install:
+        if not _is_root_with_apt():
             found.append(
                 f"No Chromium at {CHROMIUM} for the dashboard's browser tests, and this user cannot install it: run "
                 "`sudo apt-get install chromium` (Debian; the test command does this itself when run as root), or "
                 "set FRPO_TEST_CHROMIUM to a Chromium binary."
             )
+    if not _is_root_with_apt():
+        missing = [name for name in ("docker", "docker-compose", "debootstrap") if shutil.which(name) is None]
+        if missing:
+            found.append(
+                f"The compose tests need {', '.join(missing)}, which only root can install here: run `sudo apt-get "
+                f"install docker.io docker-compose debootstrap` (Debian), or run the test command as root."
+            )
     return found
+
+
+def _is_root_with_apt():
+    return hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get") is not None
 
 
 if __name__ == "__main__":

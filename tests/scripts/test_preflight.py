@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def preflight(env: dict[str, str], *, as_user: int | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, str(ROOT / "scripts" / "preflight.py")]
     if as_user is not None:  # a real unprivileged user, as a person without root runs it
-        command = ["setpriv", f"--reuid={as_user}", f"--regid={as_user}", "--clear-groups", *command]
+        command = [shutil.which("setpriv"), f"--reuid={as_user}", f"--regid={as_user}", "--clear-groups", *command]
     return subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
 
 
@@ -49,6 +49,14 @@ def test_without_chromium_a_user_who_cannot_install_it_is_told_how():
     result = preflight({"FRPO_TEST_CHROMIUM": "/nonexistent/chromium"}, as_user=65534)
     assert result.returncode == 1
     assert "No Chromium at /nonexistent/chromium" in result.stderr and "sudo apt-get install chromium" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to become another user")
+def test_without_docker_a_user_who_cannot_install_it_is_told_how():
+    result = preflight({"PATH": "/nonexistent"}, as_user=65534)  # no docker, docker-compose or debootstrap on PATH
+    assert result.returncode == 1
+    assert "The compose tests need docker, docker-compose, debootstrap" in result.stderr
+    assert "sudo apt-get install docker.io docker-compose debootstrap" in result.stderr
 
 
 def test_root_may_go_on_without_chromium_as_the_test_command_installs_it():
