@@ -119,10 +119,7 @@ def _safety_evaluation(spec: EvalSpec, engine: Engine, run_id: uuid.UUID, tokeni
         used["helpfulness"] = f"{scorer.name}@{scorer.version}"
     if strongreject_judge is not None:
         used["strongreject_judge"] = f"{strongreject_judge.name}@{strongreject_judge.version}"
-    if is_main_process():
-        with session_scope(engine) as session:
-            add_event(session, run_id, "evaluation: " + ", ".join(f"{k} = {v}" for k, v in used.items()), **used)
-    return evaluator_for_prompt_set(
+    evaluator = evaluator_for_prompt_set(
         spec.prompts,
         judge=judge,
         tokenizer=AutoTokenizer.from_pretrained(tokenizer_path),
@@ -136,7 +133,13 @@ def _safety_evaluation(spec: EvalSpec, engine: Engine, run_id: uuid.UUID, tokeni
         n_strongreject=spec.n_strongreject,
         strongreject_judge=strongreject_judge,
         harmless=spec.harmless_prompts,
+        max_prompt_length=spec.max_prompt_length,
     )
+    if is_main_process():  # the judges, and the prompt bound with how many evaluation prompts it cut
+        used.update(evaluator.prompt_record())
+        with session_scope(engine) as session:
+            add_event(session, run_id, "evaluation: " + ", ".join(f"{k} = {v}" for k, v in used.items()), **used)
+    return evaluator
 
 
 def _callbacks(spec_eval: EvalSpec | None, engine: Engine, run_id: uuid.UUID, start: str, reference: str | None):
@@ -174,6 +177,8 @@ SHARED_RL_FIELDS = (
     "num_generations",
     "per_device_train_batch_size",
     "max_completion_length",
+    "max_prompt_length",
+    "overlong_prompts",
     "seed",
     "save_steps",
     "lora",
