@@ -274,13 +274,15 @@ def _finetune(
     (method.md §6.11), also after a resume."""
     if spec.mode == "rl":
         return _downstream_rl(spec, run_id, engine, output_dir, start, resume)
-    from frpo_core.jobs.sft import build_sft_trainer, save_final
+    from frpo_core.jobs.sft import build_sft_trainer, load_sft_data, save_final
 
     job = sft_job(spec, start, output_dir)
+    data = load_sft_data(job)
     callbacks = _callbacks(spec.eval, engine, run_id, start, reference=start)
-    trainer = build_sft_trainer(job, callbacks=callbacks)
+    trainer = build_sft_trainer(job, callbacks=callbacks, data=data)
     if is_main_process():
         with session_scope(engine) as session:
+            add_event(session, run_id, f"sft masking: {data.masking} ({data.reason})", **data.record())
             _record_world(session, run_id)
     try:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -317,6 +319,7 @@ def sft_job(spec: FinetuneSpec, start: str, output_dir: Path):
         save_steps=spec.save_steps,
         max_grad_norm=spec.max_grad_norm,
         gpu=_gpu_options(spec.gpu, GpuBaseOptions),
+        masking=spec.masking,
     )
 
 

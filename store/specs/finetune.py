@@ -56,6 +56,13 @@ class FinetuneStage(FromPreset, preset_kind="finetune"):
     max_completion_length: int = Field(64, ge=1, description="Downstream RL: tokens per completion.")
     max_prompt_length: int | None = max_prompt_length_field("Downstream RL: prompts")
     overlong_prompts: Literal["truncate", "drop"] = overlong_prompts_field()
+    masking: Literal["auto", "assistant", "completion"] = Field(
+        "auto",
+        description="SFT: how the loss stays on the answer. 'assistant': the chat template's {% generation %} "
+        "markers (assistant_only_loss); 'completion': the conversation up to the answer as the prompt, the answer as "
+        "the completion (completion_only_loss; any chat template); 'auto': 'assistant' where the template has the "
+        "markers, else 'completion'. The masking used is recorded as an event on the run.",
+    )
     beta: float = Field(0.0, ge=0, description="Downstream RL: weight of the KL to the model it starts from.")
     eval: EvalSpec | None = Field(
         default_factory=EvalSpec, description="In-loop safety evaluation (null: none, e.g. for a warm start)."

@@ -32,6 +32,7 @@ def test_prompts_are_bounded_at_the_authors_1024_tokens_unless_a_spec_says_other
     assert train.max_prompt_length == train.eval.max_prompt_length == 1024
     assert train.overlong_prompts == "truncate" and finetune.max_prompt_length is None  # null: no bound
     assert EvaluateSpec(run_id=parent).eval.max_prompt_length == 1024
+    assert FinetuneSpec(parent_id=parent).masking == "auto"
     for preset in ("safety-mistral-7b", "safety-qwen2.5-7b", "math-qwen2.5-math-7b"):
         assert TrainSpec(preset=preset, dataset="d.parquet").max_prompt_length == 1024
 
