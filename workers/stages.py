@@ -135,10 +135,10 @@ def _safety_evaluation(spec: EvalSpec, engine: Engine, run_id: uuid.UUID, tokeni
         harmless=spec.harmless_prompts,
         max_prompt_length=spec.max_prompt_length,
     )
-    if is_main_process():  # the judges, and the prompt bound with how many evaluation prompts it cut
-        used.update(evaluator.prompt_record())
+    if is_main_process():
         with session_scope(engine) as session:
             add_event(session, run_id, "evaluation: " + ", ".join(f"{k} = {v}" for k, v in used.items()), **used)
+            _record_bound(session, run_id, "evaluation prompts", evaluator.prompt_record())
     return evaluator
 
 
@@ -239,7 +239,7 @@ def _run_rl(job, spec_eval: EvalSpec | None, run_id: uuid.UUID, engine: Engine, 
     callbacks = _callbacks(spec_eval, engine, run_id, start, reference=start)
     trainer = build_rl_trainer(job, callbacks, prompts)
     if is_main_process():
-        _record_inputs(engine, run_id, reward_identities(trainer.reward_funcs), prompts.record)
+        _record_inputs(engine, run_id, reward_identities(trainer.reward_funcs), prompts.record, prompts.bound)
     try:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     finally:
@@ -247,16 +247,33 @@ def _run_rl(job, spec_eval: EvalSpec | None, run_id: uuid.UUID, engine: Engine, 
     return save_final(trainer, job.output_dir), trainer.state.global_step
 
 
-def _record_inputs(engine: Engine, run_id: uuid.UUID, rewards: dict[str, str], data: dict) -> None:
-    """The rewards' scorers and the data as events; the math data's decontamination also as a tag, where a chart's
-    reader sees it (method.md §6.10); the number of training processes when launched."""
+def _record_inputs(engine: Engine, run_id: uuid.UUID, rewards: dict[str, str], data: dict, bound: dict) -> None:
+    """The rewards' scorers, the data and the prompts' length bound as events; the math data's decontamination also
+    as a tag, where a chart's reader sees it (method.md §6.10); the number of training processes when launched."""
     with session_scope(engine) as session:
         add_event(session, run_id, "rewards: " + ", ".join(f"{k} = {v}" for k, v in rewards.items()), **rewards)
         add_event(session, run_id, "data: " + ", ".join(f"{k} = {v}" for k, v in data.items()), **data)
+        _record_bound(session, run_id, "RL prompts", bound)
         _record_world(session, run_id)
         if data.get("decontaminated_against") is not None:
             run = session.get(Run, run_id)
             run.tags = {**run.tags, "decontaminated": data["removed"]}
+
+
+def _record_bound(session: Session, run_id: uuid.UUID, what: str, bound: dict) -> None:
+    """How many of `what` the prompt-length bound cut or dropped, as an event (a warning when it touched any)."""
+    if not bound:
+        return
+    limit = bound["max_prompt_length"]
+    if limit is None:
+        add_event(session, run_id, f"{what}: no max_prompt_length, prompts not bounded", **bound)
+        return
+    touched = bound["truncated"] + bound["dropped"]
+    message = (
+        f"{what}: max_prompt_length = {limit} tokens; {bound['truncated']} truncated from the left, "
+        f"{bound['dropped']} dropped"
+    )
+    add_event(session, run_id, message, level="warning" if touched else "info", **bound)
 
 
 def _record_world(session: Session, run_id: uuid.UUID) -> None:

@@ -74,10 +74,12 @@ class RLJob:
 
 @dataclass(frozen=True)
 class Prompts:
-    """A run's RL prompts and what the run should record about them (rows; for math, the decontamination)."""
+    """A run's RL prompts and what the run should record about them (rows; for math, the decontamination; the
+    prompt-length bound and what it cut, in ``bound``)."""
 
     dataset: Dataset
     record: dict[str, Any]
+    bound: dict[str, Any] = field(default_factory=dict)
 
 
 def load_rl_prompts(
@@ -164,10 +166,10 @@ def bound_rl_prompts(
     overlong: Overlong = "truncate",
 ) -> Prompts:
     """``prompts`` within ``max_prompt_length`` tokens after the chat template (:func:`bound_prompts`): TRL 1.16's
-    GRPO has no such bound, and one long prompt makes its step many times slower (or out of memory on a GPU). The
-    record gains the bound and how many prompts were cut or dropped, so the run shows it."""
+    GRPO has no such bound, and one long prompt makes its step many times slower (or out of memory on a GPU).
+    ``bound`` says what the bound was and how many prompts it cut or dropped, so the run can show it."""
     bounded = bound_prompts(prompts.dataset, tokenizer, max_prompt_length, overlong)
-    return Prompts(bounded.dataset, {**prompts.record, **bounded.record()})
+    return Prompts(bounded.dataset, prompts.record, bounded.record())
 
 
 def build_rl_trainer(
