@@ -42,6 +42,7 @@ _PAPER_EVAL: dict[str, Any] = {
     "n_harmful": 100,  # a fixed 100 of HarmBench's 200 standard behaviours (the paper drew a new 100 every time)
     "n_harmless": 128,
     "max_new_tokens": 512,
+    "max_prompt_length": 1024,  # the authors' prompt bound (a field's default too; stated here as the paper's)
     "judge": "strongreject:qylu4156/strongreject-15k-v1",
     "helpfulness": "allenai/Llama-3.1-8B-Instruct-RM-RB2",
     "strongreject": "strongreject",
@@ -61,6 +62,7 @@ _SAFETY_RL: dict[str, Any] = {
     "num_generations": 8,
     "per_device_train_batch_size": 16,
     "max_completion_length": 2048,
+    "max_prompt_length": 1024,  # the authors' GRPO bound, in tokens after the chat template
     "lora": True,
     "lora_r": 64,
     "lora_alpha": 64,
@@ -270,6 +272,7 @@ PRESETS.update(
                 "num_generations": 8,
                 "per_device_train_batch_size": 32,
                 "max_completion_length": 2048,
+                "max_prompt_length": 1024,  # the authors' GRPO bound, in tokens after the chat template
                 "lora": True,
                 "lora_r": 64,
                 "lora_alpha": 128,

@@ -119,10 +119,7 @@ def _safety_evaluation(spec: EvalSpec, engine: Engine, run_id: uuid.UUID, tokeni
         used["helpfulness"] = f"{scorer.name}@{scorer.version}"
     if strongreject_judge is not None:
         used["strongreject_judge"] = f"{strongreject_judge.name}@{strongreject_judge.version}"
-    if is_main_process():
-        with session_scope(engine) as session:
-            add_event(session, run_id, "evaluation: " + ", ".join(f"{k} = {v}" for k, v in used.items()), **used)
-    return evaluator_for_prompt_set(
+    evaluator = evaluator_for_prompt_set(
         spec.prompts,
         judge=judge,
         tokenizer=AutoTokenizer.from_pretrained(tokenizer_path),
@@ -136,7 +133,13 @@ def _safety_evaluation(spec: EvalSpec, engine: Engine, run_id: uuid.UUID, tokeni
         n_strongreject=spec.n_strongreject,
         strongreject_judge=strongreject_judge,
         harmless=spec.harmless_prompts,
+        max_prompt_length=spec.max_prompt_length,
     )
+    if is_main_process():
+        with session_scope(engine) as session:
+            add_event(session, run_id, "evaluation: " + ", ".join(f"{k} = {v}" for k, v in used.items()), **used)
+            _record_bound(session, run_id, "evaluation prompts", evaluator.prompt_record())
+    return evaluator
 
 
 def _callbacks(spec_eval: EvalSpec | None, engine: Engine, run_id: uuid.UUID, start: str, reference: str | None):
@@ -174,6 +177,8 @@ SHARED_RL_FIELDS = (
     "num_generations",
     "per_device_train_batch_size",
     "max_completion_length",
+    "max_prompt_length",
+    "overlong_prompts",
     "seed",
     "save_steps",
     "lora",
@@ -234,7 +239,7 @@ def _run_rl(job, spec_eval: EvalSpec | None, run_id: uuid.UUID, engine: Engine, 
     callbacks = _callbacks(spec_eval, engine, run_id, start, reference=start)
     trainer = build_rl_trainer(job, callbacks, prompts)
     if is_main_process():
-        _record_inputs(engine, run_id, reward_identities(trainer.reward_funcs), prompts.record)
+        _record_inputs(engine, run_id, reward_identities(trainer.reward_funcs), prompts.record, prompts.bound)
     try:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     finally:
@@ -242,16 +247,33 @@ def _run_rl(job, spec_eval: EvalSpec | None, run_id: uuid.UUID, engine: Engine, 
     return save_final(trainer, job.output_dir), trainer.state.global_step
 
 
-def _record_inputs(engine: Engine, run_id: uuid.UUID, rewards: dict[str, str], data: dict) -> None:
-    """The rewards' scorers and the data as events; the math data's decontamination also as a tag, where a chart's
-    reader sees it (method.md §6.10); the number of training processes when launched."""
+def _record_inputs(engine: Engine, run_id: uuid.UUID, rewards: dict[str, str], data: dict, bound: dict) -> None:
+    """The rewards' scorers, the data and the prompts' length bound as events; the math data's decontamination also
+    as a tag, where a chart's reader sees it (method.md §6.10); the number of training processes when launched."""
     with session_scope(engine) as session:
         add_event(session, run_id, "rewards: " + ", ".join(f"{k} = {v}" for k, v in rewards.items()), **rewards)
         add_event(session, run_id, "data: " + ", ".join(f"{k} = {v}" for k, v in data.items()), **data)
+        _record_bound(session, run_id, "RL prompts", bound)
         _record_world(session, run_id)
         if data.get("decontaminated_against") is not None:
             run = session.get(Run, run_id)
             run.tags = {**run.tags, "decontaminated": data["removed"]}
+
+
+def _record_bound(session: Session, run_id: uuid.UUID, what: str, bound: dict) -> None:
+    """How many of `what` the prompt-length bound cut or dropped, as an event (a warning when it touched any)."""
+    if not bound:
+        return
+    limit = bound["max_prompt_length"]
+    if limit is None:
+        add_event(session, run_id, f"{what}: no max_prompt_length, prompts not bounded", **bound)
+        return
+    touched = bound["truncated"] + bound["dropped"]
+    message = (
+        f"{what}: max_prompt_length = {limit} tokens; {bound['truncated']} truncated from the left, "
+        f"{bound['dropped']} dropped"
+    )
+    add_event(session, run_id, message, level="warning" if touched else "info", **bound)
 
 
 def _record_world(session: Session, run_id: uuid.UUID) -> None:
@@ -269,13 +291,15 @@ def _finetune(
     (method.md §6.11), also after a resume."""
     if spec.mode == "rl":
         return _downstream_rl(spec, run_id, engine, output_dir, start, resume)
-    from frpo_core.jobs.sft import build_sft_trainer, save_final
+    from frpo_core.jobs.sft import build_sft_trainer, load_sft_data, save_final
 
     job = sft_job(spec, start, output_dir)
+    data = load_sft_data(job)
     callbacks = _callbacks(spec.eval, engine, run_id, start, reference=start)
-    trainer = build_sft_trainer(job, callbacks=callbacks)
+    trainer = build_sft_trainer(job, callbacks=callbacks, data=data)
     if is_main_process():
         with session_scope(engine) as session:
+            add_event(session, run_id, f"sft masking: {data.masking} ({data.reason})", **data.record())
             _record_world(session, run_id)
     try:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -312,6 +336,7 @@ def sft_job(spec: FinetuneSpec, start: str, output_dir: Path):
         save_steps=spec.save_steps,
         max_grad_norm=spec.max_grad_norm,
         gpu=_gpu_options(spec.gpu, GpuBaseOptions),
+        masking=spec.masking,
     )
 
 

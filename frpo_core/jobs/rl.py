@@ -22,9 +22,10 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from transformers import PrinterCallback, TrainerCallback
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PrinterCallback, TrainerCallback
 
 from frpo_core.config import FRPOConfig
+from frpo_core.data.prompt_length import Overlong, bound_prompts
 from frpo_core.jobs.gpu import GpuOptions, gpu_config_options
 from frpo_core.jobs.rewards import build_rewards
 from frpo_core.jobs.sft import LORA_TARGET_MODULES, save_final
@@ -57,6 +58,8 @@ class RLJob:
     num_generations: int = 8
     per_device_train_batch_size: int = 32
     max_completion_length: int = 16
+    max_prompt_length: int | None = 1024  # tokens after the chat template; the authors' bound; None: unbounded
+    overlong_prompts: Overlong = "truncate"  # ... longer prompts cut from the left, or "drop"ped
     seed: int = 0
     save_steps: int | None = None
     lora: bool = False
@@ -71,10 +74,12 @@ class RLJob:
 
 @dataclass(frozen=True)
 class Prompts:
-    """A run's RL prompts and what the run should record about them (rows; for math, the decontamination)."""
+    """A run's RL prompts and what the run should record about them (rows; for math, the decontamination; the
+    prompt-length bound and what it cut, in ``bound``)."""
 
     dataset: Dataset
     record: dict[str, Any]
+    bound: dict[str, Any] = field(default_factory=dict)
 
 
 def load_rl_prompts(
@@ -145,8 +150,26 @@ def rl_config(job: RLJob) -> FRPOConfig:
 
 
 def load_rl_prompts_of(job: RLJob) -> Prompts:
-    """:func:`load_rl_prompts` with the job's dataset, rewards and math data settings."""
-    return load_rl_prompts(job.dataset, job.rewards, math_levels=job.math_levels, math_exclude=job.math_exclude)
+    """:func:`load_rl_prompts` with the job's dataset, rewards and math data settings, bounded to the job's
+    ``max_prompt_length`` tokens with the model's own tokenizer (:func:`bound_rl_prompts`)."""
+    prompts = load_rl_prompts(job.dataset, job.rewards, math_levels=job.math_levels, math_exclude=job.math_exclude)
+    if job.max_prompt_length is None:
+        return bound_rl_prompts(prompts, None, None)
+    tokenizer = AutoTokenizer.from_pretrained(job.model_path, trust_remote_code=job.trust_remote_code)
+    return bound_rl_prompts(prompts, tokenizer, job.max_prompt_length, job.overlong_prompts)
+
+
+def bound_rl_prompts(
+    prompts: Prompts,
+    tokenizer: PreTrainedTokenizerBase | None,
+    max_prompt_length: int | None,
+    overlong: Overlong = "truncate",
+) -> Prompts:
+    """``prompts`` within ``max_prompt_length`` tokens after the chat template (:func:`bound_prompts`): TRL 1.16's
+    GRPO has no such bound, and one long prompt makes its step many times slower (or out of memory on a GPU).
+    ``bound`` says what the bound was and how many prompts it cut or dropped, so the run can show it."""
+    bounded = bound_prompts(prompts.dataset, tokenizer, max_prompt_length, overlong)
+    return Prompts(bounded.dataset, prompts.record, bounded.record())
 
 
 def build_rl_trainer(

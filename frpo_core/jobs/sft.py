@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from datasets import Dataset
+from jinja2 import TemplateError
 from peft import LoraConfig, PeftModel
-from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase, Trainer, TrainerCallback
 from trl import SFTConfig, SFTTrainer
+from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
 from frpo_core.data.conversations import load_sft
 from frpo_core.jobs.gpu import GpuBaseOptions, gpu_base_config
@@ -27,6 +30,14 @@ LORA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "gate_
 
 FINAL_DIR = "final"
 """Subdirectory of ``SFTJob.output_dir`` that holds the finished (merged) model and tokenizer."""
+
+Masking = Literal["auto", "assistant", "completion"]
+MASKINGS = ("auto", "assistant", "completion")
+"""How SFT keeps the loss on the answer. ``"assistant"``: TRL's ``assistant_only_loss``, which needs the chat template's
+``{% generation %}`` markers (the tiny model has them; most real templates, Mistral's and SmolLM's among them, do not).
+``"completion"``: TRL's prompt-completion format with ``completion_only_loss``: the conversation up to the answer is
+the prompt (rendered with the generation prompt), the answer the completion, so any chat template works, as in the
+authors' code SFT. ``"auto"``: ``"assistant"`` where the template has the markers, else ``"completion"``."""
 
 
 @dataclass
@@ -63,13 +74,116 @@ class SFTJob:
     eval_every: int | None = None
     max_grad_norm: float | None = None  # gradient clipping; None: TRL's default (1.0); the authors' code SFT: 0.3
     gpu: GpuBaseOptions | None = None  # attention, bf16, checkpointing; None: TRL's defaults with fp32 weights
+    masking: Masking = "auto"  # how the loss stays on the answer (MASKINGS)
 
 
-def sft_config(job: SFTJob) -> SFTConfig:
-    """The ``SFTConfig`` for ``job``: loss on assistant tokens only, no external reporting, CPU when no CUDA.
+@dataclass(frozen=True)
+class SFTData:
+    """A run's SFT data as the trainer takes it, the tokenizer that renders it, and the masking its loss uses."""
 
-    ``assistant_only_loss`` trains exactly the tokens inside the chat template's ``{% generation %}`` block (the
-    answer and its end-of-turn token), so SFT teaches answering, not reproducing user prompts. The model is loaded
+    train: Dataset
+    eval: Dataset | None
+    tokenizer: PreTrainedTokenizerBase
+    masking: str  # "assistant" or "completion"
+    reason: str
+
+    def record(self) -> dict[str, Any]:
+        """What a run records about its loss (an event on the run): the masking used, and why."""
+        return {"masking": self.masking, "why": self.reason}
+
+
+def choose_masking(tokenizer: PreTrainedTokenizerBase, requested: Masking = "auto") -> tuple[str, str]:
+    """The masking SFT uses with this tokenizer's chat template (:data:`MASKINGS`), and why. Refused only where it
+    cannot work: no chat template at all, or ``"assistant"`` on a template without ``{% generation %}`` markers that
+    TRL cannot patch in."""
+    if requested not in MASKINGS:
+        raise ValueError(f"masking={requested!r} must be one of {MASKINGS}")
+    template = tokenizer.chat_template
+    if not template:
+        raise ValueError(
+            "the model's tokenizer has no chat template, and SFT renders conversations through it: use an "
+            "instruction-tuned (chat) model, or add a chat_template to its tokenizer_config.json"
+        )
+    markers = has_generation_markers(template)
+    if requested == "completion" or (requested == "auto" and not markers):
+        why = "asked for" if requested == "completion" else "the chat template has no {% generation %} markers"
+        return "completion", f"{why}: loss on the answer as a prompt-completion pair (completion_only_loss)"
+    if markers:
+        return "assistant", "the chat template marks the answer with {% generation %}: assistant_only_loss"
+    try:
+        get_training_chat_template(tokenizer)
+    except ValueError as error:
+        raise ValueError(
+            "masking='assistant' needs {% generation %} markers in the chat template, which this one lacks and TRL "
+            "cannot add: use masking='completion' (or 'auto'), which keeps the loss on the answer without them"
+        ) from error
+    return "assistant", "asked for: TRL swaps in its training version of this chat template (assistant_only_loss)"
+
+
+def as_prompt_completion(dataset: Dataset) -> Dataset:
+    """``messages`` conversations as TRL's conversational prompt-completion pairs: every turn before the last is the
+    prompt, the last (the assistant's answer) the completion."""
+
+    def split(row: dict[str, Any]) -> dict[str, Any]:
+        messages = row["messages"]
+        if len(messages) < 2 or messages[-1]["role"] != "assistant":
+            roles = [message["role"] for message in messages]
+            raise ValueError(
+                f"an SFT conversation with roles {roles} does not end in an assistant answer after a prompt; "
+                "masking='completion' trains on that last answer: give each row a user turn and the answer"
+            )
+        return {"prompt": messages[:-1], "completion": messages[-1:]}
+
+    return dataset.map(split, remove_columns=["messages"])
+
+
+def fit_template(dataset: Dataset, tokenizer: PreTrainedTokenizerBase) -> Dataset:
+    """``dataset`` as the chat template can render it. Some templates refuse a system turn (Mistral-7B-Instruct's
+    raises unless roles alternate user/assistant); an *empty* system turn (the code SFT's) says nothing, so it is
+    dropped there. Anything else the template refuses is an error naming the fix."""
+    if not len(dataset) or _renders(tokenizer, dataset[0]["messages"]):
+        return dataset
+    without = dataset.map(lambda row: {"messages": _without_empty_system(row["messages"])})
+    if _renders(tokenizer, without[0]["messages"]):
+        return without
+    raise ValueError(
+        "the model's chat template refuses this SFT data's conversations (roles "
+        f"{[message['role'] for message in dataset[0]['messages']]}): give the data the turns the template accepts "
+        "(e.g. no system turn for a template that allows only user/assistant), or another chat template"
+    )
+
+
+def _renders(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> bool:
+    try:
+        tokenizer.apply_chat_template(messages, tokenize=False)
+    except TemplateError:
+        return False
+    return True
+
+
+def _without_empty_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [message for message in messages if message["role"] != "system" or message["content"].strip()]
+
+
+def load_sft_data(job: SFTJob) -> SFTData:
+    """The job's data (:func:`frpo_core.data.conversations.load_sft`), fitted to the model's chat template, in the
+    form its masking needs (:func:`choose_masking`), with the evaluation holdout split off."""
+    tokenizer = AutoTokenizer.from_pretrained(job.model_path)
+    masking, reason = choose_masking(tokenizer, job.masking)
+    dataset = fit_template(load_sft(job.dataset, limit=job.dataset_limit), tokenizer)
+    if masking == "completion":
+        dataset = as_prompt_completion(dataset)
+    train, evaluation = split_eval(dataset, job)
+    return SFTData(train, evaluation, tokenizer, masking, reason)
+
+
+def sft_config(job: SFTJob, masking: str = "assistant") -> SFTConfig:
+    """The ``SFTConfig`` for ``job``: loss on the answer only, no external reporting, CPU when no CUDA.
+
+    With ``masking="assistant"``, ``assistant_only_loss`` trains exactly the tokens inside the chat template's
+    ``{% generation %}`` block (the answer and its end-of-turn token); with ``"completion"``, ``completion_only_loss``
+    trains the completion of prompt-completion data (the answer and the template's end of turn), whatever the
+    template (:data:`MASKINGS`). Either way SFT teaches answering, not reproducing user prompts. The model is loaded
     by the trainer from ``model_init_kwargs``: fp32 weights, or with ``job.gpu`` its attention kernel and bf16
     weights (:func:`frpo_core.jobs.gpu.gpu_base_config`, as for RL), so that under DeepSpeed ZeRO-3 it loads sharded.
     """
@@ -91,7 +205,8 @@ def sft_config(job: SFTJob) -> SFTConfig:
         warmup_steps=job.warmup_ratio,  # transformers 5: a float < 1 is a ratio of the total steps
         weight_decay=job.weight_decay,
         max_length=job.max_length,
-        assistant_only_loss=True,
+        assistant_only_loss=masking == "assistant",
+        completion_only_loss=masking == "completion",
         seed=job.seed,
         data_seed=job.seed,
         logging_steps=job.logging_steps,
@@ -128,20 +243,22 @@ def split_eval(dataset: Dataset, job: SFTJob) -> tuple[Dataset, Dataset | None]:
     return dataset.select(range(cut)), dataset.select(range(cut, len(dataset)))
 
 
-def build_sft_trainer(job: SFTJob, callbacks: Sequence[TrainerCallback] = ()) -> SFTTrainer:
+def build_sft_trainer(
+    job: SFTJob, callbacks: Sequence[TrainerCallback] = (), data: SFTData | None = None
+) -> SFTTrainer:
     """An ``SFTTrainer`` for ``job``, ready to ``train()``: the model, tokenizer and data loaded, LoRA applied if asked.
+    ``data`` defaults to :func:`load_sft_data` of the job (a caller that records the masking loads it first).
 
     Exposed separately from :func:`run_sft` so that callers (and tests) can inspect the tokenised data and the
     collated batches before training.
     """
-    tokenizer = AutoTokenizer.from_pretrained(job.model_path)
-    train_dataset, eval_dataset = split_eval(load_sft(job.dataset, limit=job.dataset_limit), job)
+    data = data or load_sft_data(job)
     return SFTTrainer(
         model=str(job.model_path),  # loaded with the config's model_init_kwargs (sft_config)
-        args=sft_config(job),
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        processing_class=tokenizer,
+        args=sft_config(job, data.masking),
+        train_dataset=data.train,
+        eval_dataset=data.eval,
+        processing_class=data.tokenizer,
         peft_config=lora_config(job) if job.lora else None,
         callbacks=list(callbacks),
     )

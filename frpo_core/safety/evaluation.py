@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from datasets import Dataset
 from transformers import (
     GenerationConfig,
     PreTrainedModel,
@@ -29,6 +30,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from frpo_core.data.prompt_length import bound_prompts
 from frpo_core.safety.judges import Judge
 from frpo_core.safety.rewards import Scorer
 
@@ -258,6 +260,11 @@ class SafetyEvaluator:
       reference is set. :class:`SafetyEvalCallback` sets it to a frozen copy of the model at the start of training
       when none is given.
     Each set is generated once per call and the same completions are judged, scored and used for the KL.
+
+    With ``max_prompt_length``, every prompt is bounded once, here, to that many tokens after the chat template, as
+    RL bounds its prompts (:func:`frpo_core.data.prompt_length.bound_prompts`: cut from the left inside the text, the
+    template's start and end kept; a prompt the template alone makes too long is dropped), so one long prompt cannot
+    blow up an evaluation batch; :meth:`prompt_record` says how many were cut.
     """
 
     def __init__(
@@ -272,9 +279,15 @@ class SafetyEvaluator:
         scorer: Scorer | None = None,
         strongreject_prompts: Sequence[str] = (),
         strongreject_judge: Judge | None = None,
+        max_prompt_length: int | None = None,
     ) -> None:
         if not harmful_prompts:
             raise ValueError("SafetyEvaluator needs at least one harmful prompt (harmless ones are optional)")
+        self.max_prompt_length = max_prompt_length
+        self.truncated = self.dropped = 0
+        harmful_prompts, harmless_prompts, strongreject_prompts = (
+            self._bound(tokenizer, prompts) for prompts in (harmful_prompts, harmless_prompts, strongreject_prompts)
+        )
         self.harmful_prompts = tuple(harmful_prompts)
         self.harmless_prompts = tuple(harmless_prompts)
         self.judge = judge
@@ -285,6 +298,20 @@ class SafetyEvaluator:
         self.scorer = scorer
         self.strongreject_prompts = tuple(strongreject_prompts)
         self.strongreject_judge = strongreject_judge or judge
+
+    def _bound(self, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[str]:
+        """``prompts`` (single user turns) within ``max_prompt_length`` tokens after the chat template, counted."""
+        if self.max_prompt_length is None or not prompts:
+            return list(prompts)
+        chats = Dataset.from_dict({"prompt": [[{"role": "user", "content": text}] for text in prompts]})
+        bounded = bound_prompts(chats, tokenizer, self.max_prompt_length)
+        self.truncated += bounded.truncated
+        self.dropped += bounded.dropped
+        return [chat[-1]["content"] for chat in bounded.dataset["prompt"]]
+
+    def prompt_record(self) -> dict[str, int | None]:
+        """The prompt bound and how many evaluation prompts it cut or dropped (what a run records)."""
+        return {"max_prompt_length": self.max_prompt_length, "truncated": self.truncated, "dropped": self.dropped}
 
     def evaluate(self, model: PreTrainedModel) -> dict[str, float]:
         metrics: dict[str, float] = {}
@@ -330,10 +357,12 @@ def evaluator_for_prompt_set(
     n_strongreject: int | None = None,
     strongreject_judge: Judge | None = None,
     harmless: str | None = None,
+    max_prompt_length: int | None = None,
 ) -> SafetyEvaluator:
     """A SafetyEvaluator on fixed subsets of a labelled prompt set (task "safety" / "normal"), drawn once by `seed`.
     Harmless prompts come from ``harmless`` when given (e.g. HarmBench has none), and are skipped if there are none;
-    with ``strongreject``, the evaluator also answers a fixed subset of that set (all of it by default)."""
+    with ``strongreject``, the evaluator also answers a fixed subset of that set (all of it by default). Prompts are
+    bounded to ``max_prompt_length`` tokens (see :class:`SafetyEvaluator`)."""
     from frpo_core.safety.prompts import load_prompts
 
     def texts(source: str, task: str | None, n: int | None) -> list[str]:
@@ -349,6 +378,7 @@ def evaluator_for_prompt_set(
         scorer=scorer,
         strongreject_prompts=texts(strongreject, None, n_strongreject) if strongreject else (),
         strongreject_judge=strongreject_judge,
+        max_prompt_length=max_prompt_length,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from store.presets import PRESETS, apply_preset, preset_names
 
@@ -14,6 +14,30 @@ QUICKSTART_DATASET = "toy"  # the RL dataset name of the quickstart's prompts (f
 # frpo_core.data.sources.NAMED's streamed sets: read the first N rows
 STREAMED_DATASETS = frozenset({"opencodeinstruct"})
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+PAPER_MAX_PROMPT_LENGTH = 1024  # the authors' bound on prompt tokens (method.md §2.3)
+MAX_PROMPT_TOKENS = 131_072  # the longest context of the models the paper names (and then some)
+
+
+def max_prompt_length_field(where: str) -> Any:
+    """The `max_prompt_length` field of a spec whose prompts are `where`: bounded, with help text."""
+    return Field(
+        PAPER_MAX_PROMPT_LENGTH,
+        ge=16,
+        le=MAX_PROMPT_TOKENS,
+        description=f"{where} longer than this many tokens (counted after the model's chat template) are cut from "
+        "the left inside their text, the template's start and end kept (the authors: 1024); the count is recorded as "
+        "an event on the run. null: no bound (one long prompt can make a step many times slower, or run a GPU out "
+        "of memory).",
+    )
+
+
+def overlong_prompts_field() -> Any:
+    """The `overlong_prompts` field: what happens to a prompt over `max_prompt_length`."""
+    return Field(
+        "truncate",
+        description="Prompts over max_prompt_length: 'truncate' (cut from the left, as TRL's old max_prompt_length "
+        "did) or 'drop' (left out of the data; the count is recorded as an event on the run).",
+    )
 
 
 class SpecError(ValueError):

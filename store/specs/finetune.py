@@ -7,7 +7,15 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from store.specs.base import STREAMED_DATASETS, FromPreset, preset_enum, preset_help, preset_tags
+from store.specs.base import (
+    STREAMED_DATASETS,
+    FromPreset,
+    max_prompt_length_field,
+    overlong_prompts_field,
+    preset_enum,
+    preset_help,
+    preset_tags,
+)
 from store.specs.gpu import GpuBase
 from store.specs.safety_eval import EvalSpec
 
@@ -46,6 +54,15 @@ class FinetuneStage(FromPreset, preset_kind="finetune"):
     )
     num_generations: int = Field(8, ge=2, description="Downstream RL: completions per prompt.")
     max_completion_length: int = Field(64, ge=1, description="Downstream RL: tokens per completion.")
+    max_prompt_length: int | None = max_prompt_length_field("Downstream RL: prompts")
+    overlong_prompts: Literal["truncate", "drop"] = overlong_prompts_field()
+    masking: Literal["auto", "assistant", "completion"] = Field(
+        "auto",
+        description="SFT: how the loss stays on the answer. 'assistant': the chat template's {% generation %} "
+        "markers (assistant_only_loss); 'completion': the conversation up to the answer as the prompt, the answer as "
+        "the completion (completion_only_loss; any chat template); 'auto': 'assistant' where the template has the "
+        "markers, else 'completion'. The masking used is recorded as an event on the run.",
+    )
     beta: float = Field(0.0, ge=0, description="Downstream RL: weight of the KL to the model it starts from.")
     eval: EvalSpec | None = Field(
         default_factory=EvalSpec, description="In-loop safety evaluation (null: none, e.g. for a warm start)."

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from store.specs.base import max_prompt_length_field
+
 
 class EvalSpec(BaseModel):
     """The safety evaluation: fixed harmful and harmless prompt subsets (drawn once, by `seed`), judged for refusal,
@@ -20,6 +22,7 @@ class EvalSpec(BaseModel):
     seed: int = Field(0, ge=0, description="Seeds the subsets once; every evaluation of a run uses the same prompts.")
     judge: str = Field("refusal-matcher", description="'refusal-matcher' (offline), 'hf-classifier:<path>', …")
     max_new_tokens: int = Field(48, ge=1, le=4096)
+    max_prompt_length: int | None = max_prompt_length_field("Evaluation prompts")
     every: int = Field(10, ge=1, description="Evaluate at step 0, every this many steps and at the end.")
     helpfulness: str | None = Field(
         "answered", description="Scores the harmless answers (eval/reward_normal): 'answered' or a reward model."

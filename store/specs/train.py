@@ -7,7 +7,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from store.specs.base import QUICKSTART_DATASET, TINY_MODEL, FromPreset, preset_enum, preset_help, preset_tags
+from store.specs.base import (
+    QUICKSTART_DATASET,
+    TINY_MODEL,
+    FromPreset,
+    max_prompt_length_field,
+    overlong_prompts_field,
+    preset_enum,
+    preset_help,
+    preset_tags,
+)
 from store.specs.gpu import GPU_TRL_OPTIONS, GpuSpec
 from store.specs.safety_eval import EvalSpec
 
@@ -29,6 +38,7 @@ RESERVED_TRL_OPTIONS = frozenset(
         "num_generations",
         "per_device_train_batch_size",
         "max_completion_length",
+        "max_prompt_length",
         "save_steps",
         "save_strategy",
         "report_to",
@@ -91,6 +101,8 @@ class TrainSpec(FromPreset, preset_kind="train"):
     num_generations: int = Field(8, ge=2)
     per_device_train_batch_size: int = Field(32, ge=1)
     max_completion_length: int = Field(16, ge=1)
+    max_prompt_length: int | None = max_prompt_length_field("RL prompts")
+    overlong_prompts: Literal["truncate", "drop"] = overlong_prompts_field()
     save_steps: int = Field(10, ge=1, description="Checkpoint every this many steps; a resumed job starts there.")
     lora: bool = Field(False, description="Train a LoRA adapter (merged into the final model).")
     lora_r: int = Field(64, ge=1)

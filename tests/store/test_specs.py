@@ -25,6 +25,18 @@ def test_smallest_submission_is_the_toy_task():
     assert TrainSpec.model_validate({"kind": "train", "method": "frpo", "lamb": 0.2}).tags()["lamb"] == 0.2
 
 
+def test_prompts_are_bounded_at_the_authors_1024_tokens_unless_a_spec_says_otherwise():
+    parent = "123e4567-e89b-12d3-a456-426614174000"
+    train = TrainSpec(eval={})
+    finetune = FinetuneSpec(parent_id=parent, mode="rl", max_prompt_length=None)
+    assert train.max_prompt_length == train.eval.max_prompt_length == 1024
+    assert train.overlong_prompts == "truncate" and finetune.max_prompt_length is None  # null: no bound
+    assert EvaluateSpec(run_id=parent).eval.max_prompt_length == 1024
+    assert FinetuneSpec(parent_id=parent).masking == "auto"
+    for preset in ("safety-mistral-7b", "safety-qwen2.5-7b", "math-qwen2.5-math-7b"):
+        assert TrainSpec(preset=preset, dataset="d.parquet").max_prompt_length == 1024
+
+
 def test_job_kinds_and_the_default_kind():
     assert isinstance(JOB_SPEC.validate_python({"method": "frpo"}), TrainSpec)
     parent = "123e4567-e89b-12d3-a456-426614174000"
@@ -44,6 +56,10 @@ def test_job_kinds_and_the_default_kind():
         ({"nope": 1}, "nope"),
         ({"per_device_train_batch_size": 12, "num_generations": 8}, "multiple of num_generations"),
         ({"trl": {"loss_type": "dapo"}}, "may not set"),
+        ({"max_prompt_length": 8}, "max_prompt_length"),
+        ({"overlong_prompts": "keep"}, "overlong_prompts"),
+        ({"trl": {"max_prompt_length": 512}}, "may not set.*use the spec's own fields"),
+        ({"eval": {"max_prompt_length": 0}}, "eval.max_prompt_length"),
     ],
 )
 def test_bad_specs_name_the_field(body, field):

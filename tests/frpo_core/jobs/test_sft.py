@@ -3,6 +3,7 @@ options (bf16, checkpointing, attention) and clipping reach the trainer's config
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from trl import SFTConfig
 
 from frpo_core.jobs.gpu import GpuBaseOptions
-from frpo_core.jobs.sft import SFTJob, build_sft_trainer, merge_lora, run_sft, sft_config
+from frpo_core.jobs.sft import SFTJob, build_sft_trainer, load_sft_data, merge_lora, run_sft, sft_config
 from frpo_core.tiny import build_tiny_model
+from tests.frpo_core.jobs.test_sft_masking import PLAIN_TEMPLATE
 
 pytestmark = pytest.mark.slow
 
@@ -99,6 +101,27 @@ def test_only_assistant_tokens_carry_labels(tiny_path, tmp_path):
             f"<|im_start|>user\n{user_turn['content']}<|im_end|>\n<|im_start|>assistant\n\n"
         )
         assert not trained[~mask].any()  # padding never carries a label
+
+
+def test_on_a_template_without_generation_markers_only_the_completion_carries_labels(tiny_path, tmp_path):
+    plain = tmp_path / "plain-template"
+    shutil.copytree(tiny_path, plain)
+    tokenizer = AutoTokenizer.from_pretrained(plain)
+    tokenizer.chat_template = PLAIN_TEMPLATE
+    tokenizer.save_pretrained(plain)
+    data = load_sft_data(small_job(plain, tmp_path, max_length=512))
+    assert data.masking == "completion" and data.train.column_names == ["prompt", "completion"]
+    trainer = build_sft_trainer(small_job(plain, tmp_path, max_length=512), data=data)
+    assert not trainer.args.assistant_only_loss and trainer.args.completion_only_loss
+    examples = [trainer.train_dataset[i] for i in range(4)]
+    batch = trainer.data_collator(examples)
+    for row in range(4):
+        prompt, completion = data.train[row]["prompt"], data.train[row]["completion"]
+        ids, labels, mask = batch["input_ids"][row], batch["labels"][row], batch["attention_mask"][row].bool()
+        trained = labels != -100
+        assert tokenizer.decode(ids[trained]) == completion[0]["content"] + "<|im_end|>\n"
+        rendered = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        assert tokenizer.decode(ids[mask & ~trained]) == rendered
 
 
 def test_lora_sft_saves_a_merged_plain_model(tiny_path, tmp_path):
