@@ -82,6 +82,18 @@ def _per_step(engine, run_id) -> str:
     return "no training steps"
 
 
+# Both RL stages, the pipeline's FRPO and the downstream GRPO: two steps of 4 completions of 8 tokens, no checkpoint.
+SHORT_RL = dict(
+    learning_rate=1e-5,
+    max_steps=2,
+    save_steps=NO_CHECKPOINT,
+    num_generations=2,
+    per_device_train_batch_size=4,
+    max_completion_length=8,
+    max_prompt_length=MAX_PROMPT_LENGTH,
+)
+
+
 def test_safety_pipeline_on_a_real_chat_model_from_the_registry(
     sqlite_engine, outside_settings, model_path, tmp_path, capsys
 ):
@@ -101,13 +113,7 @@ def test_safety_pipeline_on_a_real_chat_model_from_the_registry(
             rewards=["safety", "helpfulness"],
             lamb=0.5,
             beta=0.01,
-            learning_rate=1e-5,
-            max_steps=2,
-            save_steps=NO_CHECKPOINT,
-            num_generations=2,
-            per_device_train_batch_size=4,
-            max_completion_length=8,
-            max_prompt_length=MAX_PROMPT_LENGTH,
+            **SHORT_RL,
             eval=evaluation,
         ),
         finetune={
@@ -151,13 +157,7 @@ def test_safety_pipeline_on_a_real_chat_model_from_the_registry(
         mode="rl",
         dataset="toy_math",
         rewards=["math"],
-        learning_rate=1e-5,
-        max_steps=2,
-        save_steps=NO_CHECKPOINT,
-        num_generations=2,
-        per_device_train_batch_size=4,
-        max_completion_length=8,
-        max_prompt_length=MAX_PROMPT_LENGTH,
+        **SHORT_RL,
         eval=evaluation,
     )
     rl = submit(sqlite_engine, downstream, outside_settings).id
