@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from api import errors
 from api.deps import Enqueue
-from api.routes import health, jobs, runs, sweeps
+from api.routes import health, jobs, presets, runs, sweeps
 from api.schemas import ErrorBody
 from store.db import make_engine, session_factory
 from store.settings import Settings, get_settings
@@ -55,7 +55,7 @@ def create_app(
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(health.router)
     documented = {status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422)}
-    for module in (jobs, runs, sweeps):
+    for module in (jobs, runs, sweeps, presets):
         api.include_router(module.router, responses=documented)
     app.include_router(api)
     return app

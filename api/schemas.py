@@ -138,3 +138,16 @@ class ArtifactList(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = {}
+
+
+class PresetOut(BaseModel):
+    name: str
+    kind: str = Field(description="The spec kind it applies to: train, finetune, pipeline or sweep.")
+    description: str
+    values: dict[str, Any] = Field(description="The field values a spec starts from; the spec's own values win.")
+    requires: dict[str, str] = Field(description="Fields (dotted paths) a spec must still give, and what to give.")
+    notes: list[str] = Field(description="What the preset keeps from the paper or departs from it.")
+
+
+class PresetList(BaseModel):
+    items: list[PresetOut]

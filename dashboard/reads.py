@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import streamlit as st
 
 from dashboard import selection
-from dashboard.client import ApiConfig, DashboardError, Json, client_for, concurrently
+from dashboard.client import ApiConfig, client_for, concurrently
+from frpo_client import ApiError, Json
 
 JOBS_TTL = 5  # s: job lists and states change while jobs run
 SERIES_TTL = 15  # s: metric series grow slowly; a chart a few seconds behind is fine
@@ -57,7 +58,7 @@ def listed_sweeps(url: str, key: str) -> list[Json]:
     """The sweeps, newest first; none from an API without the sweep list (the pages then offer runs to pick)."""
     try:
         return sweeps(url, key)
-    except DashboardError as exc:
+    except ApiError as exc:
         if exc.status in (404, 405):
             return []
         raise

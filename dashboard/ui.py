@@ -15,7 +15,8 @@ import streamlit as st
 
 from dashboard import reads
 from dashboard.aggregate import group_of
-from dashboard.client import ApiConfig, DashboardError, Json
+from dashboard.client import ApiConfig
+from frpo_client import ApiError, Json
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def api_config() -> ApiConfig:
     return config
 
 
-def show_error(error: DashboardError, doing: str = "") -> None:
+def show_error(error: ApiError, doing: str = "") -> None:
     prefix = f"Could not {doing}: " if doing else ""
     st.error(f"{prefix}{error}")
 
@@ -44,7 +45,7 @@ def run_page(render: Callable[[], None]) -> None:
     """Run a page; an API error or a bug ends it with a message on the page, never a traceback."""
     try:
         render()
-    except DashboardError as exc:
+    except ApiError as exc:
         show_error(exc, "load this page")
     except Exception as exc:  # a bug: say so in words, keep the traceback for the server log
         logger.exception("dashboard page failed")

@@ -27,6 +27,7 @@ COPY api api
 COPY workers workers
 COPY cli cli
 COPY analysis analysis
+COPY frpo_client frpo_client
 COPY migrations migrations
 COPY frpo_core frpo_core
 RUN pip install --no-cache-dir --no-deps -e .

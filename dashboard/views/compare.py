@@ -10,8 +10,9 @@ import streamlit as st
 
 from dashboard import aggregate, charts, reads, selection, ui
 from dashboard.aggregate import BANDS
-from dashboard.client import ApiConfig, Json
+from dashboard.client import ApiConfig
 from dashboard.keys import COMPARE_FINETUNE_KEYS as FINETUNE_KEYS
+from frpo_client import Json
 
 RL_KEYS = ("reward", "robust_reward")
 BAND_CHOICES = {"minmax": "min–max over seeds", "sd": "mean ± 1 sd over seeds"}

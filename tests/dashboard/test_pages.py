@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.client import ApiClient, ApiConfig
+from frpo_client import Client
 from testkit.dashboard import ARITH, CODE, CODE_BEFORE, CODE_GAIN, MATH_BEFORE, MATH_LOSS, NO_CODE_AFTER
 from testkit.service import free_port
 
@@ -215,7 +215,7 @@ def test_jobs_page_submits_cancels_and_shows_api_errors(empty, use_api):
     at.text_area[0].input(json.dumps({**spec, "method": "grpo", "name": "from the dashboard"})).run()
     at.button(key="submit_go").click().run()
     assert "Queued: train job" in texts(at.success)
-    [job] = ApiClient(ApiConfig(empty.url, empty.seeded.read_key)).list_jobs()["items"]
+    [job] = Client(empty.url, empty.seeded.read_key).list_jobs()["items"]
     assert job["name"] == "from the dashboard" and job["tags"]["method"] == "grpo"
 
     at = run("jobs", job=job["id"])
