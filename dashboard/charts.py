@@ -8,7 +8,7 @@ the legend and drawn dashed in grey; FRPO coloured by λ; hover shows the value,
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,18 +24,22 @@ HEIGHT = 430
 FONT = dict(size=14)
 
 
-def is_baseline(label: str) -> bool:
+def is_baseline(label: str, reference: str | None = None) -> bool:
+    """The group others are read against: the pinned `reference` when one is, else GRPO (at any budget)."""
+    if reference is not None:
+        return label == reference
     return label == "GRPO" or label.startswith("GRPO (")
 
 
-def group_colors(groups: Sequence[str]) -> dict[str, str]:
-    """GRPO greys (one per budget, if several); the other groups (already in λ order) take the palette in turn."""
+def group_colors(groups: Sequence[str], reference: str | None = None) -> dict[str, str]:
+    """The baseline greys (GRPO, one per budget, or the pinned reference); the other groups (already in λ order) take
+    the palette in turn."""
     colors: dict[str, str] = {}
     greys = others = 0
     for label in groups:
         if label in colors:
             continue
-        if is_baseline(label):
+        if is_baseline(label, reference):
             colors[label] = GREYS[greys % len(GREYS)]
             greys += 1
         else:
@@ -44,11 +48,21 @@ def group_colors(groups: Sequence[str]) -> dict[str, str]:
     return colors
 
 
-def legend_name(label: str) -> str:
-    """'GRPO (baseline)', or 'GRPO baseline (β=0.1)' when GRPO runs at several budgets."""
+def legend_name(label: str, reference: str | None = None) -> str:
+    """'GRPO (baseline)', or 'GRPO baseline (β=0.1)' when GRPO runs at several budgets; with a pinned reference,
+    that group is '<label> (reference)' and GRPO is named as any other group."""
+    if reference is not None:
+        return f"{label} (reference)" if label == reference else label
     if label == "GRPO":
         return "GRPO (baseline)"
     return label.replace("GRPO (", "GRPO baseline (", 1) if is_baseline(label) else label
+
+
+def _baseline_first(labels: Iterable[str], reference: str | None) -> list[str]:
+    """The groups in their order, the baseline (GRPO, or the pinned reference) moved to the front: it draws first,
+    under the others, and leads the legend."""
+    labels = list(labels)
+    return sorted(labels, key=lambda label: not is_baseline(label, reference))
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -78,12 +92,14 @@ def band_traces(
     scale: float = 1.0,
     unit: str = "",
     showlegend: bool = True,
+    reference: str | None = None,
 ) -> list[go.Scatter]:
     """The band (two invisible edges, the upper filled down to the lower) and the mean line with markers.
 
     Figures are built from whole trace lists (go.Figure(data=…), add_traces): one add_trace per trace costs ~4 ms
     of plotly validation each, which is most of a page's time for a dozen groups."""
-    grpo = is_baseline(label)
+    grpo = is_baseline(label, reference)
+    name = legend_name(label, reference)
     x = frame["step"].to_numpy()
     lo, hi, mean = (frame[c].to_numpy(dtype=float) * scale for c in ("lo", "hi", "mean"))
     edge = dict(mode="lines", line=dict(width=0, color=color), hoverinfo="skip", showlegend=False, legendgroup=label)
@@ -94,7 +110,7 @@ def band_traces(
         go.Scatter(
             x=x,
             y=mean,
-            name=legend_name(label),
+            name=name,
             legendgroup=label,
             legendrank=1 if grpo else 100,
             showlegend=showlegend,
@@ -103,7 +119,7 @@ def band_traces(
             marker=dict(size=6),
             customdata=custom,
             hovertemplate=(
-                f"<b>{legend_name(label)}</b><br>step %{{x}}<br>mean %{{y:.3g}}{unit}<br>"
+                f"<b>{name}</b><br>step %{{x}}<br>mean %{{y:.3g}}{unit}<br>"
                 f"{band_text.removeprefix('band = ')}: %{{customdata[0]:.3g}}–%{{customdata[1]:.3g}}{unit}<br>"
                 "runs: %{customdata[2]}<extra></extra>"
             ),
@@ -121,16 +137,24 @@ def curves_figure(
     band_text: str,
     percent: bool = False,
     y_range: Sequence[float] | None = None,
+    reference: str | None = None,
 ) -> go.Figure:
-    """One metric against step: one line per group (mean over seeds) with its band."""
-    labels = list(dict.fromkeys(banded["group"]))
-    colors = group_colors(labels)
+    """One metric against step: one line per group (mean over seeds) with its band; the baseline (GRPO, or the
+    pinned `reference`) dashed grey and first in the legend."""
+    labels = _baseline_first(dict.fromkeys(banded["group"]), reference)
+    colors = group_colors(labels, reference)
     scale, unit = (100.0, "%") if percent else (1.0, "")
     traces = [
         trace
         for label in labels
         for trace in band_traces(
-            banded[banded["group"] == label], label, colors[label], band_text=band_text, scale=scale, unit=unit
+            banded[banded["group"] == label],
+            label,
+            colors[label],
+            band_text=band_text,
+            scale=scale,
+            unit=unit,
+            reference=reference,
         )
     ]
     fig = go.Figure(data=traces)
@@ -147,18 +171,24 @@ def panels_figure(
     x_title: str,
     y_title: str,
     band_text: str,
+    reference: str | None = None,
 ) -> go.Figure:
     """Several metrics side by side (e.g. KL on harmful and on harmless prompts), one legend for all."""
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[name for name, _ in panels], horizontal_spacing=0.08)
-    labels = list(dict.fromkeys(label for _, frame in panels for label in frame["group"]))
-    colors = group_colors(labels)
+    labels = _baseline_first(dict.fromkeys(label for _, frame in panels for label in frame["group"]), reference)
+    colors = group_colors(labels, reference)
     traces: list[go.Scatter] = []
     cols: list[int] = []
     shown: set[str] = set()
     for col, (_, frame) in enumerate(panels, start=1):
-        for label in dict.fromkeys(frame["group"]):
+        for label in _baseline_first(dict.fromkeys(frame["group"]), reference):
             mine = band_traces(
-                frame[frame["group"] == label], label, colors[label], band_text=band_text, showlegend=label not in shown
+                frame[frame["group"] == label],
+                label,
+                colors[label],
+                band_text=band_text,
+                showlegend=label not in shown,
+                reference=reference,
             )
             traces += mine
             cols += [col] * len(mine)

@@ -103,6 +103,27 @@ def test_compare_selection_follows_the_sidebar_into_the_url(live, use_api):
     assert at.query_params.get("band") == "sd"
 
 
+def test_compare_reads_every_group_against_a_pinned_reference(live, use_api):
+    use_api(live.url, live.seeded.read_key)
+    at = run(runs=",".join(live.seeded.finetune_ids()))
+    table = at.dataframe[0].value.set_index("method")  # GRPO is the reference until another is pinned
+    assert table.loc["GRPO (baseline)", "drop − reference (points)"] == 0
+    at.sidebar.selectbox(key="compare_ref").set_value("FRPO λ=2").run()
+    assert at.query_params["ref"] == "FRPO λ=2"
+    refusal, _, kl, _ = figures(at)
+    assert legend(refusal)[0] == "FRPO λ=2 (reference)" and "GRPO" in legend(refusal)
+    pinned = next(t for t in refusal["data"] if t["name"] == "FRPO λ=2 (reference)")
+    assert pinned["line"]["dash"] == "dash"
+    assert legend(kl)[0] == "FRPO λ=2 (reference)"
+    table = at.dataframe[0].value.set_index("method")
+    expected = live.seeded.expected_before_after()
+    drop_vs_pinned = 100 * (expected["GRPO"][2] - expected["FRPO λ=2"][2])
+    assert table.loc["GRPO", "drop − reference (points)"] == pytest.approx(drop_vs_pinned)
+    assert table.loc["FRPO λ=2 (reference)", "after − reference (points)"] == 0
+    shared = run(runs=",".join(live.seeded.finetune_ids()), ref="FRPO λ=0.5")  # a shared link keeps the pin
+    assert legend(figures(shared)[0])[0] == "FRPO λ=0.5 (reference)"
+
+
 def test_compare_home_page_defaults_to_the_newest_sweep(live, use_api):
     use_api(live.url, live.seeded.read_key)
     at = run()
