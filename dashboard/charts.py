@@ -542,3 +542,51 @@ def loading_figure(title: str, *, x_title: str, y_title: str, y_range: Sequence[
     fig.update_xaxes(title_text=x_title, range=[0, 1], showticklabels=False)
     fig.update_yaxes(title_text=y_title, range=list(y_range) if y_range is not None else None)
     return _layout(fig, title, "loading")
+
+
+def metric_runs_figure(
+    frame: pd.DataFrame, *, title: str, subtitle: str, x_title: str, y_title: str, reference: str | None = None
+) -> go.Figure:
+    """One metric across runs: a line per run (columns run, label, x, y, and raw: the unsmoothed value), the raw
+    series faint behind a smoothed one, the pinned `reference` run dashed grey and first in the legend."""
+    runs = list(dict.fromkeys(frame["run"]))
+    runs.sort(key=lambda run: run != reference)
+    traces: list[go.Scatter] = []
+    others = 0
+    for run in runs:
+        mine = frame[frame["run"] == run]
+        label = str(mine["label"].iloc[0])
+        pinned = run == reference
+        color = GRPO_COLOR if pinned else PALETTE[others % len(PALETTE)]
+        others += not pinned
+        name = f"{label} (reference)" if pinned else label
+        if not mine["raw"].equals(mine["y"]):
+            traces.append(
+                go.Scatter(
+                    x=mine["x"],
+                    y=mine["raw"],
+                    mode="lines",
+                    line=dict(color=color, width=1),
+                    opacity=0.25,
+                    legendgroup=run,
+                    showlegend=False,
+                    hoverinfo="skip",
+                    name=f"{name} raw",
+                )  # fmt: skip
+            )
+        traces.append(
+            go.Scatter(
+                x=mine["x"],
+                y=mine["y"],
+                mode="lines+markers" if len(mine) <= 60 else "lines",
+                name=name,
+                legendgroup=run,
+                legendrank=1 if pinned else 100,
+                line=dict(color=color, width=3 if pinned else 2, dash="dash" if pinned else "solid"),
+                hovertemplate=f"<b>{name}</b><br>{x_title} %{{x:.4g}}<br>%{{y:.4g}}<extra></extra>",
+            )
+        )
+    fig = go.Figure(data=traces)
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title)
+    return _layout(fig, title, subtitle, legend="run")

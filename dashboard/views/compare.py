@@ -290,7 +290,7 @@ def render() -> None:
     slot.plotly_chart(
         charts.loading_figure(REFUSAL_TITLE, x_title=FINETUNE_X, y_title=REFUSAL_Y, y_range=(-2, 102)),
         key="chart-refusal-loading",
-        config=ui.png_config("loading"),
+        config=ui.image_config("loading"),
     )
     try:
         run_ids, sweep_id, band = choose(config)

@@ -333,3 +333,41 @@ def test_an_evaluation_run_brings_its_pipelines_other_evaluation(math_api, use_a
     at = run("sweep", sweep=seeded.sweeps["toy math frontier"])
     [link] = [link.proto for link in at.get("page_link") if "capability" in link.proto.page]
     assert link.query_string == f"sweep={seeded.sweeps['toy math frontier']}"
+
+
+def test_metrics_page_draws_any_metric_across_runs_smoothed_and_against_a_pinned_run(live, use_api):
+    use_api(live.url, live.seeded.read_key)
+    picked = live.seeded.finetune_ids()[:3]
+    at = run("metrics", runs=",".join(picked), keys="eval/refusal_rate")
+    [fig] = figures(at)
+    lines = [t for t in fig["data"] if t.get("showlegend", True)]
+    assert len(lines) == 3
+    first = next(t for t in lines if picked[0][:8] in t["name"])
+    refusal = live.seeded.refusal[picked[0]]
+    assert array(first["y"]) == pytest.approx([refusal[s] for s in sorted(refusal)])  # raw: as logged
+
+    at.sidebar.slider(key="metrics_smooth").set_value(0.5).run()
+    assert at.query_params["smooth"] == "0.5"
+    [fig] = figures(at)
+    assert sum(t.get("opacity") == 0.25 for t in fig["data"]) == 3  # the raw series, faint behind each smoothed one
+
+    at.sidebar.radio(key="metrics_x").set_value("progress").run()
+    [fig] = figures(at)
+    assert max(array(fig["data"][-1]["x"])) == pytest.approx(1.0)
+
+    at.sidebar.selectbox(key="metrics_ref").set_value(picked[0]).run()
+    at.sidebar.checkbox(key="metrics_diff").check().run()
+    assert at.query_params["ref"] == picked[0] and at.query_params["diff"] == "1"
+    [fig] = figures(at)
+    pinned = next(t for t in fig["data"] if t["name"].endswith("(reference)"))
+    assert legend(fig)[0] == pinned["name"] and pinned["line"]["dash"] == "dash"
+    assert all(v == pytest.approx(0.0) for v in array(pinned["y"]))  # the reference minus itself
+
+
+def test_chart_images_are_svg_when_picked_in_the_sidebar(live, use_api):
+    use_api(live.url, live.seeded.read_key)
+    at = run(runs=",".join(live.seeded.finetune_ids()))
+    assert json.loads(at.get("plotly_chart")[0].proto.config)["toImageButtonOptions"]["format"] == "png"
+    at.sidebar.radio(key="image_format").set_value("svg").run()
+    config = json.loads(at.get("plotly_chart")[0].proto.config)
+    assert config["toImageButtonOptions"]["format"] == "svg"
