@@ -46,6 +46,23 @@ def test_compare_page_in_chromium(live, tmp_path):
         print(f"first chart after {elapsed:.0f} ms; screenshot {shot}")
 
 
+def test_a_pinned_reference_and_the_metrics_page_in_chromium(live, tmp_path):
+    picked = live.seeded.finetune_ids()
+    with streamlit_server(live.url, live.seeded.read_key, tmp_path / "streamlit.log") as web, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1750})
+        page.goto(compare_url(web, picked) + "&ref=FRPO%20%CE%BB%3D2", wait_until="commit")
+        wait_quiet(page, charts=4)
+        names = page.evaluate(TRACE_NAMES_JS)
+        lines = [name for name in names[0] if " band" not in name]
+        assert lines[0] == "FRPO λ=2 (reference)" and "GRPO" in lines
+        assert page.get_by_text("Reference", exact=True).is_visible()  # the sidebar's picker, showing the pin
+        page.goto(f"{web}/metrics?runs={','.join(picked[:2])}&keys=eval/refusal_rate&ref={picked[0]}&diff=1")
+        wait_quiet(page, charts=1)
+        [lines] = page.evaluate(TRACE_NAMES_JS)
+        assert lines[0].endswith("(reference)") and len(lines) == 2
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+
 @contextmanager
 def sweep_page(api, view: str, sweep: str, tmp_path: Path, *, height: int, charts: int) -> Iterator:
     """A dashboard page of one sweep, served against `api`, open in chromium once its `charts` have drawn."""
