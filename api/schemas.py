@@ -151,3 +151,31 @@ class PresetOut(BaseModel):
 
 class PresetList(BaseModel):
     items: list[PresetOut]
+
+
+class SampleOut(_FromRow):
+    id: int
+    step: int
+    prompt_set: str = Field(description="harmful or harmless.")
+    prompt_id: str = Field(description="Its place in the run's fixed evaluation subset.")
+    prompt_sha256: str = Field(description="The same prompt has the same hash in any run or step.")
+    prompt: str | None = Field(description="The prompt's text; null where the set's texts are not stored.")
+    decoding: str = Field(description="greedy, or sampled (sample_index 0..K-1).")
+    sample_index: int
+    answer: str
+    judge: str
+    judge_version: str
+    verdict: str | None = Field(description="refused or answered.")
+    score: float | None = Field(description="The judge's harmfulness score, 0 (safe) to 1, where it gives one.")
+    kl: float | None = Field(description="This answer's log-ratio to the reference model, where measured.")
+
+
+class SamplePage(BaseModel):
+    run_id: uuid.UUID
+    items: list[SampleOut]
+    next_after_id: int = Field(description="Pass as after_id for the next page; the same id when there is none.")
+
+
+class SampleSteps(BaseModel):
+    run_id: uuid.UUID
+    steps: list[int]

@@ -1,7 +1,9 @@
-"""`frpo export sweep | run`: results as tables for a notebook (CSV or Parquet by the file's suffix)."""
+"""`frpo export sweep | run | samples`: results as tables for a notebook (CSV or Parquet by the file's suffix), and
+a run's judged evaluation answers as JSON Lines."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -51,6 +53,27 @@ def run(
         typer.echo(f"{points}: {write_table(rows, points, POINT_COLUMNS)} points")
         summary = run_row(client.get_job(run_id), series)
     typer.echo(", ".join(f"{k}={v}" for k, v in summary.items() if k.startswith("final.")))
+
+
+@app.command("samples")
+def samples(
+    run_id: str,
+    out: Annotated[Path, typer.Option(dir_okay=False, help="A .jsonl file to write (one judged answer per line).")],
+    step: Annotated[int | None, typer.Option(help="Only this evaluation step.")] = None,
+    prompt_set: Annotated[str | None, typer.Option("--set", help="Only harmful or harmless prompts.")] = None,
+    verdict: Annotated[str | None, typer.Option(help="Only refused or answered.")] = None,
+    url: ApiUrl = DEFAULT_URL,
+    key: ApiKeyOption = "",
+) -> None:
+    """A run's judged evaluation answers as JSON Lines: prompt (or its hash), answer, judge and version, verdict."""
+    if out.suffix != ".jsonl":
+        raise typer.BadParameter(f"{out}: name a .jsonl file")
+    with connect(url, key) as client, out.open("w") as file:
+        written = 0
+        for sample in client.all_samples(run_id, step=step, prompt_set=prompt_set, verdict=verdict):
+            file.write(json.dumps(sample, ensure_ascii=False) + "\n")
+            written += 1
+    typer.echo(f"{out}: {written} samples")
 
 
 def _check_suffix(*paths: Path | None) -> None:

@@ -251,6 +251,35 @@ class Client:
     def artifacts(self, run_id: str) -> list[Json]:
         return self.request("GET", f"/runs/{run_id}/artifacts")["items"]
 
+    def samples(
+        self,
+        run_id: str,
+        *,
+        step: int | None = None,
+        prompt_set: str | None = None,
+        verdict: str | None = None,
+        after_id: int = 0,
+        limit: int = MAX_EVENTS_PAGE,
+    ) -> Json:
+        """{"items", "next_after_id"}: a page of the run's judged evaluation answers (prompt or its hash, answer,
+        judge, verdict, score), filtered by step, prompt set (harmful, harmless) and verdict (refused, answered)."""
+        params = {"step": step, "prompt_set": prompt_set, "verdict": verdict, "after_id": after_id, "limit": limit}
+        return self.request("GET", f"/runs/{run_id}/samples", params=params)
+
+    def all_samples(self, run_id: str, **filters: Any) -> Iterator[Json]:
+        """Every sample matching `filters` (see `samples`), in the order written."""
+        after = 0
+        while True:
+            page = self.samples(run_id, after_id=after, **filters)
+            yield from page["items"]
+            if len(page["items"]) < MAX_EVENTS_PAGE:
+                return
+            after = page["next_after_id"]
+
+    def sample_steps(self, run_id: str) -> list[int]:
+        """The evaluation steps at which the run kept its samples."""
+        return self.request("GET", f"/runs/{run_id}/samples/steps")["steps"]
+
     # --- sweeps -----------------------------------------------------------------------------------------------------
 
     def list_sweeps(self, limit: int = 50, offset: int = 0) -> Json:

@@ -145,6 +145,32 @@ class Artifact(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class EvalSample(Base):
+    """One judged answer of a safety evaluation: what the prompt was (its text, or only its hash where the set is
+    sensitive), what the model answered, and what the judge said, so a rate can be audited down to its answers."""
+
+    __tablename__ = "eval_samples"
+    __table_args__ = (Index("ix_eval_samples_run_step", "run_id", "step", "prompt_set"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(BigInteger)
+    prompt_set: Mapped[str] = mapped_column(String(32))  # "harmful" or "harmless"
+    prompt_id: Mapped[str] = mapped_column(String(64))  # its place in the run's fixed evaluation subset
+    prompt_sha256: Mapped[str] = mapped_column(String(64))  # the same prompt in any run or step has the same hash
+    prompt: Mapped[str | None] = mapped_column(Text)  # None where the set's texts are not to be stored
+    decoding: Mapped[str] = mapped_column(String(16))  # "greedy", or "sampled" (sample_index 0..K-1)
+    sample_index: Mapped[int] = mapped_column(Integer, default=0)
+    answer: Mapped[str] = mapped_column(Text)
+    judge: Mapped[str] = mapped_column(String(200))
+    judge_version: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str | None] = mapped_column(String(32))  # "refused" or "answered"
+    score: Mapped[float | None] = mapped_column(
+        Float
+    )  # the judge's harmfulness score, 0 (safe) to 1, where it gives one
+    kl: Mapped[float | None] = mapped_column(Float)  # this answer's log-ratio to the reference model, where measured
+
+
 class ApiKey(Base):
     """A bearer key, stored only as a SHA-256 hash of its secret; shown once, at creation."""
 

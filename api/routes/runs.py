@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import math
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, Query
 from tsdownsample import MinMaxLTTBDownsampler
 
 from api.deps import ReadKey, SessionDep
-from api.schemas import ArtifactList, ArtifactOut, EventOut, EventPage, MetricKeys, Metrics, Series
-from store import queries
+from api.schemas import (
+    ArtifactList,
+    ArtifactOut,
+    EventOut,
+    EventPage,
+    MetricKeys,
+    Metrics,
+    SampleOut,
+    SamplePage,
+    SampleSteps,
+    Series,
+)
+from store import queries, samples
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -73,3 +84,31 @@ def get_events(
 def get_artifacts(run_id: uuid.UUID, session: SessionDep, _: ReadKey) -> ArtifactList:
     items = [ArtifactOut.model_validate(a) for a in queries.list_artifacts(session, run_id)]
     return ArtifactList(run_id=run_id, items=items)
+
+
+@router.get("/{run_id}/samples", response_model=SamplePage)
+def get_samples(
+    run_id: uuid.UUID,
+    session: SessionDep,
+    _: ReadKey,
+    step: Annotated[int | None, Query(ge=0, le=2**62, description="Only this evaluation step.")] = None,
+    prompt_set: Annotated[Literal["harmful", "harmless"] | None, Query(description="Only this prompt set.")] = None,
+    verdict: Annotated[Literal["refused", "answered"] | None, Query(description="Only this verdict.")] = None,
+    after_id: Annotated[int, Query(ge=0, le=2**62, description="Only samples newer than this id (paging).")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> SamplePage:
+    """Every judged answer of the run's safety evaluations: prompt (or its hash), answer, judge, verdict, score."""
+    found = samples.list_samples(
+        session, run_id, step=step, prompt_set=prompt_set, verdict=verdict, after_id=after_id, limit=limit
+    )
+    return SamplePage(
+        run_id=run_id,
+        items=[SampleOut.model_validate(s) for s in found],
+        next_after_id=found[-1].id if found else after_id,
+    )
+
+
+@router.get("/{run_id}/samples/steps", response_model=SampleSteps)
+def get_sample_steps(run_id: uuid.UUID, session: SessionDep, _: ReadKey) -> SampleSteps:
+    """The evaluation steps at which the run kept its samples."""
+    return SampleSteps(run_id=run_id, steps=samples.sample_steps(session, run_id))

@@ -46,3 +46,16 @@ def test_an_unknown_format_is_refused_naming_the_suffixes(runner, seeded_api, tm
     url, seeded = seeded_api
     result = runner(url, seeded.read_key)("export", "sweep", seeded.sweep_id, "--runs", str(tmp_path / "r.xlsx"))
     assert result.exit_code == 2 and ".csv or .parquet" in result.output
+
+
+def test_a_runs_samples_export_as_json_lines(runner, seeded_api, tmp_path):
+    import json
+
+    url, seeded = seeded_api
+    out = tmp_path / "samples.jsonl"
+    run_id = seeded.finetune_ids()[0]
+    result = runner(url, seeded.read_key)("export", "samples", run_id, "--out", str(out), "--verdict", "answered")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 4 and {r["verdict"] for r in rows} == {"answered"}
+    assert {"prompt", "prompt_sha256", "answer", "judge", "judge_version", "step"} <= set(rows[0])

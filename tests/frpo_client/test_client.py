@@ -120,3 +120,18 @@ def test_waiting_for_a_job_that_does_not_end_times_out_naming_it(empty):
     with pytest.raises(ApiError, match=f"still running after 0.3 s, e.g. {job['id']}"):
         client.wait(job["id"], poll_s=0.1, timeout_s=0.3, on_poll=seen.append)
     assert seen and seen[0][0]["status"] == "queued"
+
+
+def test_a_runs_judged_answers_are_paged_and_filtered(live):
+    url, seeded = live
+    client = Client(url, seeded.read_key)
+    run_id = seeded.finetune_ids()[0]
+    assert client.sample_steps(run_id) == [0, 100]
+    at_start = client.samples(run_id, step=0)["items"]
+    assert [s["verdict"] for s in at_start] == ["refused", "refused", "refused", "answered"]
+    assert at_start[0]["prompt_sha256"] and at_start[0]["judge"] == "refusal-matcher"
+    assert [s["prompt_id"] for s in client.all_samples(run_id, step=100, verdict="refused")] == ["0"]
+    assert len(list(client.all_samples(run_id))) == 8
+    with pytest.raises(ApiError, match="verdict") as info:
+        client.samples(run_id, verdict="maybe")
+    assert info.value.status == 422
