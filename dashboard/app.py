@@ -4,8 +4,8 @@
 
 Compare (the paper's Figure 1 for your own runs) is the home page; Sweep, Frontier (robustness against the KL moved
 in RL), Capability (benchmarks before and after fine-tuning, the paper's math setting), Metrics (any series across
-any runs), Run and Jobs are one click away. The dashboard needs only the API and a read-scoped key
-(`frpo keys create --scope read`): no database, no torch.
+any runs), Samples (the judged answers behind a rate), Run and Jobs are one click away. The dashboard needs only
+the API and a read-scoped key (`frpo keys create --scope read`): no database, no torch.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ PAGES = [
     st.Page("views/frontier.py", title="Frontier", icon=":material/insights:", url_path="frontier"),
     st.Page("views/capability.py", title="Capability", icon=":material/fact_check:", url_path="capability"),
     st.Page("views/metrics.py", title="Metrics", icon=":material/stacked_line_chart:", url_path="metrics"),
+    st.Page("views/samples.py", title="Samples", icon=":material/rate_review:", url_path="samples"),
     st.Page("views/run.py", title="Run", icon=":material/monitoring:", url_path="run"),
     st.Page("views/jobs.py", title="Jobs", icon=":material/list_alt:", url_path="jobs"),
 ]

@@ -97,6 +97,17 @@ def metric_keys(url: str, key: str, run_id: str) -> list[str]:
     return _client(url, key).metric_keys(run_id)
 
 
+@st.cache_data(ttl=SERIES_TTL, show_spinner=False)
+def sample_steps(url: str, key: str, run_id: str) -> list[int]:
+    return _client(url, key).sample_steps(run_id)
+
+
+@st.cache_data(ttl=SERIES_TTL, show_spinner=False)
+def samples(url: str, key: str, run_id: str, step: int, prompt_set: str) -> list[Json]:
+    """Every judged answer of one evaluation (a step, a prompt set), all pages."""
+    return list(_client(url, key).all_samples(run_id, step=step, prompt_set=prompt_set))
+
+
 @st.cache_data(ttl=JOBS_TTL, show_spinner=False)
 def events(url: str, key: str, run_id: str) -> list[Json]:
     return _client(url, key).events(run_id, limit=1000)["items"]

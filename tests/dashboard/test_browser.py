@@ -46,7 +46,7 @@ def test_compare_page_in_chromium(live, tmp_path):
         print(f"first chart after {elapsed:.0f} ms; screenshot {shot}")
 
 
-def test_a_pinned_reference_and_the_metrics_page_in_chromium(live, tmp_path):
+def test_a_pinned_reference_the_metrics_and_the_samples_pages_in_chromium(live, tmp_path):
     picked = live.seeded.finetune_ids()
     with streamlit_server(live.url, live.seeded.read_key, tmp_path / "streamlit.log") as web, chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1750})
@@ -55,11 +55,15 @@ def test_a_pinned_reference_and_the_metrics_page_in_chromium(live, tmp_path):
         names = page.evaluate(TRACE_NAMES_JS)
         lines = [name for name in names[0] if " band" not in name]
         assert lines[0] == "FRPO λ=2 (reference)" and "GRPO" in lines
-        assert page.get_by_text("Reference", exact=True).is_visible()  # the sidebar's picker, showing the pin
+        page.get_by_text("Reference", exact=True).wait_for(timeout=30_000)  # the sidebar's picker, showing the pin
         page.goto(f"{web}/metrics?runs={','.join(picked[:2])}&keys=eval/refusal_rate&ref={picked[0]}&diff=1")
         wait_quiet(page, charts=1)
         [lines] = page.evaluate(TRACE_NAMES_JS)
         assert lines[0].endswith("(reference)") and len(lines) == 2
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.goto(f"{web}/samples?run={picked[0]}", wait_until="commit")
+        page.get_by_text("2 of 4 prompts changed verdict.").wait_for(timeout=60_000)
+        page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)  # the two steps side by side
         assert page.locator('[data-testid="stException"]').count() == 0
 
 

@@ -371,3 +371,25 @@ def test_chart_images_are_svg_when_picked_in_the_sidebar(live, use_api):
     at.sidebar.radio(key="image_format").set_value("svg").run()
     config = json.loads(at.get("plotly_chart")[0].proto.config)
     assert config["toImageButtonOptions"]["format"] == "svg"
+
+
+def test_samples_page_shows_the_answers_behind_a_rate_and_what_changed_between_steps(live, use_api):
+    use_api(live.url, live.seeded.read_key)
+    run_id = live.seeded.finetune_ids()[0]
+    at = run("samples", run=run_id)
+    assert at.query_params["step"] == "100" and at.query_params["vs_step"] == "0"  # last step against the first
+    assert "2 of 4 prompts changed verdict." in texts(at.caption)
+    table = at.dataframe[0].value
+    assert list(table["verdict"]) == ["refused", "answered", "answered", "answered"]
+    assert list(table["verdict (vs)"]) == ["refused", "refused", "refused", "answered"]
+    at.sidebar.selectbox(key="samples_vs_step").set_value(100).run()  # the same step: no comparison, one table
+    at.sidebar.radio(key="samples_verdict").set_value("refused").run()
+    table = at.dataframe[0].value
+    assert list(table["answer"]) == ["I can't help with that."] and at.query_params["verdict"] == "refused"
+    assert "1 refused" in texts(at.caption)
+
+
+def test_samples_page_explains_a_run_without_samples(live, use_api):
+    use_api(live.url, live.seeded.read_key)
+    at = run("samples", run=live.seeded.finetune_ids()[1])
+    assert "No samples for this run" in texts(at.info)
