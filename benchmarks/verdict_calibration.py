@@ -5,8 +5,8 @@
 For 3, 8 and 16 seeds (per GRPO budget and per FRPO setting; per-seed sd 0.10 in robustness, 0.03 in KL): how often
 the 95 % interval covers the true gap, how often a true gap of 0 is called "more robust" (promised ≤ 2.5 %), how
 often a gap of +0.10 is (the power; target ≥ 0.8 at 16 seeds), and the mean effect detectable at 80 % power. Two
-designs: GRPO at three budgets (KL 0.3, 0.5, 0.7) and at seven (0.2 to 0.8); FRPO at KL 0.5. ± is the simulation
-error of each rate.
+designs: GRPO at three budgets (KL 0.3, 0.5, 0.7) and at seven bracketing FRPO's KL (0.3 to 0.7, 0.05 apart
+around it); FRPO at KL 0.5. ± is the simulation error of each rate.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from analysis.calibration import Calibration, Truth, calibrate
 
-DESIGNS = {"3 GRPO budgets": (0.3, 0.5, 0.7), "7 GRPO budgets": (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)}
+DESIGNS = {"3 GRPO budgets": (0.3, 0.5, 0.7), "7 GRPO budgets": (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)}
 
 
 def rate(result: Calibration, value: float) -> str:
