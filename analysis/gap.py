@@ -8,8 +8,9 @@ inside, reported beside Δ.
 Δ's standard error adds the spread of the seeds' gaps (their variance / seeds) and the frontier's own noise at those
 KLs (`Frontier.variance_of`, from GRPO's residuals): the two are independent runs. The interval is a Student t
 interval with Welch–Satterthwaite degrees of freedom, chosen by calibration on synthetic seeds with a known gap: it
-holds its stated coverage from 3 seeds up, where a percentile bootstrap over 3 seeds does not
-(``benchmarks/verdict_calibration.py`` prints its figures; `analysis.calibration` runs them).
+covers at least its stated rate from 3 seeds up (conservatively at 8 to 16 seeds, where the frontier's noise is
+overestimated), where a percentile bootstrap over 3 seeds falls well short (``benchmarks/verdict_calibration.py``
+prints its figures; `analysis.calibration` runs them).
 """
 
 from __future__ import annotations
