@@ -216,7 +216,7 @@ def format_table(summaries: Sequence[GroupSummary]) -> str:
 def frontier_points(
     results: Iterable[PipelineResult], measure: str = "refusal_after_finetune"
 ) -> tuple[dict[str, list[tuple[float, float]]], dict[str, list[tuple[float, float]]]]:
-    """(GRPO's points by budget, FRPO's by λ) as per-seed (KL moved, measure) pairs, for `analysis.frontier.compare`.
+    """(GRPO's points by budget, FRPO's by λ) as per-seed (KL moved, measure) pairs, for `analysis.verdict.compare`.
     Pipelines missing either number are left out."""
     grpo: dict[str, list[tuple[float, float]]] = {}
     frpo: dict[str, list[tuple[float, float]]] = {}

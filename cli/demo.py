@@ -60,8 +60,8 @@ from analysis.capability import (
     summarise_scores,
     training_reward,
 )
-from analysis.frontier import compare
 from analysis.pipelines import PipelineResult, format_table, frontier_points, pipeline_result, summarise
+from analysis.verdict import compare
 from cli.processes import start_worker, stop_workers
 from frpo_client import FINISHED, Client
 
@@ -214,7 +214,7 @@ def _safety_results(client: Client, warm: dict, jobs: list[dict]) -> list[Pipeli
 def _safety_report(results: list[PipelineResult]) -> list[str]:
     """The table, GRPO's frontier and the verdict per λ."""
     frontier = compare(*frontier_points(results))
-    hull = ", ".join(f"({kl:.2f}, {y:.2f})" for kl, y in frontier.hull)
+    curve = ", ".join(f"({kl:.2f}, {y:.2f})" for kl, y in frontier.curve)
     return [
         "Refusal of held-out harmful prompts (greedy, offline refusal matcher), mean ± sd over seeds:",
         format_table(summarise(results)),
@@ -223,8 +223,9 @@ def _safety_report(results: list[PipelineResult]) -> list[str]:
         "(sequence-summed k3 on its greedy answers to the harmful evaluation prompts); over-refusal = refusal of",
         "harmless prompts after the downstream SFT.",
         "",
-        "Robustness against the KL moved in RL (method.md §7). GRPO's frontier over its budgets,",
-        f"(KL moved, refusal after SFT): {hull}",
+        "Robustness against the KL moved in RL (method.md §7). GRPO's frontier over its budgets (a monotone fit",
+        f"through all its runs), (KL moved, refusal after SFT): {curve}",
+        f"Per λ: Δ to that frontier at each seed's KL, {frontier.level:.0%} t interval, Holm-corrected across λ:",
         *(f"- {verdict.sentence}" for verdict in frontier.verdicts),
     ]
 

@@ -377,20 +377,20 @@ def scatter_figure(
 def frontier_figure(
     points: pd.DataFrame,
     means: pd.DataFrame,
-    hull: Sequence[tuple[float, float]],
+    curve: Sequence[tuple[float, float]],
     *,
     title: str,
     subtitle: str,
     x_title: str,
     y_title: str,
 ) -> go.Figure:
-    """Robustness against KL moved: GRPO's runs faint (✕), its budget means joined by its frontier (`hull`, dashed),
+    """Robustness against KL moved: GRPO's runs faint (✕) with its budget means, its frontier (`curve`, dashed),
     and each FRPO setting's mean with error bars of ± 1 sd over seeds in both KL and the measure, its runs faint.
     KL beyond the frontier's ends is shaded: GRPO has no budget there to compare with.
 
     `points`: one row per run (`dashboard.frontier.points_frame`); `means`: one per setting (`setting_means`)."""
     colors = group_colors([s for s in means["setting"] if not s.startswith("GRPO")])
-    traces: list[go.Scatter] = [_frontier_line(hull, y_title)] if len(hull) >= 2 else []
+    traces: list[go.Scatter] = [_frontier_line(curve, y_title)] if len(curve) >= 2 else []
     first_grpo = True  # GRPO's budgets share two legend entries: its runs, and its budget means
     for setting in means["setting"]:
         mean = means[means["setting"] == setting].iloc[0]
@@ -405,7 +405,7 @@ def frontier_figure(
         traces.append(_frontier_mean(mean, setting, style, y_title))
         first_grpo = first_grpo and not grpo
     fig = go.Figure(data=traces)
-    _shade_outside(fig, [*points["kl_moved"], *(x for x, _ in hull)], hull)
+    _shade_outside(fig, [*points["kl_moved"], *(x for x, _ in curve)], curve)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
     return _layout(fig, title, subtitle, height=520, legend="setting")
@@ -421,11 +421,11 @@ class _FrontierStyle:
     first: bool  # the first GRPO budget drawn: the one whose traces carry GRPO's legend entries
 
 
-def _frontier_line(hull: Sequence[tuple[float, float]], y_title: str) -> go.Scatter:
-    """GRPO's frontier through its budget means, dashed, under everything else."""
+def _frontier_line(curve: Sequence[tuple[float, float]], y_title: str) -> go.Scatter:
+    """GRPO's frontier (its monotone fit through every GRPO run), dashed, under everything else."""
     return go.Scatter(
-        x=[x for x, _ in hull],
-        y=[y for _, y in hull],
+        x=[x for x, _ in curve],
+        y=[y for _, y in curve],
         mode="lines",
         name="GRPO frontier (best over its budgets)",
         legendgroup="GRPO",

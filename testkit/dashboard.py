@@ -262,7 +262,7 @@ class FrontierSeeded:
     pipelines: dict[str, list[tuple[str, float | None, int, int, float, float]]] = field(default_factory=dict)
 
     def points(self, sweep: str) -> tuple[dict[str, list[tuple[float, float]]], dict[str, list[tuple[float, float]]]]:
-        """(GRPO's points by max_steps, FRPO's by λ): what `analysis.frontier.compare` is given for this sweep."""
+        """(GRPO's points by max_steps, FRPO's by λ): what `analysis.verdict.compare` is given for this sweep."""
         grpo: dict[str, list[tuple[float, float]]] = {}
         frpo: dict[str, list[tuple[float, float]]] = {}
         for method, lamb, steps, _, kl, after in self.pipelines[sweep]:

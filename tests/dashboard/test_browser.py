@@ -82,9 +82,9 @@ def test_frontier_page_in_chromium(frontier_api, tmp_path):
     with sweep_page(frontier_api, "frontier", sweep, tmp_path, height=1500, charts=1) as page:
         [names] = page.evaluate(TRACE_NAMES_JS)
         assert {"GRPO frontier (best over its budgets)", "GRPO budgets (mean over seeds)", "FRPO λ=0.5"} <= set(names)
-        assert page.get_by_text("Above the frontier.").is_visible()
-        assert page.get_by_text("Outside the frontier's range.").is_visible()
-        assert page.get_by_text("more robust, not only trained harder", exact=False).first.is_visible()
+        assert page.get_by_text("→ more robust.").is_visible()
+        assert page.get_by_text("→ beyond GRPO's reach").is_visible()
+        assert page.get_by_text("Holm-corrected across the λ compared", exact=False).first.is_visible()
         assert page.locator('[data-testid="stException"]').count() == 0
         screenshot(page, "frontier.png", tmp_path)
 
