@@ -11,14 +11,14 @@ isolation tool, never behind Python-level guards alone:
 - in new network, PID, IPC, UTS, cgroup and mount namespaces: only a loopback device of its own; it sees its own
   processes only, and when its first process exits or the run is killed the namespace's init dies and the kernel
   kills every process it started, ``setsid`` or not (``--die-with-parent``, ``--new-session``);
-- in a filesystem of its own: read-only binds of ``/usr``, the dynamic loader's cache and the interpreter's prefixes
-  (base Python and virtual environment), a writable scratch folder at ``/tmp`` (removed afterwards) and a minimal
-  ``/dev``; no ``/proc``, no ``/etc`` beyond the loader's files, nothing of the data directory, the repository or
-  ``/root``;
+- in a filesystem of its own, read-only but for a size-limited scratch tmpfs at ``/tmp`` (its working directory,
+  gone with the run): ``/usr``, the dynamic loader's files, the interpreter's prefixes (base Python and virtual
+  environment), the program at ``/sandbox`` and a minimal ``/dev``; no ``/proc``, no other ``/etc`` file, nothing
+  of the data directory, the repository or ``/root``;
 - with an environment holding nothing of the worker's (no database URL, tokens or proxies), only thread caps so that
   numpy's BLAS does not reserve address space for a thread per core;
 - under ``resource`` limits: CPU seconds, address space, size of any file it writes (its captured output included),
-  open files, no core dumps, and processes (``RLIMIT_NPROC``, set inside the user namespace so it counts that
+  open files, no core dumps, and processes and threads (``RLIMIT_NPROC``, set inside the user namespace so it counts that
   sandbox's processes); plus a wall-clock timeout.
 
 When bubblewrap cannot build that sandbox (not installed, user namespaces refused, the interpreter unreadable by the
@@ -103,7 +103,7 @@ _SANDBOX_ENV = {
 }
 _LOADER_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
 _TOP_LEVEL_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")  # symlinks into /usr on merged-/usr
-_INSIDE = "/tmp"  # where the scratch folder appears in the sandbox
+_CODE, _SCRATCH = "/sandbox", "/tmp"  # inside: the program (read-only) and the writable scratch folder
 
 
 class SandboxUnavailable(RuntimeError):
@@ -120,13 +120,14 @@ class SandboxLimits:
     output_bytes: int = 4 * 1024**2
     processes: int = 32  # processes and threads of one sandbox
     open_files: int = 256
+    scratch_bytes: int = 64 * 1024**2  # the size of the writable /tmp
     preload: tuple[str, ...] = ("numpy",)  # the weak fallback imports these before its audit hook
 
     def __post_init__(self) -> None:
         if self.cpu_seconds < 1 or self.memory_bytes < 64 * 1024**2 or self.wall_seconds <= 0 or self.output_bytes < 1:
             raise ValueError(f"{self}: need cpu_seconds ≥ 1, memory_bytes ≥ 64 MiB, wall_seconds > 0, output_bytes ≥ 1")
-        if self.processes < 1 or self.open_files < 16:
-            raise ValueError(f"{self}: need processes ≥ 1 and open_files ≥ 16")
+        if self.processes < 1 or self.open_files < 16 or self.scratch_bytes < 1024**2:
+            raise ValueError(f"{self}: need processes ≥ 1, open_files ≥ 16 and scratch_bytes ≥ 1 MiB")
 
 
 @dataclass(frozen=True)
@@ -175,11 +176,12 @@ def check_isolation() -> None:
 @functools.cache
 def _probe(uid: int | None) -> str | None:
     if shutil.which("bwrap") is None:
-        return "bubblewrap is not installed: apt-get install bubblewrap (or set FRPO_SANDBOX=weak, which isolates nothing)"
-    with tempfile.TemporaryDirectory(prefix="frpo-sandbox-probe-") as scratch:
-        if uid is not None:
-            os.chown(scratch, uid, uid)
-        command = [*_bwrap_command(scratch), sys.executable, "-I", "-c", "print('ok')"]
+        return (
+            "bubblewrap is not installed: apt-get install bubblewrap (or set FRPO_SANDBOX=weak, which isolates nothing)"
+        )
+    with tempfile.TemporaryDirectory(prefix="frpo-sandbox-probe-") as code:
+        os.chmod(code, 0o755)
+        command = [*_bwrap_command(code, SandboxLimits()), sys.executable, "-I", "-c", "print('ok')"]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=60, **_user_switch(uid))
         except (OSError, subprocess.SubprocessError) as error:
@@ -206,9 +208,10 @@ def _python_roots() -> list[str]:
     return roots
 
 
-def _bwrap_command(scratch: str) -> list[str]:
+def _bwrap_command(code: str, limits: SandboxLimits) -> list[str]:
+    """The bwrap command line up to ``--``; ``code`` (the program's folder) appears read-only at ``/sandbox``."""
     command = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
-    command += ["--clearenv", "--hostname", "sandbox", "--dev", "/dev"]
+    command += ["--clearenv", "--hostname", "sandbox", "--dev", "/dev", "--remount-ro", "/dev"]
     for link in _TOP_LEVEL_LINKS:
         if os.path.islink(link):
             command += ["--symlink", os.readlink(link), link]
@@ -218,9 +221,11 @@ def _bwrap_command(scratch: str) -> list[str]:
         command += ["--ro-bind", path, path]
     for path in _LOADER_FILES:
         command += ["--ro-bind-try", path, path]
-    for name, value in {**_SANDBOX_ENV, "HOME": _INSIDE, "TMPDIR": _INSIDE}.items():
+    for name, value in {**_SANDBOX_ENV, "HOME": _SCRATCH, "TMPDIR": _SCRATCH}.items():
         command += ["--setenv", name, value]
-    return [*command, "--bind", scratch, _INSIDE, "--chdir", _INSIDE, "--"]
+    command += ["--ro-bind", code, _CODE, "--size", str(limits.scratch_bytes), "--tmpfs", _SCRATCH]
+    # the root (a tmpfs holding the mount points) read-only last; the scratch tmpfs stays writable
+    return [*command, "--remount-ro", "/", "--chdir", _SCRATCH, "--"]
 
 
 def _user_switch(uid: int | None) -> dict:
@@ -251,21 +256,22 @@ def run_python(code: str, *, limits: SandboxLimits | None = None) -> SandboxResu
         check_isolation()
     blocked = ", ".join(repr(event) for event in BLOCKED_EVENTS) if mode == "weak" else ""
     with tempfile.TemporaryDirectory(prefix="frpo-sandbox-") as workdir:
-        work, scratch = Path(workdir), Path(workdir) / "scratch"
-        work.chmod(0o711)  # the sandbox user (bwrap) reaches scratch/, but cannot list or open the output files
-        scratch.mkdir()
-        (scratch / "runner.py").write_text(_RUNNER.replace("BLOCKED", blocked), encoding="utf-8")
-        (scratch / "program.py").write_text(code, encoding="utf-8")
-        runner = [sys.executable, "-I", "-B", "runner.py", "program.py", str(limits.processes), ",".join(limits.preload)]
+        work, folder = Path(workdir), Path(workdir) / "code"
+        work.chmod(0o711)  # the sandbox user (bwrap) reaches code/, but cannot list or open the output files
+        folder.mkdir(mode=0o755)
+        (folder / "runner.py").write_text(_RUNNER.replace("BLOCKED", blocked), encoding="utf-8")
+        (folder / "program.py").write_text(code, encoding="utf-8")
+        arguments = [str(limits.processes), ",".join(limits.preload)]
         if mode == "bubblewrap":
-            if uid is not None:
-                for path in (scratch, *scratch.iterdir()):
-                    os.chown(path, uid, uid)
-            command, options = [*_bwrap_command(str(scratch)), *runner], _user_switch(uid)
+            runner = [sys.executable, "-I", "-B", f"{_CODE}/runner.py", f"{_CODE}/program.py", *arguments]
+            command, options = [*_bwrap_command(str(folder), limits), *runner], _user_switch(uid)
         else:
-            command = runner
-            options = {"cwd": scratch, "env": {**_SANDBOX_ENV, "HOME": str(scratch), "TMPDIR": str(scratch)}}
-        with open(work / "stdout", "wb", opener=_private) as stdout, open(work / "stderr", "wb", opener=_private) as stderr:
+            command = [sys.executable, "-I", "-B", "runner.py", "program.py", *arguments]
+            options = {"cwd": folder, "env": {**_SANDBOX_ENV, "HOME": str(folder), "TMPDIR": str(folder)}}
+        with (
+            open(work / "stdout", "wb", opener=_private) as stdout,
+            open(work / "stderr", "wb", opener=_private) as stderr,
+        ):
             start = time.monotonic()
             process = subprocess.Popen(
                 command,
