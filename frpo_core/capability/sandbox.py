@@ -18,8 +18,8 @@ isolation tool, never behind Python-level guards alone:
 - with an environment holding nothing of the worker's (no database URL, tokens or proxies), only thread caps so that
   numpy's BLAS does not reserve address space for a thread per core;
 - under ``resource`` limits: CPU seconds, address space, size of any file it writes (its captured output included),
-  open files, no core dumps, and processes and threads (``RLIMIT_NPROC``, set inside the user namespace so it counts that
-  sandbox's processes); plus a wall-clock timeout.
+  open files, no core dumps, and processes and threads (``RLIMIT_NPROC``, set inside the user namespace so that it
+  counts that sandbox's processes only); plus a wall-clock timeout.
 
 When bubblewrap cannot build that sandbox (not installed, user namespaces refused, the interpreter unreadable by the
 sandbox user) the run raises :class:`SandboxUnavailable` naming the cause and the fix: nothing runs and nothing is
@@ -167,18 +167,17 @@ def sandbox_uid() -> int | None:
 
 
 def check_isolation() -> None:
-    """Raise :class:`SandboxUnavailable` unless bubblewrap can run this interpreter isolated (probed once per user)."""
-    problem = _probe(sandbox_uid())
+    """Raise :class:`SandboxUnavailable` unless bubblewrap can run this interpreter isolated (probed once per user
+    and ``bwrap``)."""
+    problem = _probe(sandbox_uid(), shutil.which("bwrap"))
     if problem:
         raise SandboxUnavailable(problem)
 
 
 @functools.cache
-def _probe(uid: int | None) -> str | None:
-    if shutil.which("bwrap") is None:
-        return (
-            "bubblewrap is not installed: apt-get install bubblewrap (or set FRPO_SANDBOX=weak, which isolates nothing)"
-        )
+def _probe(uid: int | None, bwrap: str | None) -> str | None:
+    if bwrap is None:
+        return "bubblewrap is not installed: apt-get install bubblewrap (FRPO_SANDBOX=weak runs without isolation)"
     with tempfile.TemporaryDirectory(prefix="frpo-sandbox-probe-") as code:
         os.chmod(code, 0o755)
         command = [*_bwrap_command(code, SandboxLimits()), sys.executable, "-I", "-c", "print('ok')"]
