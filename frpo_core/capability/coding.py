@@ -7,7 +7,8 @@ neither network isolation nor a fresh interpreter, so it is not used; every mode
 :mod:`frpo_core.capability.sandbox` (bubblewrap: another user, no network, read-only filesystem, process, CPU,
 memory and output limits, everything it started killed at the wall timeout); where that isolation is unavailable
 scoring raises rather than run the code unguarded. In EvalPlus's released files (HumanEval+ v0.1.10, MBPP+)
-``test`` holds the base *and* the extra tests, so this is the "+" score. The authors ran EvalPlus with vLLM, greedy (method.md §3).
+``test`` holds the base *and* the extra tests, so this is the "+" score. The authors ran EvalPlus with vLLM, greedy
+(method.md §3).
 """
 
 from __future__ import annotations
