@@ -207,3 +207,12 @@ def test_the_weak_fallback_runs_only_when_chosen_and_refuses_processes_and_nativ
         assert not result.ok and "PermissionError: sandbox:" in result.stderr, code
     result = run_python("import numpy as np\nprint(np.allclose([0.1 + 0.2], [0.3]))")  # preloaded before the hook
     assert result.ok and result.stdout.strip() == "True"
+
+
+def test_no_user_or_network_namespace_can_be_made_inside():
+    attack = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.unshare(0x10000000) == 0 or libc.unshare(0x40000000) == 0  # CLONE_NEWUSER, CLONE_NEWNET
+"""
+    assert not scored(attack)["passed"]
