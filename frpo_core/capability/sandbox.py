@@ -11,10 +11,10 @@ isolation tool, never behind Python-level guards alone:
 - in new network, PID, IPC, UTS, cgroup and mount namespaces: only a loopback device of its own; it sees its own
   processes only, and when its first process exits or the run is killed the namespace's init dies and the kernel
   kills every process it started, ``setsid`` or not (``--die-with-parent``, ``--new-session``);
-- in a filesystem of its own, read-only but for a size-limited scratch tmpfs at ``/tmp`` (its working directory,
-  gone with the run): ``/usr``, the dynamic loader's files, the interpreter's prefixes (base Python and virtual
-  environment), the program at ``/sandbox`` and a minimal ``/dev``; no ``/proc``, no other ``/etc`` file, nothing
-  of the data directory, the repository or ``/root``;
+- in a filesystem of its own, read-only but for size-limited tmpfs at ``/tmp`` (its working directory) and
+  ``/dev/shm``, gone with the run: ``/usr``, the dynamic loader's files, the interpreter's prefixes (base Python and
+  virtual environment), the program at ``/sandbox`` and a minimal ``/dev``; no ``/proc``, no other ``/etc`` file,
+  nothing of the data directory, the repository or ``/root``;
 - with an environment holding nothing of the worker's (no database URL, tokens or proxies), only thread caps so that
   numpy's BLAS does not reserve address space for a thread per core;
 - under ``resource`` limits: CPU seconds, address space, size of any file it writes (its captured output included),
@@ -223,6 +223,7 @@ def _bwrap_command(code: str, limits: SandboxLimits) -> list[str]:
     for name, value in {**_SANDBOX_ENV, "HOME": _SCRATCH, "TMPDIR": _SCRATCH}.items():
         command += ["--setenv", name, value]
     command += ["--ro-bind", code, _CODE, "--size", str(limits.scratch_bytes), "--tmpfs", _SCRATCH]
+    command += ["--size", str(limits.scratch_bytes), "--tmpfs", "/dev/shm"]  # multiprocessing's semaphores
     # the root (a tmpfs holding the mount points) read-only last; the scratch tmpfs stays writable
     return [*command, "--remount-ro", "/", "--chdir", _SCRATCH, "--"]
 
