@@ -224,3 +224,12 @@ libc = ctypes.CDLL(None, use_errno=True)
 assert libc.unshare(0x10000000) == 0 or libc.unshare(0x40000000) == 0  # CLONE_NEWUSER, CLONE_NEWNET
 """
     assert not scored(attack)["passed"]
+
+
+def test_the_sandbox_user_must_be_a_numeric_non_root_id(monkeypatch):
+    if os.geteuid() != 0:
+        pytest.skip("only a root worker switches users")
+    for value in ("0", "nobody"):
+        monkeypatch.setenv("FRPO_SANDBOX_UID", value)
+        with pytest.raises(ValueError, match="FRPO_SANDBOX_UID"):
+            run_python(GOOD, limits=FAST)
