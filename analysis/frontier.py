@@ -1,6 +1,6 @@
 """Robustness against the KL moved in RL, with GRPO's frontier: is FRPO more robust, or did it only train harder?
 
-method.md §7: a run that moved further from its starting model during RL also keeps more refusal after downstream
+docs/method.md §7: a run that moved further from its starting model during RL also keeps more refusal after downstream
 fine-tuning, so a comparison at equal steps cannot tell "more robust" from "trained harder". The fair comparison
 gives GRPO several budgets (steps, β, learning rate), so that its runs trace a frontier of (KL moved, robustness
 after fine-tuning), and asks where each FRPO λ lies relative to it *at the KL it moved*.

@@ -6,7 +6,7 @@ problem's ``test`` code. EvalPlus's own evaluator executes model code in a forke
 neither network isolation nor a fresh interpreter, so it is not used; every model-written program runs only in
 :mod:`frpo_core.capability.sandbox` (own process, no network, CPU/memory/output limits, wall timeout, temporary
 directory). In EvalPlus's released files (HumanEval+ v0.1.10, MBPP+) ``test`` holds the base *and* the extra tests, so
-this is the "+" score. The authors ran EvalPlus with vLLM, greedy (method.md §3).
+this is the "+" score. The authors ran EvalPlus with vLLM, greedy (docs/method.md §3).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Run untrusted Python (model-written code) in a separate, limited process.
 
-The code benchmarks (MBPP+ / HumanEval+, method.md §3) execute what the model wrote against the dataset's tests. That
-code is untrusted: it may loop forever, allocate without bound, open sockets or start processes. :func:`run_python`
+The code benchmarks (MBPP+ / HumanEval+, docs/method.md §3) execute what the model wrote against the dataset's tests.
+That code is untrusted: it may loop forever, allocate without bound, open sockets or start processes. :func:`run_python`
 runs it
 
 - in a fresh interpreter (``python -I``: no user site, no ``PYTHON*`` variables, the script's folder not on the path)

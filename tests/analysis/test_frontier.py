@@ -6,7 +6,7 @@ import pytest
 
 from analysis.frontier import compare, envelope_at, upper_hull
 
-# GRPO at three budgets, three seeds each: more KL moved, more robustness kept (method.md §7's shape)
+# GRPO at three budgets, three seeds each: more KL moved, more robustness kept (docs/method.md §7's shape)
 GRPO = {
     "60 steps": [(0.30, 0.35), (0.40, 0.37), (0.35, 0.36)],
     "240 steps": [(0.45, 0.50), (0.50, 0.52), (0.55, 0.48)],
