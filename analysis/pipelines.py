@@ -1,9 +1,9 @@
 """What a safety pipeline (RL → downstream fine-tuning) measured, per run and per group of seeds.
 
 A pipeline's numbers come from two runs' evaluation series: the RL run's last evaluation (refusal after RL and the KL
-it moved from the model it started from, method.md §7) and the fine-tuning run's first and last evaluations (refusal
-before and after downstream fine-tuning, and over-refusal of harmless prompts at the end). Groups are (method, λ):
-the seeds of one setting, summarised by mean, standard deviation and range.
+it moved from the model it started from, docs/method.md §7) and the fine-tuning run's first and last evaluations
+(refusal before and after downstream fine-tuning, and over-refusal of harmless prompts at the end). Groups are (method,
+λ): the seeds of one setting, summarised by mean, standard deviation and range.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ SQLite file and broker under ./var), then submits, over HTTP like any client, a 
 sweep of pipelines from it, and prints what they measured. Both settings take the same steps (:func:`run_demo`);
 what differs is a :class:`DemoSetting`: the presets, the default scale, and how the finished jobs become a report.
 
-Safety (method.md §3):
+Safety (docs/method.md §3):
 1. a warm start: SFT of the tiny model on ``toy_warm_start`` (preset ``toy-warm-start``), so it refuses harmful toy
    requests part of the time (~60 % sampled) and answers harmless ones;
 2. a sweep of pipelines from that model (preset ``toy-frontier``): safety RL (preset ``toy-safety``: refusal reward
@@ -20,9 +20,9 @@ Safety (method.md §3):
 
 and prints, per setting, the refusal rate before and after the downstream SFT (mean ± sd over seeds), the drop, the
 KL each RL run moved from the warm start, and over-refusal of harmless prompts; then GRPO's frontier of (KL moved,
-refusal after SFT) and, for each λ, whether FRPO lies above it at the KL it moved (method.md §7).
+refusal after SFT) and, for each λ, whether FRPO lies above it at the KL it moved (docs/method.md §7).
 
-Math (method.md §3, the capability setting):
+Math (docs/method.md §3, the capability setting):
 1. a warm start (preset ``toy-math-warm-start``) that knows ``toy_math``'s sums and boxes its answers, but drops the
    carry half the time, a systematic mistake for the math reward to correct;
 2. a sweep (preset ``toy-math-frontier``): math RL on ``toy_math`` (preset ``toy-math``) → code SFT on ``toy_code``
@@ -223,7 +223,7 @@ def _safety_report(results: list[PipelineResult]) -> list[str]:
         "(sequence-summed k3 on its greedy answers to the harmful evaluation prompts); over-refusal = refusal of",
         "harmless prompts after the downstream SFT.",
         "",
-        "Robustness against the KL moved in RL (method.md §7). GRPO's frontier over its budgets (a monotone fit",
+        "Robustness against the KL moved in RL (docs/method.md §7). GRPO's frontier over its budgets (a monotone fit",
         f"through all its runs), (KL moved, refusal after SFT): {curve}",
         f"Per λ: Δ to that frontier at each seed's KL, {frontier.level:.0%} t interval, Holm-corrected across λ:",
         *(f"- {verdict.sentence}" for verdict in frontier.verdicts),
@@ -296,7 +296,8 @@ def _math_report(results: MathResults) -> list[str]:
         format_rewards(results.accuracy),
         "",
         "No frontier verdict here: the toy math RL logs no KL moved (it has no in-loop evaluation, and β = 0), so",
-        "GRPO's budgets cannot place FRPO against KL (method.md §7); read settings at equal steps with that in mind.",
+        "GRPO's budgets cannot place FRPO against KL (docs/method.md §7); read settings at equal steps with that in",
+        "mind.",
     ]
 
 

@@ -1,4 +1,4 @@
-"""The numbers behind the frontier page: is FRPO more robust, or did it only train harder? (method.md §7)
+"""The numbers behind the frontier page: is FRPO more robust, or did it only train harder? (docs/method.md §7)
 
 A selection's pipelines (an RL run and the downstream fine-tuning run that started from it) become
 `analysis.pipelines.PipelineResult`s: x is the KL the RL run moved from its starting model (its last

@@ -243,7 +243,7 @@ def seed(database_url: str, *, runs: bool = True, with_failed: bool = False) -> 
         engine.dispose()
 
 
-# The frontier seed (method.md §7): GRPO at three step budgets traces a frontier of (KL moved in RL, refusal after
+# The frontier seed (docs/method.md §7): GRPO at three step budgets traces a frontier of (KL moved in RL, refusal after
 # fine-tuning); FRPO λ=0.5 lies well above it at a KL inside GRPO's range, FRPO λ=2 moved further than any GRPO budget.
 FRONTIER_GRPO = {60: (0.30, 0.40), 120: (0.50, 0.50), 180: (0.70, 0.55)}  # max_steps -> (KL moved, refusal after)
 FRONTIER_FRPO = {0.5: (0.50, 0.65), 2.0: (0.90, 0.60)}  # λ -> (KL moved, refusal after), at 120 steps

@@ -1,5 +1,5 @@
 """Frontier: is FRPO more robust, or did it only train harder? Robustness after downstream fine-tuning against the KL
-each RL run moved, GRPO's budgets tracing a frontier, and a verdict per FRPO λ (method.md §7).
+each RL run moved, GRPO's budgets tracing a frontier, and a verdict per FRPO λ (docs/method.md §7).
 
 The selection and the measure live in the URL: `/frontier?sweep=<id>&measure=drop` or `/frontier?runs=<id>,…`.
 The numbers are `analysis.pipelines` and `analysis.verdict`'s, the ones `frpo demo` prints.

@@ -8,7 +8,7 @@ neither network isolation nor a fresh interpreter, so it is not used; every mode
 memory and output limits, everything it started killed at the wall timeout); where that isolation is unavailable
 scoring raises rather than run the code unguarded. In EvalPlus's released files (HumanEval+ v0.1.10, MBPP+)
 ``test`` holds the base *and* the extra tests, so this is the "+" score. The authors ran EvalPlus with vLLM, greedy
-(method.md §3).
+(docs/method.md §3).
 """
 
 from __future__ import annotations

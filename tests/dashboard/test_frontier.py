@@ -1,4 +1,4 @@
-"""The Frontier page (robustness against the KL moved in RL, method.md §7): its numbers, and the page under AppTest
+"""The Frontier page (robustness against the KL moved in RL, docs/method.md §7): its numbers, and the page under AppTest
 against the real API over the frontier seed (GRPO at 3 budgets × 3 seeds, FRPO at 2 λ × 3 seeds)."""
 
 from __future__ import annotations
