@@ -45,7 +45,7 @@ def _safety(client: Client, done: list[Json]) -> list[str]:
     try:
         return ["", *safety.report(results)]
     except ValueError as error:  # no GRPO point to place FRPO against (no GRPO run, or no KL logged)
-        return ["", format_table(summarise(results)), "", f"No frontier verdict: {error}."]
+        return ["", format_table(summarise(results)), "", f"No frontier verdict: {str(error).rstrip('.')}."]
 
 
 def _capability(client: Client, done: list[Json]) -> list[str]:

@@ -27,7 +27,7 @@ def test_a_sweep_without_kl_gets_its_table_and_says_why_there_is_no_verdict(runn
     url, seeded = frontier_api
     result = runner(url, seeded.read_key)("report", seeded.sweeps["no-eval"])
     assert result.exit_code == 0 and "refusal after RL" in result.stdout
-    assert "No frontier verdict: GRPO has no finished budget points" in result.stdout
+    assert "No frontier verdict: GRPO has no finished points" in result.stdout
 
 
 def test_a_sweep_with_nothing_to_report_says_so(runner, empty_api):
