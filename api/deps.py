@@ -61,17 +61,8 @@ def current_key(
     key = queries.authenticate(session, credentials.credentials)
     if key is None:
         raise _unauthorized("invalid or revoked API key")
-    _touch(request.app.state.session_factory, key.id)
+    request.app.state.key_use.record(session, key)  # at most once a minute per key, in this same session
     return key
-
-
-def _touch(factory: sessionmaker[Session], key_id: int) -> None:
-    """last_used_at, in its own short transaction: bookkeeping, not part of the request's work."""
-    try:
-        with factory() as session, session.begin():
-            queries.touch_api_key(session, key_id)
-    except Exception:  # never fail a request over bookkeeping
-        logger.warning("could not record API key use", exc_info=True)
 
 
 CurrentKey = Annotated[ApiKey, Depends(current_key)]
@@ -145,7 +136,7 @@ class Idempotency:
             if replayed is None:
                 raise
             return replayed
-        dispatch(self.request, enqueue)  # only after the commit: a worker must find the rows
+        dispatch(self.request, self.session, enqueue)  # only after the commit: a worker must find the rows
         return JSONResponse(body, status_code=status_code)
 
 
@@ -173,24 +164,25 @@ async def get_idempotency(
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
 
 
-def dispatch(request: Request, runs: Sequence[Run]) -> None:
+def dispatch(request: Request, session: Session, runs: Sequence[Run]) -> None:
     """Enqueue committed runs. A broker failure leaves the run queued (a worker's recovery scan finds it) and is
-    recorded as an event on the run; the request still succeeds."""
+    recorded as an event on the run, in the request's session (its work already committed: no second session, no
+    second connection); the request still succeeds."""
     enqueue: Enqueue = request.app.state.enqueue
-    factory: sessionmaker[Session] = request.app.state.session_factory
     for run in runs:
         try:
             enqueue(run.id, run.queue)
         except Exception as exc:
             logger.warning("enqueue of run %s failed; it stays queued for the recovery scan", run.id, exc_info=True)
             try:
-                with factory() as session, session.begin():
-                    add_event(
-                        session,
-                        run.id,
-                        "enqueue failed; the run stays queued and a worker's recovery scan will pick it up",
-                        level="warning",
-                        error=f"{type(exc).__name__}: {exc}"[:2000],
-                    )
+                add_event(
+                    session,
+                    run.id,
+                    "enqueue failed; the run stays queued and a worker's recovery scan will pick it up",
+                    level="warning",
+                    error=f"{type(exc).__name__}: {exc}"[:2000],
+                )
+                session.commit()
             except Exception:
+                session.rollback()
                 logger.exception("could not record the enqueue failure of run %s", run.id)

@@ -38,30 +38,30 @@ def downsample(steps: list[int], values: list[float], max_points: int) -> Series
 def get_metrics(
     run_id: uuid.UUID,
     session: SessionDep,
-    _: ReadKey,
+    key: ReadKey,
     keys: Annotated[str | None, Query(description="Comma-separated metric keys; all of the run's if omitted.")] = None,
     max_points: Annotated[int, Query(ge=10, le=100_000, description="Downsample longer series to this.")] = 2000,
 ) -> Metrics:
-    queries.get_run(session, run_id)  # 404 before anything else
+    queries.get_run(session, run_id, queries.owner_scope(key))  # 404 before anything else
     wanted = [k.strip() for k in keys.split(",") if k.strip()] if keys else queries.metric_keys(session, run_id)
     series = {key: downsample(*queries.metric_series(session, run_id, key), max_points) for key in wanted}
     return Metrics(run_id=run_id, series=series)
 
 
 @router.get("/{run_id}/keys", response_model=MetricKeys)
-def get_metric_keys(run_id: uuid.UUID, session: SessionDep, _: ReadKey) -> MetricKeys:
-    return MetricKeys(run_id=run_id, keys=queries.metric_keys(session, run_id))
+def get_metric_keys(run_id: uuid.UUID, session: SessionDep, key: ReadKey) -> MetricKeys:
+    return MetricKeys(run_id=run_id, keys=queries.metric_keys(session, run_id, queries.owner_scope(key)))
 
 
 @router.get("/{run_id}/events", response_model=EventPage)
 def get_events(
     run_id: uuid.UUID,
     session: SessionDep,
-    _: ReadKey,
+    key: ReadKey,
     after_id: Annotated[int, Query(ge=0, description="Only events newer than this id (poll with next_after_id).")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
-    events = queries.list_events(session, run_id, after_id=after_id, limit=limit)
+    events = queries.list_events(session, run_id, owner=queries.owner_scope(key), after_id=after_id, limit=limit)
     return EventPage(
         run_id=run_id,
         items=[EventOut.model_validate(e) for e in events],
@@ -70,6 +70,6 @@ def get_events(
 
 
 @router.get("/{run_id}/artifacts", response_model=ArtifactList)
-def get_artifacts(run_id: uuid.UUID, session: SessionDep, _: ReadKey) -> ArtifactList:
-    items = [ArtifactOut.model_validate(a) for a in queries.list_artifacts(session, run_id)]
+def get_artifacts(run_id: uuid.UUID, session: SessionDep, key: ReadKey) -> ArtifactList:
+    items = [ArtifactOut.model_validate(a) for a in queries.list_artifacts(session, run_id, queries.owner_scope(key))]
     return ArtifactList(run_id=run_id, items=items)
