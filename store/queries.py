@@ -126,6 +126,7 @@ def touch_api_key(session: Session, key_id: int) -> None:
         .where(ApiKey.id == key_id)
         .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
         .values(last_used_at=now)
+        .execution_options(synchronize_session=False)  # SQLite's naive datetimes cannot be compared in Python
     )
 
 
