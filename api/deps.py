@@ -6,15 +6,17 @@ ends, so a failed request writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import IntegrityError
@@ -35,10 +37,30 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+# Requests that may hold a database connection at once, per process; the others wait on the event loop, holding
+# neither a thread nor a connection. Fewer than the pool's connections (store.db.POOL: 40) and Starlette's threads
+# (40): a sync dependency or handler gives its thread back between steps, so without this bound 200 requests each
+# holding a connection waited for a thread while every thread waited for a connection (the pool's 30 s timeout).
+SESSION_SLOTS = 32
+
+
+def _session_slots(app: Any) -> asyncio.Semaphore:
+    """The app's semaphore for the running event loop (a test may run the same app on several loops)."""
+    loop = asyncio.get_running_loop()
+    slots = getattr(app.state, "session_slots", None)
+    if slots is None or slots[0] is not loop:
+        slots = app.state.session_slots = (loop, asyncio.Semaphore(SESSION_SLOTS))
+    return slots[1]
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
     factory: sessionmaker[Session] = request.app.state.session_factory
-    with factory() as session:
-        yield session  # closing rolls back whatever the handler did not commit
+    async with _session_slots(request.app):
+        session = factory()
+        try:
+            yield session
+        finally:
+            await run_in_threadpool(session.close)  # rolls back whatever the handler did not commit
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
