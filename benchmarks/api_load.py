@@ -58,7 +58,7 @@ class Result:
     clients: int
     seconds: float
     endpoints: dict[str, Endpoint]
-    progress: tuple[float, float]  # the training job's progress before and after the load
+    progress: tuple[float | None, float | None]  # the training job's, before and after the load (None: no answer)
 
     @property
     def errors(self) -> int:
@@ -164,13 +164,20 @@ def measure(
         with database(kind, data_dir) as database_url, service(code, database_url, data_dir) as (url, key):
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
                 job_id = training_job(client, train_timeout) if train else None
-                progress = lambda: client.get(f"/api/v1/jobs/{job_id}").json()["progress"] if job_id else 0.0  # noqa: E731
-                before = progress()
+                before = progress(client, job_id)
                 endpoints = asyncio.run(load(url, key, clients, seconds))
-                after = progress()
-                if job_id:
-                    client.post(f"/api/v1/jobs/{job_id}/cancel")
+                after = progress(client, job_id)
     return Result(label, clients, seconds, endpoints, (before, after))
+
+
+def progress(client: httpx.Client, job_id: str | None) -> float | None:
+    """The job's progress; None if the API does not answer within a minute (still wedged after the load)."""
+    if job_id is None:
+        return 0.0
+    try:
+        return client.get(f"/api/v1/jobs/{job_id}").raise_for_status().json()["progress"]
+    except httpx.HTTPError:
+        return None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -193,8 +200,8 @@ def report(results: list[Result]) -> str:
             )
             if outcome.errors:
                 lines.append(f"{'':<26} errors: {outcome.errors}")
-        before, after = result.progress
-        lines.append(f"{result.label:<26} training job's progress during the load: {before:.4f} -> {after:.4f}")
+        before, after = (f"{p:.4f}" if p is not None else "no answer in 60 s" for p in result.progress)
+        lines.append(f"{result.label:<26} training job's progress during the load: {before} -> {after}")
     return "\n".join(lines)
 
 
