@@ -44,18 +44,18 @@ def get_settings(request: Request) -> Settings:
 SESSION_SLOTS = 32
 
 
-def _session_slots(app: Any) -> asyncio.Semaphore:
+def _session_slots(request: Request) -> asyncio.Semaphore:
     """The app's semaphore for the running event loop (a test may run the same app on several loops)."""
-    loop = asyncio.get_running_loop()
-    slots = getattr(app.state, "session_slots", None)
+    state, loop = request.app.state, asyncio.get_running_loop()
+    slots = getattr(state, "session_slots", None)
     if slots is None or slots[0] is not loop:
-        slots = app.state.session_slots = (loop, asyncio.Semaphore(SESSION_SLOTS))
+        slots = state.session_slots = (loop, asyncio.Semaphore(SESSION_SLOTS))
     return slots[1]
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     factory: sessionmaker[Session] = request.app.state.session_factory
-    async with _session_slots(request.app):
+    async with _session_slots(request):
         session = factory()
         try:
             yield session
