@@ -200,8 +200,8 @@ def report(results: list[Result]) -> str:
             )
             if outcome.errors:
                 lines.append(f"{'':<26} errors: {outcome.errors}")
-        before, after = (f"{p:.4f}" if p is not None else "no answer in 60 s" for p in result.progress)
-        lines.append(f"{result.label:<26} training job's progress during the load: {before} -> {after}")
+        before, after = (f"{p * LONG_JOB['max_steps']:.0f}" if p is not None else "no answer" for p in result.progress)
+        lines.append(f"{result.label:<26} training job's steps before -> after the load: {before} -> {after}")
     return "\n".join(lines)
 
 
