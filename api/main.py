@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from api import errors
 from api.deps import Enqueue
+from api.key_use import KeyUse
 from api.routes import health, jobs, presets, runs, sweeps
 from api.schemas import ErrorBody
 from store.db import make_engine, session_factory
@@ -49,6 +50,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.session_factory = session_factory(app.state.engine)
+    app.state.key_use = KeyUse()
     app.state.enqueue = enqueue or _celery_enqueue()
     app.state.broker_check = broker_check or health.kombu_check(settings.broker_url)
     errors.install(app)

@@ -49,6 +49,7 @@ class Job(_FromRow):
     error: str | None = None
     parent_id: uuid.UUID | None = None
     sweep_id: uuid.UUID | None = None
+    owner_key_id: int | None = Field(None, description="The API key that submitted it (`frpo keys list`).")
     attempts: int
     queue: str
     cancel_requested: bool
@@ -70,6 +71,7 @@ class SweepBase(_FromRow):
     base_spec: dict[str, Any]
     grid: dict[str, Any]
     created_at: UtcDatetime
+    owner_key_id: int | None = Field(None, description="The API key that submitted it (`frpo keys list`).")
 
 
 class SweepOut(SweepBase):

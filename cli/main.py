@@ -93,7 +93,7 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """List keys: prefix, scopes, name, created, last used, revoked (secrets are never stored)."""
+    """List keys: id (a job's owner_key_id), prefix, scopes, revoked, last used, name (secrets are never stored)."""
     from store.db import session_scope
     from store.queries import list_api_keys
 
@@ -101,7 +101,7 @@ def keys_list() -> None:
         for key in list_api_keys(session):
             revoked = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "live"
             used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
-            typer.echo(f"{key.prefix}  {','.join(key.scopes):<6} {revoked:<18} used {used:<16} {key.name}")
+            typer.echo(f"{key.id:>4}  {key.prefix}  {','.join(key.scopes):<6} {revoked:<18} used {used:<16} {key.name}")
 
 
 @keys_app.command("revoke")
@@ -262,8 +262,9 @@ def _stored_key(path: Path, scope: str) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     with session_scope() as session:
         key = create_api_key(session, name=f"embedded {scope}", scope=scope)
-    path.write_text(key + "\n")
-    path.chmod(0o600)
+    # Born with mode 0600, never briefly readable by others; O_EXCL: a file that appeared meanwhile is not clobbered.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(key + "\n")
     return key
 
 

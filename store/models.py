@@ -56,7 +56,7 @@ class RunStatus(enum.StrEnum):
 
 
 class Sweep(Base):
-    """A base spec and a grid (λ / β / seed); each grid point is one run linked here."""
+    """A base spec and a grid (λ / β / seed); each grid point is one run linked here, owned by the sweep's owner."""
 
     __tablename__ = "sweeps"
 
@@ -65,6 +65,9 @@ class Sweep(Base):
     base_spec: Mapped[dict[str, Any]]
     grid: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    owner_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL", name="fk_sweeps_owner_key_id"), index=True
+    )
 
     runs: Mapped[list[Run]] = relationship(back_populates="sweep")
 
@@ -82,6 +85,10 @@ class Run(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     sweep_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"))
+    # The key that submitted it; None (runs from before owners were recorded) leaves it to admin keys.
+    owner_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL", name="fk_runs_owner_key_id")
+    )
     queue: Mapped[str] = mapped_column(String(32), default="cpu")
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     eta_seconds: Mapped[float | None] = mapped_column(Float)
@@ -102,6 +109,7 @@ class Run(Base):
         Index("ix_runs_status_created", "status", "created_at"),
         Index("ix_runs_sweep", "sweep_id"),
         Index("ix_runs_parent", "parent_id"),
+        Index("ix_runs_owner_created", "owner_key_id", "created_at"),
     )
 
 

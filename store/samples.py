@@ -86,14 +86,16 @@ def list_samples(
     session: Session,
     run_id: uuid.UUID,
     *,
+    owner: int | None = None,
     step: int | None = None,
     prompt_set: str | None = None,
     verdict: str | None = None,
     after_id: int = 0,
     limit: int = 100,
 ) -> Sequence[EvalSample]:
-    """A page of a run's samples in the order written (step, then prompt), newer than `after_id`."""
-    get_run(session, run_id)
+    """A page of a run's samples in the order written (step, then prompt), newer than `after_id`; NotFound for a run
+    `owner` does not own (see store.queries.owner_scope)."""
+    get_run(session, run_id, owner)
     query = select(EvalSample).where(EvalSample.run_id == run_id, EvalSample.id > after_id)
     for column, value in ((EvalSample.step, step), (EvalSample.prompt_set, prompt_set), (EvalSample.verdict, verdict)):
         if value is not None:
@@ -101,9 +103,9 @@ def list_samples(
     return session.scalars(query.order_by(EvalSample.id).limit(limit)).all()
 
 
-def sample_steps(session: Session, run_id: uuid.UUID) -> list[int]:
+def sample_steps(session: Session, run_id: uuid.UUID, owner: int | None = None) -> list[int]:
     """The steps at which the run stored samples, in order."""
-    get_run(session, run_id)
+    get_run(session, run_id, owner)
     rows: Iterable[int] = session.scalars(
         select(EvalSample.step).where(EvalSample.run_id == run_id).distinct().order_by(EvalSample.step)
     )

@@ -1,7 +1,7 @@
 """eval_samples: every judged answer of a safety evaluation
 
-Revision ID: 0002_eval_samples
-Revises: 0001
+Revision ID: 0003_eval_samples
+Revises: 0002_run_owner
 Create Date: 2026-12-06 10:20:00
 
 """
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_eval_samples"
-down_revision: str | Sequence[str] | None = "0001"
+revision: str = "0003_eval_samples"
+down_revision: str | Sequence[str] | None = "0002_run_owner"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
