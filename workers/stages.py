@@ -58,7 +58,7 @@ def model_path(model: str, output_root: Path) -> str:
 def require_hub_model(model: str) -> None:
     """Fetch a hub id's config (from the Hugging Face cache when it is there, or offline with HF_HUB_OFFLINE=1), so
     a model that cannot be had fails at once, naming the model and what to do, instead of transformers' message
-    about connections deep inside a trainer."""
+    about connections deep inside a trainer. One line: a failed run's error is its log's last line."""
     from huggingface_hub.constants import HF_HUB_CACHE
     from transformers.utils import cached_file
 
@@ -68,7 +68,7 @@ def require_hub_model(model: str) -> None:
         raise RuntimeError(
             f"model {model!r} is not in this worker's Hugging Face cache ({HF_HUB_CACHE}) and could not be downloaded: "
             f"set HF_TOKEN if it is gated or private, or pre-download it on a machine with access "
-            f"(hf download {model}) into the worker's HF_HOME ({type(error).__name__}: {error})"
+            f"(hf download {model}) into the worker's HF_HOME ({type(error).__name__}: {' '.join(str(error).split())})"
         ) from error
 
 

@@ -187,11 +187,21 @@ def test_a_hub_id_loads_from_the_hugging_face_cache_offline_and_a_missing_one_sa
     place_in_hf_cache(model_path, tmp_path / "hf")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # the training child inherits the environment
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    spec = TrainSpec(model=HUB_ID, dataset="toy_math", rewards=["math"], **{**SHORT_RL, "max_steps": 1})
+    spec = FinetuneSpec(
+        model=HUB_ID,
+        dataset="benign_sft",
+        dataset_limit=4,
+        learning_rate=1e-5,
+        max_steps=1,
+        save_steps=NO_CHECKPOINT,
+        per_device_train_batch_size=1,
+        max_length=64,
+        eval=None,
+    )
     run = submit(sqlite_engine, spec, outside_settings)  # a hub id passes the server's checks
     measures: list[str] = []
-    run_stage(sqlite_engine, outside_settings, run.id, f"math RL of {HUB_ID} from the cache", measures)
-    assert steps_by_key(sqlite_engine, run.id)["rewards/math/mean"] == [1]
+    run_stage(sqlite_engine, outside_settings, run.id, f"SFT of {HUB_ID} from the cache (1 sequence)", measures)
+    assert steps_by_key(sqlite_engine, run.id)["loss"] == [1]
 
     missing = "HuggingFaceTB/SmolLM2-360M-Instruct"
     absent = submit(sqlite_engine, spec.model_copy(update={"model": missing}), outside_settings)
