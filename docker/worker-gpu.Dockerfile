@@ -2,9 +2,8 @@
 # so a plain Python base is enough; the host needs only the NVIDIA driver and container toolkit (torch 2.13's CUDA 13
 # wheels want a driver of the 580 series or newer).
 #
-# The packages come from docker/gpu-requirements.txt, not from pyproject's extras: vLLM 0.30 needs fastapi < 0.137
-# and the service pins 0.163.2, so that file is the resolved set (the service's pins, fastapi moved; the GPU worker
-# serves no API), checked by tests/docker/test_gpu_requirements.py. The project itself goes in with --no-deps.
+# The packages are pyproject's pins (docker/requirements.py): the base dependencies and the train, bench-eval, judges and
+# gpu extras, which tests/docker/test_gpu_requirements.py resolves together on PyPI. The project goes in with --no-deps.
 #
 # flash-attn is opt-in: PyPI has only its source, which needs the CUDA compiler and torch at build time and fails on
 # a runtime image. Pass a prebuilt wheel matching torch 2.13, CUDA 13 and CPython 3.11 (flash-attn's GitHub
@@ -19,8 +18,10 @@ RUN python3 -m venv /venv
 ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
-COPY docker/gpu-requirements.txt docker/gpu-requirements.txt
-RUN pip install --no-cache-dir -r docker/gpu-requirements.txt
+ARG EXTRAS="train bench-eval judges gpu"
+COPY docker/requirements.py docker/requirements.py
+RUN python3 docker/requirements.py ${EXTRAS} > /tmp/requirements.txt && \
+    pip install --no-cache-dir -r /tmp/requirements.txt && rm /tmp/requirements.txt
 ARG FLASH_ATTN_WHEEL=""
 RUN if [ -n "${FLASH_ATTN_WHEEL}" ]; then pip install --no-cache-dir --no-deps "${FLASH_ATTN_WHEEL}"; fi
 COPY store store

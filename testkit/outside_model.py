@@ -9,7 +9,9 @@ seconds. Its chat template has no ``{% generation %}`` markers, like most real t
 has them), and it ships a system prompt of its own.
 
 :func:`write_authors_formats` writes prompts in the authors' file formats (a parquet whose ``prompt`` is a chat list,
-jsonl whose ``prompt`` is a string) with this module's own mild texts, so tests do not depend on the reference data.
+jsonl whose ``prompt`` is a string) with this module's own mild texts, so tests do not depend on the reference data;
+:func:`write_math_formats` writes math problems in the layouts of the authors' math data (``competition_math``) and
+of MATH500, the benchmark it is decontaminated against.
 """
 
 from __future__ import annotations
@@ -93,6 +95,25 @@ def convert_gguf(gguf: Path, output_dir: Path) -> Path:
     return output_dir
 
 
+HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+"""The model's id on the Hugging Face hub, which :func:`place_in_hf_cache` files it under."""
+
+
+def place_in_hf_cache(model: Path, hf_home: Path, repo_id: str = HUB_ID) -> Path:
+    """``model``'s files linked into a Hugging Face cache in the hub's layout
+    (``hf_home/hub/models--ORG--NAME/snapshots/<commit>/`` and ``refs/main`` naming that commit), as a download
+    would leave them, so ``repo_id`` loads from ``hf_home`` with ``HF_HUB_OFFLINE=1``; returns the snapshot folder."""
+    repo = hf_home / "hub" / f"models--{repo_id.replace('/', '--')}"
+    commit = hashlib.sha1(f"{repo_id}@{PACKAGE}-{VERSION}".encode()).hexdigest()
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for file in model.iterdir():
+        (snapshot / file.name).symlink_to(file.resolve())
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot
+
+
 LONG_PROMPT_WORDS = 400
 """Words of padding in the one long prompt of each file: well over a small ``max_prompt_length``."""
 
@@ -146,6 +167,39 @@ def write_authors_formats(folder: Path) -> tuple[Path, Path]:
     jsonl = folder / "eval_prompts.jsonl"
     jsonl.write_text("".join(json.dumps(row) + "\n" for row in evaluation))
     return parquet, jsonl
+
+
+def _math_row(a: int, b: int, level: int) -> dict:
+    """A sum in ``competition_math``'s columns: problem, level ("Level 3"), type, and a solution ending in a boxed
+    answer (the reference the math reward compares with)."""
+    return {
+        "problem": f"What is ${a} + {b}$?",
+        "level": f"Level {level}",
+        "type": "Prealgebra",
+        "solution": f"Adding, ${a} + {b} = \\boxed{{{a + b}}}$.",
+    }
+
+
+def write_math_formats(folder: Path) -> tuple[Path, Path]:
+    """Math RL problems in ``competition_math``'s layout (eight sums at Levels 3-5 and two at Level 1, which the
+    authors' level filter drops) and a MATH500-layout reference (problem, solution, answer, subject, level,
+    unique_id) holding one of the kept problems, written differently; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [_math_row(a, b, level=3 + (a + b) % 3) for a, b in ((2, 3), (4, 4), (7, 5), (6, 9), (12, 8), (15, 27))]
+    rows += [_math_row(a, b, level=3 + a % 3) for a, b in ((31, 11), (8, 1))] + [_math_row(1, 1, 1), _math_row(2, 2, 1)]
+    train = folder / "competition_math.jsonl"
+    train.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    benchmark = {
+        "problem": "What is $2+3$ ?",
+        "solution": "$2 + 3 = \\boxed{5}$",
+        "answer": "5",
+        "subject": "Prealgebra",
+        "level": 3,
+        "unique_id": "test/prealgebra/1.json",
+    }
+    reference = folder / "math500.jsonl"
+    reference.write_text(json.dumps(benchmark) + "\n")
+    return train, reference
 
 
 def peak_rss_mib(pid: int) -> float | None:

@@ -31,13 +31,16 @@ from store.events import add_event
 from store.metrics import record_artifact, write_points
 from store.models import Run
 from store.queries import final_model
-from store.specs import JOB_SPEC, TINY_MODEL, EvalSpec, EvaluateSpec, FinetuneSpec, GpuBase, TrainSpec
+from store.specs import HUB_ID, JOB_SPEC, TINY_MODEL, EvalSpec, EvaluateSpec, FinetuneSpec, GpuBase, TrainSpec
 from workers.launch import is_main_process
 
 
 def model_path(model: str, output_root: Path) -> str:
-    """'tiny' is built once into <output_root>/models/tiny (atomically: a rename); anything else goes to TRL as is."""
+    """'tiny' is built once into <output_root>/models/tiny (atomically: a rename); a hub id must be in the Hugging
+    Face cache or downloadable now (:func:`require_hub_model`); anything else goes to TRL as is."""
     if model != TINY_MODEL:
+        if HUB_ID.match(model) and not Path(model).exists():
+            require_hub_model(model)
         return model
     from frpo_core import build_tiny_model
 
@@ -50,6 +53,23 @@ def model_path(model: str, output_root: Path) -> str:
         except OSError:  # another worker built it first
             shutil.rmtree(staging, ignore_errors=True)
     return str(target)
+
+
+def require_hub_model(model: str) -> None:
+    """Fetch a hub id's config (from the Hugging Face cache when it is there, or offline with HF_HUB_OFFLINE=1), so
+    a model that cannot be had fails at once, naming the model and what to do, instead of transformers' message
+    about connections deep inside a trainer. One line: a failed run's error is its log's last line."""
+    from huggingface_hub.constants import HF_HUB_CACHE
+    from transformers.utils import cached_file
+
+    try:
+        cached_file(model, "config.json")
+    except OSError as error:
+        raise RuntimeError(
+            f"model {model!r} is not in this worker's Hugging Face cache ({HF_HUB_CACHE}) and could not be downloaded: "
+            f"set HF_TOKEN if it is gated or private, or pre-download it on a machine with access "
+            f"(hf download {model}) into the worker's HF_HOME ({type(error).__name__}: {' '.join(str(error).split())})"
+        ) from error
 
 
 def work(run_id: uuid.UUID, database_url: str, output_root: Path, resume: Path | None) -> None:

