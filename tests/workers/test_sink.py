@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from store.db import session_scope
-from store.leases import claim
+from store.leases import Attempt, AttemptSuperseded, claim
 from testkit.service import create_run, get_run, steps_by_key
 from workers.sink import StoreSink
 
@@ -13,8 +15,8 @@ from workers.sink import StoreSink
 def test_sink_batches_points_and_progress(sqlite_engine, tmp_path):
     run_id = create_run(sqlite_engine, max_steps=10)
     with session_scope(sqlite_engine) as session:
-        claim(session, run_id, "w", 60)
-    sink = StoreSink(sqlite_engine, run_id, flush_seconds=0.05, batch_points=3)
+        attempt = Attempt(run_id, claim(session, run_id, "w", 60).attempts)
+    sink = StoreSink(sqlite_engine, attempt, flush_seconds=0.05, batch_points=3)
     args = SimpleNamespace(output_dir=str(tmp_path))
     state = SimpleNamespace(global_step=0, max_steps=10)
     sink.on_train_begin(args, state, None)
@@ -28,3 +30,24 @@ def test_sink_batches_points_and_progress(sqlite_engine, tmp_path):
     run = get_run(sqlite_engine, run_id)
     assert run.progress == 0.8 and run.eta_seconds is not None and run.eta_seconds >= 0
     assert not sink._thread.is_alive()
+
+
+def test_a_superseded_attempt_has_its_points_refused_and_its_training_stopped(sqlite_engine, tmp_path):
+    run_id = create_run(sqlite_engine, max_steps=10)
+    with session_scope(sqlite_engine) as session:
+        first = Attempt(run_id, claim(session, run_id, "old", 0.001).attempts)
+    sink = StoreSink(sqlite_engine, first, flush_seconds=0.05)
+    args, state = SimpleNamespace(output_dir=str(tmp_path)), SimpleNamespace(global_step=1, max_steps=10)
+    sink.on_train_begin(args, state, None)
+    sink.on_log(args, state, None, logs={"loss": 1.0})
+    sink.flush()
+    with session_scope(sqlite_engine) as session:
+        assert claim(session, run_id, "new", 60).attempts == 2  # the lease ran out: another worker took the run
+    state.global_step = 2
+    sink.on_log(args, state, None, logs={"loss": 2.0})
+    sink.flush()
+    assert sink.superseded and not sink._thread.is_alive()
+    with pytest.raises(AttemptSuperseded, match="attempt 1 .* no longer owns the run"):
+        sink.on_step_end(args, state, None)
+    assert steps_by_key(sqlite_engine, run_id) == {"loss": [1]}
+    assert get_run(sqlite_engine, run_id).progress == 0.1  # the first attempt's progress, never after the takeover
