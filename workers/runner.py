@@ -127,14 +127,27 @@ def execute(
         except AttemptSuperseded:
             return _stopped(engine, attempt, worker, "another attempt owns the run")
         except Exception as error:
-            with attempt_scope(engine, attempt) as session:
-                add_event(session, run_id, "worker error", level="error", traceback=traceback.format_exc())
-                message = f"{type(error).__name__}: {error}"
-                finish(session, run_id, worker, RunStatus.failed, error=message, attempt=attempt.number)
-            return RunStatus.failed.value
+            return _failed(engine, attempt, worker, error)
     finally:
         if own_engine:
             engine.dispose()
+
+
+def _failed(engine: Engine, attempt: Attempt, worker: str, error: Exception) -> str:
+    """End the run failed after an error in the worker itself, if this attempt still owns it. Where even that cannot
+    be written (the database gone for longer than the outage allowance), the run stays running: its lease expires
+    and the recovery scan hands it to the next attempt, which resumes from the last checkpoint."""
+    try:
+        with attempt_scope(engine, attempt) as session:
+            add_event(session, attempt.run_id, "worker error", level="error", traceback=traceback.format_exc())
+            message = f"{type(error).__name__}: {error}"
+            finish(session, attempt.run_id, worker, RunStatus.failed, error=message, attempt=attempt.number)
+        return RunStatus.failed.value
+    except AttemptSuperseded:
+        return _stopped(engine, attempt, worker, "another attempt owns the run")
+    except Exception:
+        log.exception("run %s: could not record the worker error %r", attempt.run_id, error)
+        return "unknown"
 
 
 def _run_claimed(run: Run, attempt: Attempt, worker: str, settings: Settings, engine: Engine, send: Send) -> str:

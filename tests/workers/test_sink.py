@@ -6,9 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from store.db import session_scope
+from store.db import make_engine, session_scope
 from store.leases import Attempt, AttemptSuperseded, claim
-from testkit.service import create_run, get_run, steps_by_key
+from store.migrate import upgrade
+from testkit.servers import postgres_server
+from testkit.service import create_run, get_run, steps_by_key, wait_for
 from workers.sink import StoreSink
 
 
@@ -51,3 +53,26 @@ def test_a_superseded_attempt_has_its_points_refused_and_its_training_stopped(sq
         sink.on_step_end(args, state, None)
     assert steps_by_key(sqlite_engine, run_id) == {"loss": [1]}
     assert get_run(sqlite_engine, run_id).progress == 0.1  # the first attempt's progress, never after the takeover
+
+
+@pytest.mark.integration
+def test_points_logged_during_an_outage_are_spilled_to_disk_and_written_when_the_database_returns(tmp_path):
+    with postgres_server() as server:
+        upgrade(server.url)
+        engine = make_engine(server.url)
+        run_id = create_run(engine, max_steps=100)
+        with session_scope(engine) as session:
+            attempt = Attempt(run_id, claim(session, run_id, "w", 600).attempts)
+        sink = StoreSink(engine, attempt, flush_seconds=0.05, batch_points=2, outage_seconds=30)
+        args, state = SimpleNamespace(output_dir=str(tmp_path)), SimpleNamespace(global_step=0, max_steps=100)
+        sink.on_train_begin(args, state, None)
+        server.stop()
+        for step in range(1, 31):
+            state.global_step = step
+            sink.on_log(args, state, None, logs={"loss": step / 10})
+        wait_for(lambda: sink.spill.is_file() and len(sink.spill.read_text().splitlines()) >= 20, 30, what="a spill")
+        server.start()
+        sink.on_train_end(args, state, None)
+        assert steps_by_key(engine, run_id) == {"loss": list(range(1, 31))}
+        assert not sink.spill.exists() and not sink._thread.is_alive()
+        engine.dispose()
