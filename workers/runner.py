@@ -256,8 +256,9 @@ def _watch(child: subprocess.Popen, attempt: Attempt, worker: str, settings: Set
     """Heartbeat until the child exits: renew the lease every heartbeat, check for cancellation every second.
 
     The lease is held until `lease_seconds` after the last renewal that succeeded, counted from before it was sent
-    (so never later than the database's own expiry): past that, with no renewal through, another worker may have
-    taken the run, so this one returns "lost" and its child is killed.
+    (so never later than the database's own expiry): once renewals have failed past that, another worker may have
+    taken the run, so this one returns "lost" and its child is killed. (A renewal that waits on a lock and then
+    succeeds is not a failure: the run was still ours when it committed.)
     """
     run_id = attempt.run_id
     poll = min(1.0, settings.heartbeat_seconds)
@@ -269,9 +270,6 @@ def _watch(child: subprocess.Popen, attempt: Attempt, worker: str, settings: Set
             return "exited"
         except subprocess.TimeoutExpired:
             pass
-        if time.monotonic() >= held_until:
-            log.error("run %s: no lease renewal for %.0f s: killing its training", run_id, settings.lease_seconds)
-            return "lost"
         try:
             with session_scope(engine) as session:
                 if time.monotonic() >= next_renew:
@@ -283,6 +281,9 @@ def _watch(child: subprocess.Popen, attempt: Attempt, worker: str, settings: Set
                 cancel = is_cancel_requested(session, run_id)
         except Exception:  # a database hiccup: keep training until the lease runs out (see above)
             log.exception("heartbeat of run %s failed", run_id)
+            if time.monotonic() >= held_until:
+                log.error("run %s: no lease renewal for %.0f s: killing its training", run_id, settings.lease_seconds)
+                return "lost"
             continue
         if cancel:
             with attempt_scope(engine, attempt) as session:
