@@ -50,6 +50,7 @@ from sqlalchemy import Engine, text
 from transformers import TrainerControl, TrainerState
 
 from store.db import make_engine, session_scope
+from store.leases import Attempt
 from store.metrics import BATCH_SIZE
 from store.migrate import upgrade
 from store.models import RunStatus
@@ -145,9 +146,9 @@ def tail(path: Path, lines: int = 20) -> str:
 # --- ours -----------------------------------------------------------------------------------------------------------
 def ingest_ours(engine: Engine, logs: list[dict[str, float]]) -> tuple[uuid.UUID, float]:
     """A running run fed through the worker's StoreSink, as the Trainer would call it; seconds until all committed."""
-    run_id = create_run(engine, columns={"status": RunStatus.running})
+    run_id = create_run(engine, columns={"status": RunStatus.running, "attempts": 1})
     state, control = TrainerState(max_steps=len(logs)), TrainerControl()
-    sink = StoreSink(engine, run_id)  # the runner's defaults
+    sink = StoreSink(engine, Attempt(run_id, 1))  # the runner's defaults
     start = time.perf_counter()
     sink.on_train_begin(None, state, control)
     for step, entry in enumerate(logs, start=1):

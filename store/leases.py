@@ -5,6 +5,12 @@ The database, not the broker, says who runs a job. A message delivered twice, or
 dies stops renewing; once its lease is in the past the run is claimable again (`expired_runs` finds it for the
 recovery scan, which re-enqueues it) and the next attempt resumes from the last checkpoint.
 
+Fencing: a claim counts an attempt (`Run.attempts`), and every write a worker makes (metrics, artifacts, events,
+progress, its final status) goes through `attempt_scope`, whose first statement locks the run's row only if that
+attempt still owns it (running, its number current) and raises `AttemptSuperseded` otherwise. A worker that lost its
+lease while still alive (a long pause, a partition) therefore cannot write over the attempt that took the run over:
+the row lock orders its transaction before the takeover's claim, or the fence refuses it after.
+
 Times are the workers' UTC clocks (NTP-synchronised hosts; leases are tens of seconds, skew is milliseconds), so the
 same code serves PostgreSQL and SQLite. Every state change writes an Event.
 """
@@ -12,15 +18,62 @@ same code serves PostgreSQL and SQLite. Every state change writes an Event.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, true, update
 from sqlalchemy.orm import Session, aliased
 
+from store.db import session_scope
 from store.events import add_event
 from store.models import Run, RunStatus, utcnow
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One claim of a run: the run and the attempt number its claim counted (`Run.attempts` right after it)."""
+
+    run_id: uuid.UUID
+    number: int
+
+
+class AttemptSuperseded(Exception):
+    """A write by an attempt that no longer owns its run (another attempt claimed it, or the run ended). Nothing of
+    the refused transaction is written; the worker that gets this stops working on the run."""
+
+    def __init__(self, attempt: Attempt) -> None:
+        super().__init__(
+            f"attempt {attempt.number} of run {attempt.run_id} no longer owns the run: another attempt took it over "
+            "or it has ended; this attempt stops"
+        )
+        self.attempt = attempt
+
+
+def fence(session: Session, attempt: Attempt) -> None:
+    """Lock run `attempt.run_id` for this transaction if `attempt` still owns it, else raise AttemptSuperseded.
+
+    A no-op UPDATE rather than a read: it takes the row lock (PostgreSQL) or the write lock (SQLite) until commit, so
+    a concurrent claim waits for this transaction and any write after that claim is refused.
+    """
+    result = session.execute(
+        update(Run)
+        .where(Run.id == attempt.run_id, Run.attempts == attempt.number, Run.status == RunStatus.running)
+        .values(attempts=Run.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise AttemptSuperseded(attempt)
+
+
+@contextmanager
+def attempt_scope(engine: Engine, attempt: Attempt) -> Iterator[Session]:
+    """A transaction (as `session_scope`) that writes only while `attempt` owns its run (see `fence`)."""
+    with session_scope(engine) as session:
+        fence(session, attempt)
+        yield session
 
 
 def parent_ready() -> ColumnElement[bool]:
@@ -59,8 +112,12 @@ def cancel_descendants(session: Session, run_id: uuid.UUID, reason: str) -> list
     return cancelled
 
 
-def claim(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: float) -> Run | None:
-    """Take run `run_id` for `worker` if it is queued, or running under an expired lease, and not being cancelled.
+def claim(
+    session: Session, run_id: uuid.UUID, worker: str, lease_seconds: float, max_attempts: int | None = None
+) -> Run | None:
+    """Take run `run_id` for `worker` if it is queued, or running under an expired lease, not being cancelled, and
+    (with `max_attempts`) claimed fewer times than that: a run that keeps killing its worker is ended by
+    `fail_exhausted` instead.
 
     One UPDATE … WHERE …: the row lock (PostgreSQL) or the database write lock (SQLite) serialises concurrent claims
     and the loser's WHERE no longer matches, so at most one caller gets the run. Returns the claimed run or None.
@@ -76,6 +133,8 @@ def claim(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: float
         Run.cancel_requested.is_(False),
         parent_ready(),
     )
+    if max_attempts is not None:
+        claimable = and_(claimable, Run.attempts < max_attempts)
     result = session.execute(
         update(Run)
         .where(claimable)
@@ -99,12 +158,13 @@ def claim(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: float
     return run
 
 
-def renew(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: float) -> bool:
-    """Extend the lease if the run is still ours and running; False means we lost it (stop working on it)."""
+def renew(session: Session, run_id: uuid.UUID, worker: str, lease_seconds: float, attempt: int | None = None) -> bool:
+    """Extend the lease if the run is still ours (`worker`'s and, given, attempt `attempt`'s) and running; False
+    means we lost it (stop working on it)."""
     now = utcnow()
     result = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.worker == worker, Run.status == RunStatus.running)
+        .where(Run.id == run_id, Run.worker == worker, Run.status == RunStatus.running, _attempt_is(attempt))
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -122,8 +182,16 @@ def set_progress(session: Session, run_id: uuid.UUID, progress: float, eta_secon
     return result.rowcount == 1
 
 
-def finish(session: Session, run_id: uuid.UUID, worker: str, status: RunStatus | str, error: str | None = None) -> bool:
-    """End a run we hold with `status` (succeeded / failed / cancelled). False if it is no longer ours."""
+def finish(
+    session: Session,
+    run_id: uuid.UUID,
+    worker: str,
+    status: RunStatus | str,
+    error: str | None = None,
+    attempt: int | None = None,
+) -> bool:
+    """End a run we hold (as `worker` and, given, attempt `attempt`) with `status` (succeeded / failed / cancelled).
+    False if it is no longer ours."""
     status = RunStatus(status)
     if not status.finished:
         raise ValueError(f"finish() needs a final status, got {status}")
@@ -135,7 +203,7 @@ def finish(session: Session, run_id: uuid.UUID, worker: str, status: RunStatus |
         values.update(eta_seconds=None)
     result = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.worker == worker, Run.status == RunStatus.running)
+        .where(Run.id == run_id, Run.worker == worker, Run.status == RunStatus.running, _attempt_is(attempt))
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -146,6 +214,10 @@ def finish(session: Session, run_id: uuid.UUID, worker: str, status: RunStatus |
     level = "error" if status == RunStatus.failed else "info"
     add_event(session, run_id, f"{status.value}" + (f": {error}" if error else ""), level=level, worker=worker)
     return True
+
+
+def _attempt_is(attempt: int | None) -> ColumnElement[bool]:
+    return Run.attempts == attempt if attempt is not None else true()
 
 
 def cancel_abandoned(session: Session, run_id: uuid.UUID | None = None) -> list[uuid.UUID]:
@@ -168,6 +240,39 @@ def cancel_abandoned(session: Session, run_id: uuid.UUID | None = None) -> list[
     ids = list(session.scalars(query))
     for cancelled in ids:
         add_event(session, cancelled, "cancelled (no worker was running it)")
+        cancel_descendants(session, cancelled, f"cancelled: the run it starts from ({cancelled}) was cancelled")
+    return ids
+
+
+def fail_exhausted(session: Session, max_attempts: int, run_id: uuid.UUID | None = None) -> list[uuid.UUID]:
+    """End `failed` the runs (all, or just `run_id`) that no live worker holds and that have been claimed
+    `max_attempts` times already: each attempt's worker died (a job that kills its worker, e.g. out of memory, would
+    otherwise be retried forever). Their later pipeline stages are cancelled."""
+    now = utcnow()
+    reason = f"its worker died on each of {max_attempts} attempts (the limit, FRPO_MAX_ATTEMPTS)"
+    query = (
+        update(Run)
+        .where(
+            Run.attempts >= max_attempts,
+            or_(Run.status == RunStatus.queued, and_(Run.status == RunStatus.running, Run.lease_expires_at < now)),
+        )
+        .values(
+            status=RunStatus.failed,
+            error=reason,
+            finished_at=now,
+            lease_expires_at=None,
+            eta_seconds=None,
+            updated_at=now,
+        )
+        .returning(Run.id)
+        .execution_options(synchronize_session=False)
+    )
+    if run_id is not None:
+        query = query.where(Run.id == run_id)
+    ids = list(session.scalars(query))
+    for failed in ids:
+        add_event(session, failed, f"failed: {reason}", level="error")
+        cancel_descendants(session, failed, f"cancelled: the run it starts from ({failed}) ended failed")
     return ids
 
 

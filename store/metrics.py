@@ -4,7 +4,8 @@
 it had logged before dying), and the later value simply overwrites the earlier one, so a series never holds a
 duplicate step. On PostgreSQL a batch is streamed with COPY into a temporary staging table and merged with one
 `INSERT … SELECT … ON CONFLICT DO UPDATE` (COPY is several times faster than row-by-row inserts); on SQLite it is
-one executemany of `INSERT … ON CONFLICT DO UPDATE`.
+one executemany of `INSERT … ON CONFLICT DO UPDATE`. A NaN or infinite value (a diverged loss, an evaluation with
+nothing to average) is not a point: it is left out and named in a warning event, never an error that fails the run.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import math
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from store.models import Artifact, MetricPoint, utcnow
+from store.models import Artifact, Event, MetricPoint, utcnow
 
 BATCH_SIZE = 5000
 Point = tuple[str, int, float]
@@ -51,26 +52,43 @@ def write_points(
     """Upsert `points` (key, step, value) of run `run_id` in batches; returns how many distinct points were written.
 
     `target` is a Session (written in its transaction), a Connection, or an Engine (one transaction of its own).
-    Within one call the last value given for a (key, step) wins.
+    Within one call the last value given for a (key, step) wins. NaN and ±inf values are skipped, with a warning
+    event on the run naming their keys and steps (SQLite would turn NaN into NULL and refuse the row).
     """
     latest: dict[tuple[str, int], float] = {}
     for key, step, value in points:
         latest[(str(key), int(step))] = float(value)
-    if not latest:
+    skipped = sorted(point for point, value in latest.items() if not math.isfinite(value))
+    for point in skipped:
+        del latest[point]
+    if not latest and not skipped:
         return 0
     now = utcnow()
     rows = [(run_id, key, step, value, now) for (key, step), value in latest.items()]
     if isinstance(target, Engine):
         with target.begin() as connection:
-            _write(connection, rows, batch_size)
+            _write(connection, run_id, rows, skipped, batch_size)
     elif isinstance(target, Session):
-        _write(target.connection(), rows, batch_size)
+        _write(target.connection(), run_id, rows, skipped, batch_size)
     else:
-        _write(target, rows, batch_size)
+        _write(target, run_id, rows, skipped, batch_size)
     return len(rows)
 
 
-def _write(connection: Connection, rows: list[tuple], batch_size: int) -> None:
+def _write(
+    connection: Connection, run_id: uuid.UUID, rows: list[tuple], skipped: list[tuple[str, int]], batch_size: int
+) -> None:
+    if skipped:
+        shown = ", ".join(f"{key}@{step}" for key, step in skipped[:20]) + (" …" if len(skipped) > 20 else "")
+        connection.execute(
+            insert(Event).values(
+                run_id=run_id,
+                time=utcnow(),
+                level="warning",
+                message=f"skipped {len(skipped)} metric value(s) that are NaN or infinite: {shown}",
+                data={"skipped": [[key, step] for key, step in skipped[:1000]]},
+            )
+        )
     copy_rows = _copy_postgres if connection.dialect.name == "postgresql" else _upsert_sqlite
     for start in range(0, len(rows), batch_size):
         copy_rows(connection, rows[start : start + batch_size])

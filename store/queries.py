@@ -352,10 +352,21 @@ def cancel_run(session: Session, run_id: uuid.UUID, owner: int | None = None) ->
 
 def retry_run(session: Session, run_id: uuid.UUID, owner: int | None = None) -> Run:
     """A new queued run with the old one's spec, parent, sweep, tags (plus retry_of) and owner, whoever retries it.
-    Only failed or cancelled ones; another `owner`'s: NotFound."""
+    Only failed or cancelled ones; another `owner`'s: NotFound.
+
+    A run that starts from another (a pipeline's later stage) is retried only if that one has succeeded: otherwise
+    the retry could never start (a stage waits for its parent to succeed). Its parent chain is not retried for it,
+    since the new parent would be a different run than the one its spec names; Conflict says what to retry first.
+    """
     old = get_run(session, run_id, owner)
     if old.status not in (RunStatus.failed, RunStatus.cancelled):
         raise Conflict(f"job {run_id} is {old.status.value}; only failed or cancelled jobs can be retried")
+    if old.parent is not None and old.parent.status != RunStatus.succeeded:
+        raise Conflict(
+            f"job {run_id} starts from run {old.parent_id}, which is {old.parent.status.value}, so a retry could "
+            f"never start: retry run {old.parent_id} (or resubmit the pipeline) first, then submit this stage "
+            "with the new run as its parent"
+        )
     spec = JOB_SPEC.validate_python(old.spec)
     run = create_run(
         session,

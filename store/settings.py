@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     allow_trust_remote_code: bool = Field(False, description="Whether a job spec may set trust_remote_code.")
     lease_seconds: float = Field(60.0, gt=0, description="A claimed job is someone else's until its lease expires.")
     heartbeat_seconds: float = Field(10.0, gt=0, description="How often a worker renews its lease.")
+    max_attempts: int = Field(
+        3, ge=1, description="A job whose worker died this many times (each attempt) is failed, not retried again."
+    )
+    store_outage_seconds: float = Field(
+        60.0, ge=0, description="How long a worker's writes retry (with backoff) through a database outage."
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -13,7 +13,6 @@ fails at once with `BenchmarkDataMissing` (what to download, and where the cache
 from __future__ import annotations
 
 import json
-import uuid
 from importlib.resources import files
 from importlib.util import find_spec
 from pathlib import Path
@@ -21,8 +20,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from store.db import session_scope
 from store.events import add_event
+from store.leases import Attempt, attempt_scope
 from store.metrics import record_artifact, write_points
 from store.specs import CODE_BENCHMARKS, EvaluateStage
 
@@ -54,7 +53,7 @@ def resolve_backend(backend: str) -> str:
     return "vllm" if torch.cuda.is_available() and find_spec("vllm") is not None else "hf"
 
 
-def plain_model(source: str, output_dir: Path, engine: Engine, run_id: uuid.UUID) -> str:
+def plain_model(source: str, output_dir: Path, engine: Engine, attempt: Attempt) -> str:
     """`source`, or, when it is a LoRA adapter, the adapter merged into its base (`output_dir/merged`): benchmarks
     and judges load a plain model. RL and SFT runs here already leave merged models (docs/method.md §6.11)."""
     if not (Path(source) / "adapter_config.json").is_file():
@@ -62,15 +61,15 @@ def plain_model(source: str, output_dir: Path, engine: Engine, run_id: uuid.UUID
     from frpo_core.jobs.sft import merge_lora
 
     merged = merge_lora(source, output_dir / "merged")
-    with session_scope(engine) as session:
-        add_event(session, run_id, f"merged the LoRA adapter {source} into its base model", adapter=source)
+    with attempt_scope(engine, attempt) as session:
+        add_event(session, attempt.run_id, f"merged the LoRA adapter {source} into its base model", adapter=source)
     return str(merged)
 
 
 def run_benchmarks(
-    spec: EvaluateStage, model: str, engine: Engine, run_id: uuid.UUID, output_dir: Path
+    spec: EvaluateStage, model: str, engine: Engine, attempt: Attempt, output_dir: Path
 ) -> dict[str, float]:
-    """Run `spec.benchmarks` on `model` and record their metrics, samples and settings on run `run_id`; returns
+    """Run `spec.benchmarks` on `model` and record their metrics, samples and settings on the attempt's run; returns
     the metrics as written (`bench/…` keys)."""
     from frpo_core.capability.coding import run_evalplus
     from frpo_core.capability.harness import run_lm_eval
@@ -111,7 +110,8 @@ def run_benchmarks(
         )
     points = bench_points(results)
     samples = write_samples(results, output_dir / SAMPLES_FILE)
-    with session_scope(engine) as session:
+    run_id = attempt.run_id
+    with attempt_scope(engine, attempt) as session:
         write_points(session, run_id, points)
         record_artifact(session, run_id, SAMPLES_KIND, str(samples), samples.stat().st_size, sha256_file(samples), 0)
         add_event(session, run_id, describe(results), benchmarks=[provenance(result) for result in results])

@@ -33,6 +33,8 @@ def make_app(broker_url: str | None = None) -> Celery:
         task_track_started=False,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
+        # a broker restart must not stop the job in progress: the store, not the broker, holds its state
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         task_ignore_result=True,
     )
     return app

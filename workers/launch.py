@@ -64,10 +64,13 @@ def child_command(
     resume: Path | None,
     parent_pid: int,
     port: int | None = None,
+    *,
+    attempt: int,
 ) -> list[str]:
-    """The command line of the training child for `spec`: `python -m workers.runner --train <id> …`, or that module
-    under `accelerate launch` (through this module) when the spec's `gpu` asks for it."""
-    train = [sys.executable, "-m", "workers.runner", "--train", str(run_id), "--output-root", str(output_root)]
+    """The command line of the training child for attempt `attempt` of `spec`: `python -m workers.runner --train <id>
+    --attempt <n> …`, or that module under `accelerate launch` (through this module) when the spec's `gpu` asks."""
+    train = [sys.executable, "-m", "workers.runner", "--train", str(run_id), "--attempt", str(attempt)]
+    train += ["--output-root", str(output_root)]
     if resume is not None:
         train += ["--resume", str(resume)]
     gpu = spec.gpu if isinstance(spec, TrainSpec | FinetuneSpec) else None

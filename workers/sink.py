@@ -5,27 +5,35 @@ writes them in batches (every `flush_seconds` or `batch_points` points, whicheve
 run's progress and ETA. A slow or briefly locked database therefore never stalls an optimiser step. `on_save`
 waits for the queue to drain before recording the checkpoint artifact, so every point up to a checkpoint's step is
 in the store once the checkpoint is; `on_train_end` drains it and stops the thread.
+
+Every write is fenced by the run's attempt (`store.leases.attempt_scope`): once another attempt owns the run, the
+writer stops and the next callback raises `AttemptSuperseded`, which ends the training. A database outage is ridden
+out: the writer keeps its points and tries again with backoff, and past `SPILL_BATCHES` batches it appends them to
+`metrics-spill.jsonl` in the attempt's folder rather than holding (or dropping) them; the first write that succeeds
+again merges the spill, oldest first. Checkpoint artifacts retry the same way, for up to `outage_seconds`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import queue
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from sqlalchemy import Engine
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from store.db import session_scope
-from store.leases import set_progress
+from store.leases import Attempt, AttemptSuperseded, attempt_scope, set_progress
 from store.metrics import BATCH_SIZE, Point, points_from_log, record_artifact, write_points
+from store.retry import retrying
 
 log = logging.getLogger(__name__)
 
+SPILL_BATCHES = 10  # batches held in memory during an outage before they go to the spill file
+MAX_BACKOFF_SECONDS = 5.0
 WEIGHTS_FILES = ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin")
 
 
@@ -54,42 +62,66 @@ class _Flush:
 
 
 class StoreSink(TrainerCallback):
-    """A TrainerCallback that streams one run's metrics, progress and checkpoints into the store."""
+    """A TrainerCallback that streams one attempt's metrics, progress and checkpoints into the store."""
 
     def __init__(
-        self, engine: Engine, run_id: uuid.UUID, flush_seconds: float = 1.0, batch_points: int = BATCH_SIZE
+        self,
+        engine: Engine,
+        attempt: Attempt,
+        flush_seconds: float = 1.0,
+        batch_points: int = BATCH_SIZE,
+        outage_seconds: float = 60.0,
     ) -> None:
         self.engine = engine
-        self.run_id = run_id
+        self.attempt = attempt
         self.flush_seconds = flush_seconds
         self.batch_points = batch_points
+        self.outage_seconds = outage_seconds
+        self.superseded = False
+        self.spill: Path | None = None  # set at train begin: the attempt's folder
         self._queue: queue.Queue = queue.Queue()
         self._progress: tuple[float, float | None] | None = None
         self._started: tuple[float, int] | None = None  # (time, global_step) when this attempt began training
-        self._thread = threading.Thread(target=self._writer, name=f"metrics-{run_id}", daemon=True)
+        self._thread = threading.Thread(target=self._writer, name=f"metrics-{attempt.run_id}", daemon=True)
         self._thread.start()
 
-    # --- the training loop's side: cheap, never touches the database -------------------------------------------
+    # --- the training loop's side: cheap, never touches the database but to record a checkpoint ------------------
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         self._started = (time.monotonic(), state.global_step)
+        if args is not None:
+            self.spill = Path(args.output_dir) / "metrics-spill.jsonl"
 
     def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs=None, **kwargs):
+        self._stop_if_superseded()
         points = points_from_log(logs or {}, state.global_step)
         if points:
             self._queue.put(points)
         self._progress = self._estimate(state)
 
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
+        self._stop_if_superseded()
+
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
-        self.flush()
+        self.flush(timeout=self.outage_seconds)
+        self._stop_if_superseded()
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if path.is_dir():
             size, digest = describe_model_dir(path)
-            with session_scope(self.engine) as session:
-                record_artifact(session, self.run_id, "checkpoint", str(path), size, digest, state.global_step)
+            path_step = state.global_step
+
+            def record() -> None:
+                with attempt_scope(self.engine, self.attempt) as session:
+                    record_artifact(session, self.attempt.run_id, "checkpoint", str(path), size, digest, path_step)
+
+            retrying(record, self.outage_seconds, f"recording {path.name} of run {self.attempt.run_id}")
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         self._progress = self._estimate(state)
         self.close()
+
+    def _stop_if_superseded(self) -> None:
+        if self.superseded:
+            raise AttemptSuperseded(self.attempt)
 
     def _estimate(self, state: TrainerState) -> tuple[float, float | None]:
         total = state.max_steps or 0
@@ -104,7 +136,7 @@ class StoreSink(TrainerCallback):
 
     # --- the writer thread ---------------------------------------------------------------------------------------
     def flush(self, timeout: float = 60.0) -> None:
-        """Block until every point logged so far is written."""
+        """Block until every point logged so far is written (or `timeout` passes: they stay queued or spilled)."""
         if not self._thread.is_alive():
             return
         marker = _Flush()
@@ -112,14 +144,16 @@ class StoreSink(TrainerCallback):
         marker.done.wait(timeout)
 
     def close(self) -> None:
-        """Write what is left and stop the writer thread."""
-        self.flush()
+        """Write what is left (riding out an outage of up to `outage_seconds`) and stop the writer thread."""
+        self.flush(timeout=self.outage_seconds)
         self._queue.put(None)
-        self._thread.join(timeout=60)
+        self._thread.join(timeout=self.outage_seconds + 60)
 
     def _writer(self) -> None:
         pending: list[Point] = []
         markers: list[_Flush] = []
+        stopping_since: float | None = None
+        failing, backoff = False, self.flush_seconds
         deadline = time.monotonic() + self.flush_seconds
         while True:
             try:
@@ -130,30 +164,72 @@ class StoreSink(TrainerCallback):
                 pending.extend(item)
             elif isinstance(item, _Flush):
                 markers.append(item)
-            due = item is None or markers or len(pending) >= self.batch_points or time.monotonic() >= deadline
-            if due:
-                if self._write(pending) or len(pending) > 100 * self.batch_points:
-                    pending = []  # written (or, after a long outage, given up rather than hold memory forever)
+            elif item is None:
+                stopping_since = time.monotonic()
+            now = time.monotonic()
+            wanted = markers or stopping_since is not None or len(pending) >= self.batch_points
+            if now < deadline and (failing or not wanted):
+                continue
+            written = self._write(pending)
+            if written or self.superseded:
+                pending, failing, backoff = [], False, self.flush_seconds
+            else:
+                failing, backoff = True, min(max(backoff * 2, 0.25), MAX_BACKOFF_SECONDS)
+                if len(pending) >= SPILL_BATCHES * self.batch_points:
+                    pending = self._spill(pending)
+            if written or self.superseded:
                 for marker in markers:
                     marker.done.set()
                 markers = []
-                deadline = time.monotonic() + self.flush_seconds
-            if item is None:
+            if self.superseded:
                 return
+            deadline = time.monotonic() + backoff
+            if stopping_since is not None and (
+                written or self.superseded or now - stopping_since >= self.outage_seconds
+            ):
+                self._spill(pending)
+                for marker in markers:
+                    marker.done.set()
+                return
+
+    def _spill(self, points: list[Point]) -> list[Point]:
+        """Append `points` to the spill file; returns what is still to hold (all of them if there is no file)."""
+        if not points or self.spill is None:
+            return points
+        try:
+            with open(self.spill, "a") as handle:
+                handle.writelines(json.dumps(point) + "\n" for point in points)
+        except OSError:
+            log.exception("could not spill %d metric points of run %s", len(points), self.attempt.run_id)
+            return points
+        log.warning("database unreachable: spilled %d metric points to %s", len(points), self.spill)
+        return []
+
+    def _spilled(self) -> list[Point]:
+        if self.spill is None or not self.spill.is_file():
+            return []
+        return [tuple(json.loads(line)) for line in self.spill.read_text().splitlines() if line.strip()]
 
     def _write(self, points: list[Point]) -> bool:
         progress = self._progress
-        if not points and progress is None:
+        spilled = self._spilled()
+        if not points and not spilled and progress is None:
             return True
         try:
-            with session_scope(self.engine) as session:
-                if points:
-                    write_points(session, self.run_id, points)
+            with attempt_scope(self.engine, self.attempt) as session:
+                if spilled or points:
+                    write_points(session, self.attempt.run_id, [*spilled, *points])  # the newer value wins
                 if progress is not None:
-                    set_progress(session, self.run_id, *progress)
-            if progress == self._progress:
-                self._progress = None
-            return True
-        except Exception:  # a failed batch must not kill the writer: it is kept and retried at the next flush
-            log.exception("could not write %d metric points of run %s", len(points), self.run_id)
+                    set_progress(session, self.attempt.run_id, *progress)
+        except AttemptSuperseded:
+            log.warning("run %s: attempt %d was superseded; its writer stops", self.attempt.run_id, self.attempt.number)
+            self.superseded = True
             return False
+        except Exception:  # an outage must not kill the writer: the batch is kept (or spilled) and retried
+            log.exception("could not write %d metric points of run %s", len(points), self.attempt.run_id)
+            return False
+        if spilled:
+            self.spill.unlink(missing_ok=True)
+        if progress == self._progress:
+            self._progress = None
+        return True

@@ -28,10 +28,14 @@ from sqlalchemy.orm import Session
 
 from store.db import make_engine, session_scope
 from store.events import add_event
+from store.leases import Attempt, attempt_scope
 from store.metrics import record_artifact, write_points
 from store.models import Run
 from store.queries import final_model
+from store.retry import retrying
+from store.settings import get_settings
 from store.specs import HUB_ID, JOB_SPEC, TINY_MODEL, EvalSpec, EvaluateSpec, FinetuneSpec, GpuBase, TrainSpec
+from workers.checkpoints import attempt_dir
 from workers.launch import is_main_process
 
 
@@ -72,8 +76,9 @@ def require_hub_model(model: str) -> None:
         ) from error
 
 
-def work(run_id: uuid.UUID, database_url: str, output_root: Path, resume: Path | None) -> None:
-    """The child's work: run the job its spec describes, then record the final model (if it makes one)."""
+def work(run_id: uuid.UUID, database_url: str, output_root: Path, resume: Path | None, attempt_number: int) -> None:
+    """The child's work: run the job its spec describes, then record the final model (if it makes one). Everything
+    it writes is fenced by its attempt, and it trains in the attempt's own folder (workers.checkpoints)."""
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
@@ -84,22 +89,27 @@ def work(run_id: uuid.UUID, database_url: str, output_root: Path, resume: Path |
         spec = JOB_SPEC.validate_python(run.spec)
         parent_model = _model_of(session, run.parent_id)
         grandparent_model = _model_of(session, run.parent.parent_id) if run.parent is not None else None
-    output_dir = output_root / str(run_id)
+    attempt = Attempt(run_id, attempt_number)
+    output_dir = attempt_dir(output_root, run_id, attempt_number)
     if isinstance(spec, TrainSpec):
         start = parent_model or model_path(spec.model, output_root)
-        final, step = _train(spec, run_id, engine, output_dir, start, resume)
+        final, step = _train(spec, attempt, engine, output_dir, start, resume)
     elif isinstance(spec, FinetuneSpec):
         start = parent_model or model_path(spec.model, output_root)
-        final, step = _finetune(spec, run_id, engine, output_dir, start, resume)
+        final, step = _finetune(spec, attempt, engine, output_dir, start, resume)
     else:
         final, step = None, 0
-        _evaluate(spec, run_id, engine, parent_model, grandparent_model, output_dir)
+        _evaluate(spec, attempt, engine, parent_model, grandparent_model, output_dir)
     if final is not None and is_main_process():  # under accelerate launch, rank 0 alone writes to the store
         from workers.sink import describe_model_dir
 
         size, digest = describe_model_dir(final)
-        with session_scope(engine) as session:
-            record_artifact(session, run_id, "model", str(final), size, digest, step)
+
+        def record() -> None:
+            with attempt_scope(engine, attempt) as session:
+                record_artifact(session, run_id, "model", str(final), size, digest, step)
+
+        retrying(record, get_settings().store_outage_seconds, f"recording the final model of run {run_id}")
     engine.dispose()
 
 
@@ -108,11 +118,17 @@ def _model_of(session: Session, run_id: uuid.UUID | None) -> str | None:
     return artifact.path if artifact is not None else None
 
 
-def _reporter(engine: Engine, run_id: uuid.UUID):
-    """Evaluation metrics straight into the store, at the step they were measured."""
+def _reporter(engine: Engine, attempt: Attempt):
+    """Evaluation metrics straight into the store, at the step they were measured (fenced; retried through an
+    outage of up to `store_outage_seconds`)."""
+
+    def write(points: list[tuple[str, int, float]]) -> None:
+        with attempt_scope(engine, attempt) as session:
+            write_points(session, attempt.run_id, points)
 
     def report(step: int, metrics: dict[str, float]) -> None:
-        write_points(engine, run_id, [(key, step, value) for key, value in metrics.items()])
+        points = [(key, step, value) for key, value in metrics.items()]
+        retrying(lambda: write(points), get_settings().store_outage_seconds, f"evaluation of run {attempt.run_id}")
 
     return report
 
@@ -123,7 +139,7 @@ def _load(path: str):
     return AutoModelForCausalLM.from_pretrained(path, local_files_only=Path(path).is_dir()).eval()
 
 
-def _safety_evaluation(spec: EvalSpec, engine: Engine, run_id: uuid.UUID, tokenizer_path: str, reference: str | None):
+def _safety_evaluation(spec: EvalSpec, engine: Engine, attempt: Attempt, tokenizer_path: str, reference: str | None):
     """A safety evaluator on the spec's fixed prompt subsets, its judges and scorer recorded on the run
     (docs/method.md §6.10)."""
     from transformers import AutoTokenizer
@@ -157,22 +173,24 @@ def _safety_evaluation(spec: EvalSpec, engine: Engine, run_id: uuid.UUID, tokeni
         max_prompt_length=spec.max_prompt_length,
     )
     if is_main_process():
-        with session_scope(engine) as session:
-            add_event(session, run_id, "evaluation: " + ", ".join(f"{k} = {v}" for k, v in used.items()), **used)
-            _record_bound(session, run_id, "evaluation prompts", evaluator.prompt_record())
+        with attempt_scope(engine, attempt) as session:
+            message = "evaluation: " + ", ".join(f"{k} = {v}" for k, v in used.items())
+            add_event(session, attempt.run_id, message, **used)
+            _record_bound(session, attempt.run_id, "evaluation prompts", evaluator.prompt_record())
     return evaluator
 
 
-def _callbacks(spec_eval: EvalSpec | None, engine: Engine, run_id: uuid.UUID, start: str, reference: str | None):
+def _callbacks(spec_eval: EvalSpec | None, engine: Engine, attempt: Attempt, start: str, reference: str | None):
     """The store sink (rank 0 only: every rank logs, one writes), plus the in-loop safety evaluation (step 0, every
     `every` steps, the end) when asked: every rank evaluates, so sharded models can run it; rank 0 reports."""
     from frpo_core.safety.evaluation import SafetyEvalCallback
     from workers.sink import StoreSink
 
-    callbacks = [StoreSink(engine, run_id)] if is_main_process() else []
+    outage = get_settings().store_outage_seconds
+    callbacks = [StoreSink(engine, attempt, outage_seconds=outage)] if is_main_process() else []
     if spec_eval is not None:
-        evaluator = _safety_evaluation(spec_eval, engine, run_id, start, reference)
-        callbacks.append(SafetyEvalCallback(evaluator, spec_eval.every, report=_reporter(engine, run_id)))
+        evaluator = _safety_evaluation(spec_eval, engine, attempt, start, reference)
+        callbacks.append(SafetyEvalCallback(evaluator, spec_eval.every, report=_reporter(engine, attempt)))
     return callbacks
 
 
@@ -186,10 +204,10 @@ def _close(callbacks) -> None:
 
 
 def _train(
-    spec: TrainSpec, run_id: uuid.UUID, engine: Engine, output_dir: Path, start: str, resume: Path | None
+    spec: TrainSpec, attempt: Attempt, engine: Engine, output_dir: Path, start: str, resume: Path | None
 ) -> tuple[Path, int]:
     """GRPO or FRPO from `start`, resuming from `resume` if given; the evaluation's KL is to `start` (the KL moved)."""
-    return _run_rl(rl_job(spec, start, output_dir), spec.eval, run_id, engine, start, resume)
+    return _run_rl(rl_job(spec, start, output_dir), spec.eval, attempt, engine, start, resume)
 
 
 SHARED_RL_FIELDS = (
@@ -249,7 +267,7 @@ def rl_job(spec: TrainSpec, start: str, output_dir: Path):
     )
 
 
-def _run_rl(job, spec_eval: EvalSpec | None, run_id: uuid.UUID, engine: Engine, start: str, resume: Path | None):
+def _run_rl(job, spec_eval: EvalSpec | None, attempt: Attempt, engine: Engine, start: str, resume: Path | None):
     """Train an RLJob with the sink and the evaluation, recording its data and reward identities on the run (the
     math data's decontamination count as an event and a `decontaminated` tag, docs/method.md §6.10)."""
     from frpo_core.jobs.rewards import reward_identities
@@ -257,10 +275,10 @@ def _run_rl(job, spec_eval: EvalSpec | None, run_id: uuid.UUID, engine: Engine, 
     from frpo_core.jobs.sft import save_final
 
     prompts = load_rl_prompts_of(job)
-    callbacks = _callbacks(spec_eval, engine, run_id, start, reference=start)
+    callbacks = _callbacks(spec_eval, engine, attempt, start, reference=start)
     trainer = build_rl_trainer(job, callbacks, prompts)
     if is_main_process():
-        _record_inputs(engine, run_id, reward_identities(trainer.reward_funcs), prompts.record, prompts.bound)
+        _record_inputs(engine, attempt, reward_identities(trainer.reward_funcs), prompts.record, prompts.bound)
     try:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     finally:
@@ -268,10 +286,11 @@ def _run_rl(job, spec_eval: EvalSpec | None, run_id: uuid.UUID, engine: Engine, 
     return save_final(trainer, job.output_dir), trainer.state.global_step
 
 
-def _record_inputs(engine: Engine, run_id: uuid.UUID, rewards: dict[str, str], data: dict, bound: dict) -> None:
+def _record_inputs(engine: Engine, attempt: Attempt, rewards: dict[str, str], data: dict, bound: dict) -> None:
     """The rewards' scorers, the data and the prompts' length bound as events; the math data's decontamination also
     as a tag, where a chart's reader sees it (docs/method.md §6.10); the number of training processes when launched."""
-    with session_scope(engine) as session:
+    run_id = attempt.run_id
+    with attempt_scope(engine, attempt) as session:
         add_event(session, run_id, "rewards: " + ", ".join(f"{k} = {v}" for k, v in rewards.items()), **rewards)
         add_event(session, run_id, "data: " + ", ".join(f"{k} = {v}" for k, v in data.items()), **data)
         _record_bound(session, run_id, "RL prompts", bound)
@@ -305,23 +324,23 @@ def _record_world(session: Session, run_id: uuid.UUID) -> None:
 
 
 def _finetune(
-    spec: FinetuneSpec, run_id: uuid.UUID, engine: Engine, output_dir: Path, start: str, resume: Path | None
+    spec: FinetuneSpec, attempt: Attempt, engine: Engine, output_dir: Path, start: str, resume: Path | None
 ) -> tuple[Path, int]:
     """SFT of `start` (the parent's model, or a base model), resuming from `resume` if given, evaluated at step 0,
     every `eval.every` steps and at the end; the reference for the KL is the model as it was when fine-tuning began
     (docs/method.md §6.11), also after a resume."""
     if spec.mode == "rl":
-        return _downstream_rl(spec, run_id, engine, output_dir, start, resume)
+        return _downstream_rl(spec, attempt, engine, output_dir, start, resume)
     from frpo_core.jobs.sft import build_sft_trainer, load_sft_data, save_final
 
     job = sft_job(spec, start, output_dir)
     data = load_sft_data(job)
-    callbacks = _callbacks(spec.eval, engine, run_id, start, reference=start)
+    callbacks = _callbacks(spec.eval, engine, attempt, start, reference=start)
     trainer = build_sft_trainer(job, callbacks=callbacks, data=data)
     if is_main_process():
-        with session_scope(engine) as session:
-            add_event(session, run_id, f"sft masking: {data.masking} ({data.reason})", **data.record())
-            _record_world(session, run_id)
+        with attempt_scope(engine, attempt) as session:
+            add_event(session, attempt.run_id, f"sft masking: {data.masking} ({data.reason})", **data.record())
+            _record_world(session, attempt.run_id)
     try:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     finally:
@@ -362,7 +381,7 @@ def sft_job(spec: FinetuneSpec, start: str, output_dir: Path):
 
 
 def _downstream_rl(
-    spec: FinetuneSpec, run_id: uuid.UUID, engine: Engine, output_dir: Path, start: str, resume: Path | None
+    spec: FinetuneSpec, attempt: Attempt, engine: Engine, output_dir: Path, start: str, resume: Path | None
 ):
     """Downstream RL: GRPO of `start` on a downstream reward (e.g. GSM8K correctness), evaluated like an SFT."""
     from frpo_core.jobs.gpu import GpuOptions
@@ -385,12 +404,12 @@ def _downstream_rl(
             "max_grad_norm": spec.max_grad_norm,
         },
     )
-    return _run_rl(job, spec.eval, run_id, engine, start, resume)
+    return _run_rl(job, spec.eval, attempt, engine, start, resume)
 
 
 def _evaluate(
     spec: EvaluateSpec,
-    run_id: uuid.UUID,
+    attempt: Attempt,
     engine: Engine,
     source: str,
     reference: str | None,
@@ -400,9 +419,9 @@ def _evaluate(
     the KL against the model it was trained from. A LoRA adapter is merged first: benchmarks load a plain model."""
     from workers.capability import plain_model, run_benchmarks
 
-    model = plain_model(source, output_dir, engine, run_id)
+    model = plain_model(source, output_dir, engine, attempt)
     if spec.benchmarks:
-        run_benchmarks(spec, model, engine, run_id, output_dir)
+        run_benchmarks(spec, model, engine, attempt, output_dir)
     if spec.safety:
-        evaluator = _safety_evaluation(spec.eval, engine, run_id, model, reference)
-        _reporter(engine, run_id)(0, evaluator.evaluate(_load(model)))
+        evaluator = _safety_evaluation(spec.eval, engine, attempt, model, reference)
+        _reporter(engine, attempt)(0, evaluator.evaluate(_load(model)))

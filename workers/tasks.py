@@ -19,7 +19,7 @@ from celery.signals import worker_process_init, worker_ready
 from sqlalchemy import Engine
 
 from store.db import make_engine, session_scope
-from store.leases import cancel_abandoned, expired_runs, requeue
+from store.leases import cancel_abandoned, expired_runs, fail_exhausted, requeue
 from store.settings import Settings, get_settings
 from workers import runner
 from workers.celery_app import TASK_RUN_JOB, app, enqueue
@@ -44,17 +44,20 @@ def recover(
     live_queues: Collection[str] = (),
 ) -> list[uuid.UUID]:
     """Re-enqueue runs whose worker died (lease expired) or whose message looks lost; returns their ids. Runs being
-    cancelled whose worker died are ended `cancelled` instead.
+    cancelled whose worker died are ended `cancelled` instead, and runs whose worker died on `max_attempts`
+    attempts are ended `failed`.
 
     The message is sent inside the transaction that marks the run queued: if sending fails nothing is marked, and if
     the commit fails after sending, the extra message is a harmless no-op.
     """
     own_engine = engine is None
-    engine = engine or make_engine(get_settings().database_url)
+    settings = get_settings()
+    engine = engine or make_engine(settings.database_url)
     recovered: list[uuid.UUID] = []
     try:
         with session_scope(engine) as session:
             cancel_abandoned(session)
+            fail_exhausted(session, settings.max_attempts)
             expired = expired_runs(
                 session,
                 queued_after_seconds=queued_after_seconds,

@@ -10,17 +10,24 @@ from sqlalchemy import select, update
 
 from store.db import make_engine, session_scope
 from store.leases import (
+    Attempt,
+    AttemptSuperseded,
+    attempt_scope,
     cancel_abandoned,
     claim,
     expired_runs,
+    fail_exhausted,
     finish,
     is_cancel_requested,
     renew,
     requeue,
     set_progress,
 )
+from store.metrics import write_points
 from store.models import Event, Run, RunStatus
-from testkit.service import create_run, get_run
+from store.queries import create_pipeline
+from store.specs import PipelineSpec
+from testkit.service import create_run, get_run, steps_by_key
 
 
 @pytest.fixture
@@ -153,3 +160,76 @@ def test_a_lost_message_on_an_idle_queue_is_resent_within_seconds(engine):
         claim(session, busy, "w", 30)  # a run in progress: the queue is busy, a waiting message is just waiting
         session.execute(update(Run).where(Run.id == lost).values(lease_expires_at=minute_ago))
         assert expired_runs(session, live_queues=["cpu"]) == []
+
+
+def test_an_attempt_writes_only_while_it_owns_the_run(engine):
+    run_id = create_run(engine)
+    with session_scope(engine) as session:
+        first = Attempt(run_id, claim(session, run_id, "old", 0.001).attempts)
+    with attempt_scope(engine, first) as session:
+        write_points(session, run_id, [("loss", 1, 1.0)])
+    with session_scope(engine) as session:
+        second = Attempt(run_id, claim(session, run_id, "new", 30).attempts)  # the old lease expired: taken over
+    with pytest.raises(AttemptSuperseded, match="attempt 1 of run .* no longer owns the run"):
+        with attempt_scope(engine, first) as session:
+            write_points(session, run_id, [("loss", 1, 99.0), ("loss", 2, 99.0)])
+    with attempt_scope(engine, second) as session:
+        write_points(session, run_id, [("loss", 2, 2.0)])
+    assert steps_by_key(engine, run_id) == {"loss": [1, 2]}
+    with session_scope(engine) as session:
+        assert not renew(session, run_id, "new", 30, attempt=first.number)  # same worker name, older attempt
+        assert not finish(session, run_id, "new", RunStatus.failed, attempt=first.number)
+        assert finish(session, run_id, "new", RunStatus.succeeded, attempt=second.number)
+    with pytest.raises(AttemptSuperseded):  # a finished run takes no more writes from anyone
+        with attempt_scope(engine, second) as session:
+            write_points(session, run_id, [("loss", 3, 3.0)])
+
+
+def test_a_takeover_waits_for_the_fenced_write_in_flight(engine):
+    """The fence holds the run's row until commit: a claim made meanwhile lands after the write, never under it."""
+    run_id = create_run(engine)
+    with session_scope(engine) as session:
+        first = Attempt(run_id, claim(session, run_id, "old", 0.001).attempts)
+    claimed = threading.Event()
+
+    def take_over() -> None:
+        with session_scope(engine) as session:
+            claim(session, run_id, "new", 30)
+        claimed.set()
+
+    with attempt_scope(engine, first) as session:
+        thread = threading.Thread(target=take_over)
+        thread.start()
+        assert not claimed.wait(1.0)  # blocked on the fence's lock
+        write_points(session, run_id, [("loss", 1, 1.0)])
+    thread.join(timeout=60)
+    assert claimed.is_set() and get_run(engine, run_id).attempts == 2
+    assert steps_by_key(engine, run_id) == {"loss": [1]}
+
+
+def test_a_job_that_kills_its_worker_fails_at_the_attempt_limit(engine):
+    run_id = create_run(engine)
+    later_stage = create_run(engine, columns={"parent_id": run_id})
+    expired = datetime.now(UTC) - timedelta(seconds=1)
+    for attempt in (1, 2):
+        with session_scope(engine) as session:
+            assert claim(session, run_id, f"w{attempt}", 30, max_attempts=2).attempts == attempt
+            assert fail_exhausted(session, 2) == []  # a live worker holds it: not abandoned
+            session.execute(update(Run).where(Run.id == run_id).values(lease_expires_at=expired))  # it died
+    with session_scope(engine) as session:
+        assert claim(session, run_id, "w3", 30, max_attempts=2) is None  # the limit: not a third attempt
+        assert fail_exhausted(session, 2) == [run_id]
+    run = get_run(engine, run_id)
+    assert run.status == RunStatus.failed and "died on each of 2 attempts" in run.error
+    assert get_run(engine, later_stage).status == RunStatus.cancelled
+
+
+def test_cancelling_an_abandoned_run_cancels_its_later_stages(engine):
+    with session_scope(engine) as session:
+        train, finetune, evaluate = create_pipeline(session, PipelineSpec())
+    with session_scope(engine) as session:
+        claim(session, train.id, "dead", 0.001)
+        session.execute(update(Run).where(Run.id == train.id).values(cancel_requested=True))
+    with session_scope(engine) as session:
+        assert cancel_abandoned(session) == [train.id]
+    assert [get_run(engine, run).status for run in (train.id, finetune.id, evaluate.id)] == [RunStatus.cancelled] * 3

@@ -7,7 +7,7 @@ from sqlalchemy import event, func, select
 
 from store.db import make_engine, session_scope
 from store.metrics import points_from_log, record_artifact, write_points
-from store.models import Artifact, MetricPoint, Run, RunKind
+from store.models import Artifact, Event, MetricPoint, Run, RunKind
 from store.specs import TrainSpec
 
 
@@ -74,3 +74,12 @@ def test_record_artifact_is_idempotent(engine, run_id):
 def test_points_from_log_keeps_finite_numbers():
     logs = {"loss": 0.5, "step": 3, "reward": 1, "flag": True, "nan": float("nan"), "name": "x", "inf": float("inf")}
     assert points_from_log(logs, 7) == [("loss", 7, 0.5), ("reward", 7, 1.0)]
+
+
+def test_nan_and_infinite_values_are_skipped_with_a_warning_never_an_error(engine, run_id):
+    assert write_points(engine, run_id, [("loss", 1, float("nan")), ("loss", 2, 0.5), ("kl", 2, float("inf"))]) == 1
+    assert series(engine, run_id, "loss") == [(2, 0.5)] and series(engine, run_id, "kl") == []
+    with session_scope(engine) as session:
+        [warning] = session.scalars(select(Event).where(Event.run_id == run_id)).all()
+    assert warning.level == "warning" and "kl@2, loss@1" in warning.message
+    assert write_points(engine, run_id, [("loss", 3, float("-inf"))]) == 0  # only non-finite: still no error

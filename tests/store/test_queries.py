@@ -16,6 +16,7 @@ from store.queries import (
     authenticate,
     cancel_run,
     create_api_key,
+    create_pipeline,
     create_run,
     create_sweep,
     get_run,
@@ -26,7 +27,7 @@ from store.queries import (
     retry_run,
     revoke_api_key,
 )
-from store.specs import SweepSpec, TrainSpec
+from store.specs import PipelineSpec, SweepSpec, TrainSpec
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
@@ -93,6 +94,20 @@ def test_runs_cancel_and_retry_rules(engine):
         assert list_runs(session, status=RunStatus.running).items[0].id == running.id
         page = list_runs(session, limit=1, offset=0)
         assert page.total == 3 and page.items[0].id == retry.id
+
+
+def test_retrying_a_stage_whose_parent_failed_is_refused_naming_the_parent(engine):
+    with session_scope(engine) as session:
+        train, finetune, _ = create_pipeline(session, PipelineSpec())
+    with session_scope(engine) as session:
+        get_run(session, train.id).status = RunStatus.failed
+        get_run(session, finetune.id).status = RunStatus.cancelled
+    with session_scope(engine) as session:
+        with pytest.raises(Conflict, match=f"starts from run {train.id}, which is failed.*retry run {train.id}"):
+            retry_run(session, finetune.id)
+        assert retry_run(session, train.id).status == RunStatus.queued  # the first stage itself can be retried
+    with session_scope(engine) as session:
+        assert list_runs(session).total == 4  # the refused retry wrote nothing
 
 
 def test_sweep_points_are_linked_runs(engine):

@@ -7,11 +7,7 @@ Leases are short here (FRPO_LEASE_SECONDS=4, heartbeat 1 s) so recovery happens 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import redis
@@ -22,37 +18,14 @@ from store.migrate import upgrade
 from store.models import Artifact, Event, Run, RunStatus
 from store.queries import create_pipeline
 from store.specs import PipelineSpec, TrainSpec
+from testkit.servers import CeleryWorker as Worker
 from testkit.service import FAST, SLOW, create_run, get_run, metric_count, redis_url, steps_by_key, training_processes
 from testkit.service import wait_for as _wait_for
 from workers.celery_app import TASK_RUN_JOB, make_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = redis_url(14)
-
-
-class Worker:
-    """A `celery worker` process in its own process group; `kill()` SIGKILLs the whole group, as a crash would."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "cpu"]
-        command += ["--pool", "prefork", "-c", "1", "--loglevel", "INFO", "--without-mingle", "--without-gossip"]
-        with open(log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -166,7 +139,7 @@ def test_killed_worker_job_resumes_from_checkpoint(stack):
         assert run.attempts == 2
         with session_scope(engine) as session:
             messages = session.scalars(select(Event.message).where(Event.run_id == run_id)).all()
-        resumed = [m for m in messages if m.startswith("resumed from checkpoint-")]
+        resumed = [m for m in messages if m.startswith("resumed from attempt-1/checkpoint-")]
         assert len(resumed) == 1 and int(resumed[0].rsplit("-", 1)[1]) >= checkpoint_step
         assert any("expired: re-enqueued" in m for m in messages)
         steps = steps_by_key(engine, run_id)

@@ -26,19 +26,20 @@ RUN = uuid.UUID("123e4567-e89b-12d3-a456-426614174000")
 
 def test_a_one_gpu_job_runs_its_child_directly(tmp_path):
     for spec in (TrainSpec(), TrainSpec(queue="gpu", gpu={"use_vllm": True}), EvaluateSpec(run_id=RUN)):
-        command = child_command(RUN, spec, tmp_path, None, parent_pid=42)
+        command = child_command(RUN, spec, tmp_path, None, parent_pid=42, attempt=1)
         assert command == [
             sys.executable,
-            *("-m", "workers.runner", "--train", str(RUN), "--output-root", str(tmp_path), "--parent-pid", "42"),
+            *("-m", "workers.runner", "--train", str(RUN), "--attempt", "1", "--output-root", str(tmp_path)),
+            *("--parent-pid", "42"),
         ]
-    resumed = child_command(RUN, TrainSpec(), tmp_path, tmp_path / "checkpoint-4", parent_pid=42)
+    resumed = child_command(RUN, TrainSpec(), tmp_path, tmp_path / "checkpoint-4", parent_pid=42, attempt=1)
     assert resumed[-4:] == ["--resume", str(tmp_path / "checkpoint-4"), "--parent-pid", "42"]
 
 
 @pytest.mark.parametrize("distributed", ["ddp", "zero2", "zero3"])
 def test_several_gpus_run_under_accelerate_launch_with_the_shipped_config(tmp_path, distributed):
     spec = TrainSpec(queue="gpu", gpu={"num_gpus": 4, "distributed": distributed})
-    command = child_command(RUN, spec, tmp_path, tmp_path / "checkpoint-2", parent_pid=42, port=29123)
+    command = child_command(RUN, spec, tmp_path, tmp_path / "checkpoint-2", parent_pid=42, attempt=1, port=29123)
     assert command[:6] == [sys.executable, "-m", "workers.launch", "--parent-pid", "42", "--"]
     launch = command[6:]
     assert launch[: launch.index("-m")] == [
@@ -47,7 +48,7 @@ def test_several_gpus_run_under_accelerate_launch_with_the_shipped_config(tmp_pa
     ]
     # the ranks run the training child, without --parent-pid: each dies with the launcher that started it
     assert launch[launch.index("-m") :] == [
-        *("-m", "workers.runner", "--train", str(RUN), "--output-root", str(tmp_path)),
+        *("-m", "workers.runner", "--train", str(RUN), "--attempt", "1", "--output-root", str(tmp_path)),
         *("--resume", str(tmp_path / "checkpoint-2")),
     ]
     assert needs_launcher(spec.gpu) and not needs_launcher(TrainSpec(queue="gpu", gpu={}).gpu)
@@ -55,17 +56,18 @@ def test_several_gpus_run_under_accelerate_launch_with_the_shipped_config(tmp_pa
 
 
 def test_a_finetune_job_on_several_gpus_runs_under_accelerate_launch_too(tmp_path):
-    direct = child_command(RUN, FinetuneSpec(preset="code-sft", parent_id=RUN), tmp_path, None, parent_pid=42)
+    code_sft = FinetuneSpec(preset="code-sft", parent_id=RUN)
+    direct = child_command(RUN, code_sft, tmp_path, None, parent_pid=42, attempt=1)
     assert direct[1:3] == ["-m", "workers.runner"] and direct[-2:] == ["--parent-pid", "42"]  # one GPU: no launcher
     spec = FinetuneSpec(preset="code-sft", parent_id=RUN, gpu={"num_gpus": 8, "distributed": "zero2"})
     assert spec.gpu.bf16 and spec.gpu.gradient_checkpointing  # the preset's, under the spec's processes
-    command = child_command(RUN, spec, tmp_path, None, parent_pid=42, port=29123)
+    command = child_command(RUN, spec, tmp_path, None, parent_pid=42, attempt=1, port=29123)
     assert command[:6] == [sys.executable, "-m", "workers.launch", "--parent-pid", "42", "--"]
     launch = command[6:]
     assert launch == [
         *("--config_file", str(ACCELERATE_CONFIGS["zero2"]), "--num_processes", "8"),
         *("--main_process_port", "29123", "--mixed_precision", "bf16"),
-        *("-m", "workers.runner", "--train", str(RUN), "--output-root", str(tmp_path)),
+        *("-m", "workers.runner", "--train", str(RUN), "--attempt", "1", "--output-root", str(tmp_path)),
     ]
 
 

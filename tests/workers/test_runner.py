@@ -67,23 +67,23 @@ def test_resume_from_checkpoint_rewrites_nothing_twice(sqlite_engine, settings):
     """A first attempt that died after checkpoint-4 (simulated: its output folder is kept, its lease expired)."""
     run_id = create_run(sqlite_engine, **FAST)
     assert runner.execute(run_id, settings, sqlite_engine) == "succeeded"
-    assert "resumed from checkpoint-4" in rerun_after_checkpoint_4(sqlite_engine, settings, run_id)
+    assert "resumed from attempt-1/checkpoint-4" in rerun_after_checkpoint_4(sqlite_engine, settings, run_id)
     assert steps_by_key(sqlite_engine, run_id)["reward"] == [1, 2, 3, 4, 5, 6]
 
 
 def rerun_after_checkpoint_4(engine, settings, run_id) -> list[str]:
     """Simulate a first attempt that died after checkpoint-4 (its output folder kept, its lease expired), run the job
     again, and return the run's event messages."""
-    output = settings.output_root / str(run_id)
+    first, second = (settings.output_root / str(run_id) / f"attempt-{n}" for n in (1, 2))
     for name in ("checkpoint-6", "final"):
-        shutil.rmtree(output / name)
-    earlier = (output / "checkpoint-2" / "trainer_state.json").stat().st_mtime_ns
+        shutil.rmtree(first / name)
     with session_scope(engine) as session:
         session.get(Run, run_id).status = RunStatus.queued
     assert runner.execute(run_id, settings, engine) == "succeeded"
     assert get_run(engine, run_id).attempts == 2
-    assert (output / "checkpoint-6").is_dir()  # trained to the end again…
-    assert (output / "checkpoint-2" / "trainer_state.json").stat().st_mtime_ns == earlier  # …from step 4, not 0
+    assert (second / "checkpoint-6").is_dir()  # trained to the end again, in its own folder…
+    assert not (second / "checkpoint-2").exists()  # …from step 4, not 0
+    assert not (first / "checkpoint-6").exists()  # the first attempt's folder is never written again
     with session_scope(engine) as session:
         return list(session.scalars(select(Event.message).where(Event.run_id == run_id)).all())
 
@@ -93,7 +93,7 @@ def test_a_finetune_job_resumes_from_its_checkpoint(sqlite_engine, settings):
     run_id = submit(sqlite_engine, FinetuneSpec(model="tiny", max_steps=6, save_steps=2, eval=evaluation)).id
     assert runner.execute(run_id, settings, sqlite_engine) == "succeeded"
     first = steps_by_key(sqlite_engine, run_id)
-    assert "resumed from checkpoint-4" in rerun_after_checkpoint_4(sqlite_engine, settings, run_id)
+    assert "resumed from attempt-1/checkpoint-4" in rerun_after_checkpoint_4(sqlite_engine, settings, run_id)
     steps = steps_by_key(sqlite_engine, run_id)
     assert steps["loss"] == [1, 2, 3, 4, 5, 6] and steps["eval/refusal_rate"] == [0, 2, 4, 6]
     assert steps == first  # the same points, each once: the resumed attempt overwrote, never appended
