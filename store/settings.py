@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     allow_trust_remote_code: bool = Field(False, description="Whether a job spec may set trust_remote_code.")
     lease_seconds: float = Field(60.0, gt=0, description="A claimed job is someone else's until its lease expires.")
     heartbeat_seconds: float = Field(10.0, gt=0, description="How often a worker renews its lease.")
+    max_request_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies are refused (413).")
+    idempotency_ttl_seconds: float = Field(
+        24 * 3600.0, gt=0, description="How long a POST's Idempotency-Key is remembered (and replayed)."
+    )
+    vllm_server_host: str = Field(
+        "127.0.0.1", description="Where `trl vllm-serve` runs, for jobs with vllm_mode 'server'."
+    )
+    vllm_server_port: int = Field(8000, ge=1, le=65535, description="Its port.")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
