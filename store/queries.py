@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from store.events import add_event
@@ -134,7 +134,16 @@ def list_api_keys(session: Session) -> Sequence[ApiKey]:
 # --- idempotency ----------------------------------------------------------------------------------------------------
 
 
-def get_idempotency_record(session: Session, api_key_id: int, key: str) -> IdempotencyRecord | None:
+def get_idempotency_record(session: Session, api_key_id: int, key: str, max_age: timedelta) -> IdempotencyRecord | None:
+    """The answer stored under `key`, if it is younger than `max_age`; an older one is deleted (in this transaction),
+    so the key is free again."""
+    session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.api_key_id == api_key_id,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.created_at < utcnow() - max_age,
+        )
+    )
     return session.get(IdempotencyRecord, (api_key_id, key))
 
 
