@@ -170,7 +170,7 @@ class Idempotency:
         """
         if self.key is not None:
             queries.save_idempotency_record(
-                self.session, self.api_key_id, self.key, self.request_hash, status_code, body
+                self.session, self.api_key_id, self.key, self.request_hash, status_code, body, self.ttl
             )
         try:
             self.session.commit()
