@@ -11,14 +11,17 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -73,21 +76,52 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_key(
-    request: Request,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ApiKey:
+def _authenticate(session: Session, credentials: HTTPAuthorizationCredentials | None) -> ApiKey:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise _unauthorized("missing API key: send 'Authorization: Bearer frpo_<prefix>_<secret>'")
     key = queries.authenticate(session, credentials.credentials)
     if key is None:
         raise _unauthorized("invalid or revoked API key")
+    return key
+
+
+def current_key(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    key = getattr(request.state, "api_key", None) or _authenticate(session, credentials)  # see AuthFirstRoute
     request.app.state.key_use.record(session, key)  # at most once a minute per key, in this same session
     return key
 
 
 CurrentKey = Annotated[ApiKey, Depends(current_key)]
+
+
+class AuthFirstRoute(APIRoute):
+    """A route that checks the API key before it reads the request's body: without a valid key the answer is 401,
+    whatever the body (FastAPI reads and parses a body before it solves any dependency). The key found is kept on
+    the request, so `current_key` does not look it up twice."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        if self.body_field is None:
+            return handle
+
+        async def authenticate_then_handle(request: Request) -> Response:
+            async with _session_slots(request):  # its own short session, counted like any other (get_session)
+                request.state.api_key = await run_in_threadpool(_authenticate_request, request)
+            return await handle(request)
+
+        return authenticate_then_handle
+
+
+def _authenticate_request(request: Request) -> ApiKey:
+    scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))  # as HTTPBearer reads it
+    credentials = HTTPAuthorizationCredentials(scheme=scheme, credentials=token) if scheme and token else None
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    with factory() as session:
+        return _authenticate(session, credentials)
 
 
 def require_scope(scope: str) -> Callable[[ApiKey], ApiKey]:
@@ -118,11 +152,12 @@ class Idempotency:
     api_key_id: int
     key: str | None
     request_hash: str
+    ttl: timedelta  # how long an answer is replayed (FRPO_IDEMPOTENCY_TTL_SECONDS)
 
     def replay(self) -> JSONResponse | None:
         if self.key is None:
             return None
-        record = queries.get_idempotency_record(self.session, self.api_key_id, self.key)
+        record = queries.get_idempotency_record(self.session, self.api_key_id, self.key, self.ttl)
         if record is None:
             return None
         if record.request_hash != self.request_hash:
@@ -148,7 +183,7 @@ class Idempotency:
         """
         if self.key is not None:
             queries.save_idempotency_record(
-                self.session, self.api_key_id, self.key, self.request_hash, status_code, body
+                self.session, self.api_key_id, self.key, self.request_hash, status_code, body, self.ttl
             )
         try:
             self.session.commit()
@@ -164,8 +199,8 @@ class Idempotency:
 
 async def _request_hash(request: Request) -> str:
     raw = await request.body()
-    try:  # the same JSON with other whitespace or key order is the same request
-        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode() if raw else b""
+    try:  # the same JSON with other whitespace or key order is the same request; FastAPI's parse, kept by Starlette
+        canonical = json.dumps(await request.json(), sort_keys=True, separators=(",", ":")).encode() if raw else b""
     except ValueError:
         canonical = raw
     return hashlib.sha256(request.method.encode() + b" " + request.url.path.encode() + b"\n" + canonical).hexdigest()
@@ -174,13 +209,15 @@ async def _request_hash(request: Request) -> str:
 async def get_idempotency(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     key: SubmitKey,
     idempotency_key: Annotated[
         str | None,
         Header(max_length=200, description="Retrying a POST with the same key and body replays the first answer."),
     ] = None,
 ) -> Idempotency:
-    return Idempotency(request, session, key.id, idempotency_key or None, await _request_hash(request))
+    ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
+    return Idempotency(request, session, key.id, idempotency_key or None, await _request_hash(request), ttl)
 
 
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

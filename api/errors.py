@@ -23,10 +23,17 @@ logger = logging.getLogger(__name__)
 
 VALUE_FIXES = {  # fixes for the specs' own checks, by the field they fail on
     "per_device_train_batch_size": "make it a multiple of num_generations (prompts per batch × num_generations)",
-    "trl": "drop the reserved options from trl and set the spec's own fields instead",
+    "trl": "remove the refused option from trl; the message says where its setting belongs, if anywhere",
     "grid": "give at least one of lamb, beta, seed, and keep the product of the axes at 500 points or fewer",
 }
-STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
 
 
 class ApiError(Exception):

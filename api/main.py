@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from api import errors
 from api.deps import Enqueue
 from api.key_use import KeyUse
+from api.limits import BodySizeLimit
 from api.routes import health, jobs, presets, runs, sweeps
 from api.schemas import ErrorBody
 from store.db import make_engine, session_factory
@@ -54,6 +55,7 @@ def create_app(
     app.state.enqueue = enqueue or _celery_enqueue()
     app.state.broker_check = broker_check or health.kombu_check(settings.broker_url)
     errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(health.router)
     documented = {status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422)}

@@ -15,6 +15,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+MAX_ID = 2**63 - 1  # the largest 64-bit integer: a larger id or offset is refused (422), not sent to the database
 
 
 class _FromRow(BaseModel):

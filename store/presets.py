@@ -467,8 +467,8 @@ def apply_preset(kind: str, value: Any) -> Any:
     Nested dicts merge recursively, so `{"preset": "...", "trl": {"top_p": 1.0}}` keeps the preset's other TRL
     options. A field the preset requires (`requires`) must be given, or the error names it and what to give.
     """
-    if not isinstance(value, dict) or value.get("preset") is None:
-        return value
+    if not isinstance(value, dict) or not isinstance(value.get("preset"), str):
+        return value  # no preset, or not a name: the `preset` field's own validation refuses it
     name = value["preset"]
     preset = PRESETS.get(name)
     if preset is None or preset.kind != kind:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from store.events import add_event
@@ -145,13 +145,34 @@ def list_api_keys(session: Session) -> Sequence[ApiKey]:
 # --- idempotency ----------------------------------------------------------------------------------------------------
 
 
-def get_idempotency_record(session: Session, api_key_id: int, key: str) -> IdempotencyRecord | None:
-    return session.get(IdempotencyRecord, (api_key_id, key))
+def get_idempotency_record(session: Session, api_key_id: int, key: str, max_age: timedelta) -> IdempotencyRecord | None:
+    """The answer stored under `key`, if it is younger than `max_age` (an older one has expired)."""
+    return session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.api_key_id == api_key_id,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.created_at >= utcnow() - max_age,
+        )
+    )
 
 
 def save_idempotency_record(
-    session: Session, api_key_id: int, key: str, request_hash: str, status_code: int, response: dict[str, Any]
+    session: Session,
+    api_key_id: int,
+    key: str,
+    request_hash: str,
+    status_code: int,
+    response: dict[str, Any],
+    max_age: timedelta,
 ) -> None:
+    """Store an answer under `key`, replacing an expired one (only when the answer is stored: a read takes no lock)."""
+    session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.api_key_id == api_key_id,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.created_at < utcnow() - max_age,
+        )
+    )
     session.add(
         IdempotencyRecord(
             api_key_id=api_key_id, key=key, request_hash=request_hash, status_code=status_code, response=response

@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     store_outage_seconds: float = Field(
         60.0, ge=0, description="How long a worker's writes retry (with backoff) through a database outage."
     )
+    max_request_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies are refused (413).")
+    idempotency_ttl_seconds: float = Field(
+        24 * 3600.0, gt=0, description="How long a POST's Idempotency-Key is remembered (and replayed)."
+    )
+    vllm_server_host: str = Field(
+        "127.0.0.1", description="Where `trl vllm-serve` runs, for jobs with vllm_mode 'server'."
+    )
+    vllm_server_port: int = Field(8000, ge=1, le=65535, description="Its port.")
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -231,10 +231,17 @@ def _shared_rl_fields(spec: TrainSpec | FinetuneSpec) -> dict[str, Any]:
     return {name: getattr(spec, name) for name in SHARED_RL_FIELDS}
 
 
-def _gpu_options(gpu: GpuBase | None, options: type):
+def _gpu_options(gpu: GpuBase | None, options: type, **operator: Any):
     """A spec's `gpu` as frpo_core's `options` type (`GpuOptions` for RL, `GpuBaseOptions` for SFT), or None; its
-    processes and DeepSpeed are the launcher's (workers.launch), not the trainer config's."""
-    return options(**gpu.model_dump(exclude={"num_gpus", "distributed"})) if gpu is not None else None
+    processes and DeepSpeed are the launcher's (workers.launch), not the trainer config's; `operator` adds what the
+    operator's settings fix (:func:`_vllm_server`)."""
+    return options(**gpu.model_dump(exclude={"num_gpus", "distributed"}), **operator) if gpu is not None else None
+
+
+def _vllm_server() -> dict[str, Any]:
+    """The vLLM server an RL job in server mode talks to: the operator's settings, never a spec's."""
+    settings = get_settings()
+    return {"vllm_server_host": settings.vllm_server_host, "vllm_server_port": settings.vllm_server_port}
 
 
 def rl_job(spec: TrainSpec, start: str, output_dir: Path):
@@ -262,8 +269,8 @@ def rl_job(spec: TrainSpec, start: str, output_dir: Path):
         trust_remote_code=spec.trust_remote_code,
         math_levels=spec.math_levels,
         math_exclude=spec.decontaminate,
-        gpu=_gpu_options(spec.gpu, GpuOptions),
-        options=dict(spec.trl),
+        gpu=_gpu_options(spec.gpu, GpuOptions, **_vllm_server()),
+        options=spec.trl.model_dump(),
     )
 
 

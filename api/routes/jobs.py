@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import IdempotencyDep, ReadKey, SessionDep, SettingsDep, SubmitKey
-from api.schemas import Job, JobPage
+from api.deps import AuthFirstRoute, IdempotencyDep, ReadKey, SessionDep, SettingsDep, SubmitKey
+from api.schemas import MAX_ID, Job, JobPage
 from store import queries
 from store.models import Run, RunKind, RunStatus
 from store.specs import JobSpec, PipelineSpec, check_runnable
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=AuthFirstRoute)
 
 
 def job_body(run: Run) -> dict[str, Any]:
@@ -49,7 +49,7 @@ def list_jobs(
     sweep_id: uuid.UUID | None = None,
     parent_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> JobPage:
     """Newest first; a submit key's own jobs only."""
     page = queries.list_runs(

@@ -11,7 +11,9 @@ from fastapi import APIRouter, Query
 from tsdownsample import MinMaxLTTBDownsampler
 
 from api.deps import ReadKey, SessionDep
+from api.errors import ApiError
 from api.schemas import (
+    MAX_ID,
     ArtifactList,
     ArtifactOut,
     EventOut,
@@ -26,6 +28,8 @@ from api.schemas import (
 from store import queries, samples
 
 router = APIRouter(prefix="/runs", tags=["runs"])
+
+MAX_METRIC_KEYS = 200
 
 
 def downsample(steps: list[int], values: list[float], max_points: int) -> Series:
@@ -50,13 +54,34 @@ def get_metrics(
     run_id: uuid.UUID,
     session: SessionDep,
     key: ReadKey,
-    keys: Annotated[str | None, Query(description="Comma-separated metric keys; all of the run's if omitted.")] = None,
+    keys: Annotated[
+        str | None,
+        Query(
+            max_length=20_000,
+            description=f"Comma-separated metric keys (at most {MAX_METRIC_KEYS} distinct); omitted: all of the run's.",
+        ),
+    ] = None,
     max_points: Annotated[int, Query(ge=10, le=100_000, description="Downsample longer series to this.")] = 2000,
 ) -> Metrics:
     queries.get_run(session, run_id, queries.owner_scope(key))  # 404 before anything else
-    wanted = [k.strip() for k in keys.split(",") if k.strip()] if keys else queries.metric_keys(session, run_id)
+    wanted = _distinct_keys(keys) if keys else queries.metric_keys(session, run_id)
     series = {key: downsample(*queries.metric_series(session, run_id, key), max_points) for key in wanted}
     return Metrics(run_id=run_id, series=series)
+
+
+def _distinct_keys(keys: str) -> list[str]:
+    """The keys asked for, each once (one query per key), in the order given; more than MAX_METRIC_KEYS: 422."""
+    wanted = list(dict.fromkeys(key.strip() for key in keys.split(",") if key.strip()))
+    if len(wanted) > MAX_METRIC_KEYS:
+        message = f"{len(wanted)} distinct keys; at most {MAX_METRIC_KEYS}"
+        fix = "ask for fewer keys at a time, or omit keys for all of the run's"
+        raise ApiError(
+            422,
+            "validation_error",
+            f"the request is invalid: {message}",
+            [{"field": "keys", "message": message, "fix": fix}],
+        )
+    return wanted
 
 
 @router.get("/{run_id}/keys", response_model=MetricKeys)
@@ -69,7 +94,9 @@ def get_events(
     run_id: uuid.UUID,
     session: SessionDep,
     key: ReadKey,
-    after_id: Annotated[int, Query(ge=0, description="Only events newer than this id (poll with next_after_id).")] = 0,
+    after_id: Annotated[
+        int, Query(ge=0, le=MAX_ID, description="Only events newer than this id (poll with next_after_id).")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     events = queries.list_events(session, run_id, owner=queries.owner_scope(key), after_id=after_id, limit=limit)
@@ -91,10 +118,10 @@ def get_samples(
     run_id: uuid.UUID,
     session: SessionDep,
     key: ReadKey,
-    step: Annotated[int | None, Query(ge=0, le=2**62, description="Only this evaluation step.")] = None,
+    step: Annotated[int | None, Query(ge=0, le=MAX_ID, description="Only this evaluation step.")] = None,
     prompt_set: Annotated[Literal["harmful", "harmless"] | None, Query(description="Only this prompt set.")] = None,
     verdict: Annotated[Literal["refused", "answered"] | None, Query(description="Only this verdict.")] = None,
-    after_id: Annotated[int, Query(ge=0, le=2**62, description="Only samples newer than this id (paging).")] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID, description="Only samples newer than this id (paging).")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> SamplePage:
     """Every judged answer of the run's safety evaluations: prompt (or its hash), answer, judge, verdict, score."""

@@ -9,13 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import IdempotencyDep, ReadKey, SessionDep, SettingsDep, SubmitKey
-from api.schemas import Job, SweepBase, SweepOut, SweepPage, SweepSummary
+from api.deps import AuthFirstRoute, IdempotencyDep, ReadKey, SessionDep, SettingsDep, SubmitKey
+from api.schemas import MAX_ID, Job, SweepBase, SweepOut, SweepPage, SweepSummary
 from store import queries
 from store.models import Run, Sweep
 from store.specs import SpecError, SweepSpec, check_runnable
 
-router = APIRouter(prefix="/sweeps", tags=["sweeps"])
+router = APIRouter(prefix="/sweeps", tags=["sweeps"], route_class=AuthFirstRoute)
 
 
 def sweep_out(sweep: Sweep, runs: Sequence[Run]) -> SweepOut:
@@ -44,7 +44,7 @@ def list_sweeps(
     session: SessionDep,
     key: ReadKey,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> SweepPage:
     """Newest first, each with its number of jobs (`GET /sweeps/{id}` has the jobs themselves)."""
     rows, total = queries.list_sweeps(session, owner=queries.owner_scope(key), limit=limit, offset=offset)

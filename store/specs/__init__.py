@@ -4,27 +4,27 @@ Defaults are the toy task on the tiny offline model, so the smallest valid submi
 `{"kind": "train", "method": "frpo"}` and it finishes in well under a minute on a CPU.
 
 One module per job kind (train, finetune, evaluate, pipeline, sweep), the settings they share (evaluation, gpu,
-base) and the server-side checks (checks); everything is importable from here.
+trl, base) and the server-side checks (checks); everything is importable from here.
 """
 
 from store.specs.base import HUB_ID, QUICKSTART_DATASET, STREAMED_DATASETS, TINY_MODEL, SpecError
 from store.specs.checks import check_runnable
 from store.specs.evaluate import CODE_BENCHMARKS, EvaluateSpec, EvaluateStage
 from store.specs.finetune import FinetuneSpec, FinetuneStage
-from store.specs.gpu import GPU_TRL_OPTIONS, GpuBase, GpuSpec
+from store.specs.gpu import GpuBase, GpuSpec
 from store.specs.pipeline import JOB_KINDS, JOB_SPEC, JobSpec, PipelineSpec
 from store.specs.safety_eval import EvalSpec
 from store.specs.sweep import MAX_SWEEP_POINTS, GrpoBudgets, SweepGrid, SweepSpec
-from store.specs.train import RESERVED_TRL_OPTIONS, TrainSpec
+from store.specs.train import TrainSpec
+from store.specs.trl import REFUSED_TRL_OPTIONS, TrlOptions
 
 __all__ = [
     "CODE_BENCHMARKS",
-    "GPU_TRL_OPTIONS",
     "HUB_ID",
     "JOB_KINDS",
     "JOB_SPEC",
     "MAX_SWEEP_POINTS",
-    "RESERVED_TRL_OPTIONS",
+    "REFUSED_TRL_OPTIONS",
     "STREAMED_DATASETS",
     "TINY_MODEL",
     "QUICKSTART_DATASET",
@@ -42,5 +42,6 @@ __all__ = [
     "SweepGrid",
     "SweepSpec",
     "TrainSpec",
+    "TrlOptions",
     "check_runnable",
 ]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from store.presets import PRESETS, apply_preset, preset_names
 
@@ -16,6 +16,25 @@ STREAMED_DATASETS = frozenset({"opencodeinstruct"})
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 PAPER_MAX_PROMPT_LENGTH = 1024  # the authors' bound on prompt tokens (docs/method.md §2.3)
 MAX_PROMPT_TOKENS = 131_072  # the longest context of the models the paper names (and then some)
+MAX_STEPS = 1_000_000  # a bound on every step count: far beyond any run, well inside a 64-bit column
+MAX_SEED = 2**32 - 1  # numpy's seeds (transformers' set_seed) must fit in 32 bits
+MAX_SOURCE_LENGTH = 1000  # a name, hub id or path
+
+# the values a sweep varies, bounded alike in a spec and in a sweep's axes
+Lamb = Annotated[float, Field(gt=0, le=1e6)]
+Beta = Annotated[float, Field(ge=0, le=1e6)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+LearningRate = Annotated[float, Field(gt=0, le=1)]
+Steps = Annotated[int, Field(ge=1, le=MAX_STEPS)]
+
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+"""Every spec model's config: unknown fields are refused (a typo is not silently ignored) and so are NaN and
+±Infinity (JSON has neither; Python's parser accepts them, and a NaN learning rate fails only hours later)."""
+
+
+def source_field(default: str | None, description: str) -> Any:
+    """A field naming a model, data set or judge: a name, hub id or path, bounded in length."""
+    return Field(default, max_length=MAX_SOURCE_LENGTH, description=description)
 
 
 def max_prompt_length_field(where: str) -> Any:
@@ -57,6 +76,11 @@ def preset_help(kind: str) -> str:
 def preset_enum(kind: str) -> dict[str, Any]:
     """The preset names as the field's JSON-schema enum, so forms (the dashboard's) can offer them."""
     return {"enum": [*preset_names(kind), None]}
+
+
+def preset_field(kind: str) -> Any:
+    """The `preset` field of a spec of `kind`: a preset's name, offered as an enum."""
+    return Field(None, max_length=100, description=preset_help(kind), json_schema_extra=preset_enum(kind))
 
 
 def preset_tags(name: str | None) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def check_runnable(spec: TrainSpec | FinetuneSpec | EvaluateSpec | PipelineSpec,
         _check_source("helpfulness", spec.helpfulness, settings)
         _check_eval(spec.eval, settings)
         if spec.queue == "cpu":
-            _check_cpu(spec)
+            _refuse_on_cpu(spec.gpu)
     elif isinstance(spec, FinetuneStage):
         if isinstance(spec, FinetuneSpec) and spec.model is not None:
             _check_source("model", spec.model, settings)
@@ -46,21 +46,10 @@ def check_runnable(spec: TrainSpec | FinetuneSpec | EvaluateSpec | PipelineSpec,
         _check_evaluation(spec, spec.queue, settings)
 
 
-def _check_cpu(spec: TrainSpec) -> None:
-    """GPU-only options on the cpu queue: refused now, naming the field, rather than failing in a CPU worker."""
-    trl = {
-        "trl.use_vllm": bool(spec.trl.get("use_vllm")),
-        "trl.deepspeed": spec.trl.get("deepspeed") is not None,
-        "trl.model_init_kwargs.attn_implementation": (
-            (spec.trl.get("model_init_kwargs") or {}).get("attn_implementation") == "flash_attention_2"
-        ),
-    }
-    _refuse_on_cpu(spec.gpu, tuple(field for field, on in trl.items() if on))
-
-
-def _refuse_on_cpu(gpu: GpuBase | None, others: tuple[str, ...] = (), prefix: str = "") -> None:
-    """Refuse a cpu-queue job, naming the first GPU-only field among its `gpu` settings' and `others`."""
-    refused = [*(f"gpu.{name}" for name in (gpu.gpu_only() if gpu is not None else [])), *others]
+def _refuse_on_cpu(gpu: GpuBase | None, prefix: str = "") -> None:
+    """GPU-only options on the cpu queue: refused now, naming the first GPU-only field of `gpu`, rather than failing
+    in a CPU worker."""
+    refused = [f"gpu.{name}" for name in (gpu.gpu_only() if gpu is not None else [])]
     if refused:
         raise SpecError(f"{prefix}{refused[0]}", "needs a GPU worker: set queue to 'gpu' (the cpu queue has no CUDA)")
 
@@ -68,9 +57,8 @@ def _refuse_on_cpu(gpu: GpuBase | None, others: tuple[str, ...] = (), prefix: st
 def _check_evaluation(spec: EvaluateStage, queue: str, settings: Settings, prefix: str = "") -> None:
     if spec.safety:
         _check_eval(spec.eval, settings, prefix=f"{prefix}eval.")
-    for i, benchmark in enumerate(spec.benchmarks):
-        if "/" in benchmark:  # a task folder or a code set's file; names have no slash
-            _check_source(f"{prefix}benchmarks.{i}", benchmark, settings, hub_ok=False)
+    for i, benchmark in enumerate(spec.benchmarks):  # a name, or a task folder or code set's file ('..' is a path)
+        _check_source(f"{prefix}benchmarks.{i}", benchmark, settings, hub_ok=False)
     if queue == "cpu" and spec.backend == "vllm":
         raise SpecError(f"{prefix}backend", "vLLM needs a GPU worker: use 'hf' or 'auto', or set queue to 'gpu'")
 
@@ -97,12 +85,13 @@ def _check_eval(spec: EvalSpec | None, settings: Settings, prefix: str = "eval."
 def _check_judge(field: str, judge: str, settings: Settings) -> None:
     """A judge is a name, or 'kind:<model>' where the model is a hub id or a path under a model root."""
     _, _, model = judge.partition(":")
-    if model and "/" in model:
+    if model:  # '..' or '~' has no slash but is a path: _check_source tells names from paths
         _check_source(field, model, settings)
 
 
 def _check_source(field: str, value: str, settings: Settings, hub_ok: bool = True) -> None:
-    """A shipped name (no slash), a hub id (owner/name, not an existing path), or a path under a model root."""
+    """A shipped name (no slash, not an existing path), a hub id (owner/name, not an existing path), or a path under
+    a model root."""
     path = Path(value).expanduser()
     if "/" not in value and not path.exists():
         return  # a name: 'tiny', a shipped data set; unknown names fail when the job starts, naming the choices

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from store.specs.base import STRICT
 from store.specs.safety_eval import EvalSpec
 
 CODE_BENCHMARKS = ("mbpp+", "humaneval+", "humaneval")
@@ -21,7 +22,7 @@ class EvaluateStage(BaseModel):
     The paper's math setting reports MATH500 (`minerva_math500`: 0-shot, chat template, the training system prompt,
     greedy, 2048 new tokens), MBPP+ and HumanEval+ (EvalPlus, greedy), MMLU and IFEval (docs/method.md §3)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     eval: EvalSpec = Field(default_factory=EvalSpec, description="The safety evaluation's settings.")
     benchmarks: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
@@ -34,7 +35,9 @@ class EvaluateStage(BaseModel):
     safety: bool | None = Field(
         None, description="Also run the safety evaluation (`eval`); default: only when no benchmarks are given."
     )
-    limit: int | None = Field(None, ge=1, description="Evaluate only the first this many items of each benchmark.")
+    limit: int | None = Field(
+        None, ge=1, le=10_000_000, description="Evaluate only the first this many items of each benchmark."
+    )
     system_prompt: str | None = Field(
         None, max_length=10_000, description="System prompt for lm-eval tasks (MATH500: the math training one)."
     )

@@ -5,16 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from store.specs.base import (
+    MAX_PROMPT_TOKENS,
+    MAX_SEED,
+    MAX_STEPS,
     STREAMED_DATASETS,
+    STRICT,
     FromPreset,
     max_prompt_length_field,
     overlong_prompts_field,
-    preset_enum,
-    preset_help,
+    preset_field,
     preset_tags,
+    source_field,
 )
 from store.specs.gpu import GpuBase
 from store.specs.safety_eval import EvalSpec
@@ -23,37 +27,42 @@ from store.specs.safety_eval import EvalSpec
 class FinetuneStage(FromPreset, preset_kind="finetune"):
     """Downstream SFT settings: of a parent run's final model (whose policy is the reference for the KL)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    preset: str | None = Field(None, description=preset_help("finetune"), json_schema_extra=preset_enum("finetune"))
+    preset: str | None = preset_field("finetune")
     name: str | None = Field(None, max_length=200)
     mode: Literal["sft", "rl"] = Field(
         "sft", description="'sft' (SFTTrainer on `dataset`) or 'rl' (GRPO on `dataset`'s prompts with `rewards`)."
     )
-    dataset: str = Field(
-        "benign_sft", description="SFT data, or for 'rl' the prompts: a shipped name, a hub id or a local file."
+    dataset: str = source_field(
+        "benign_sft", "SFT data, or for 'rl' the prompts: a shipped name, a hub id or a local file."
     )
-    dataset_limit: int | None = Field(None, ge=1, description="Use only the first this many examples.")
-    learning_rate: float = Field(5e-4, gt=0)
+    dataset_limit: int | None = Field(None, ge=1, le=100_000_000, description="Use only the first this many examples.")
+    learning_rate: float = Field(5e-4, gt=0, le=1)
     lr_scheduler_type: Literal["constant", "constant_with_warmup", "linear", "cosine"] = "constant"
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-    max_steps: int = Field(30, ge=1, le=1_000_000)
-    per_device_train_batch_size: int = Field(8, ge=1)
-    gradient_accumulation_steps: int = Field(1, ge=1)
-    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping (the authors' code SFT: 0.3).")
+    weight_decay: float = Field(0.0, ge=0, le=10)
+    max_steps: int = Field(30, ge=1, le=MAX_STEPS)
+    per_device_train_batch_size: int = Field(8, ge=1, le=65_536)
+    gradient_accumulation_steps: int = Field(1, ge=1, le=1024)
+    max_grad_norm: float = Field(1.0, gt=0, le=1e4, description="Gradient clipping (the authors' code SFT: 0.3).")
     lora: bool = False
-    lora_r: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
+    lora_r: int = Field(16, ge=1, le=4096)
+    lora_alpha: int = Field(32, ge=1, le=65_536)
     lora_dropout: float = Field(0.0, ge=0, lt=1)
-    max_length: int = Field(256, ge=8)
-    seed: int = Field(0, ge=0)
-    save_steps: int = Field(10, ge=1)
+    max_length: int = Field(256, ge=8, le=MAX_PROMPT_TOKENS)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    save_steps: int = Field(10, ge=1, le=MAX_STEPS)
     rewards: list[Literal["math", "helpfulness", "share_of_e"]] = Field(
-        ["math"], min_length=1, description="Downstream RL's rewards; 'math' = boxed-answer / GSM8K correctness."
+        ["math"],
+        min_length=1,
+        max_length=3,
+        description="Downstream RL's rewards; 'math' = boxed-answer / GSM8K correctness.",
     )
-    num_generations: int = Field(8, ge=2, description="Downstream RL: completions per prompt.")
-    max_completion_length: int = Field(64, ge=1, description="Downstream RL: tokens per completion.")
+    num_generations: int = Field(8, ge=2, le=1024, description="Downstream RL: completions per prompt.")
+    max_completion_length: int = Field(
+        64, ge=1, le=MAX_PROMPT_TOKENS, description="Downstream RL: tokens per completion."
+    )
     max_prompt_length: int | None = max_prompt_length_field("Downstream RL: prompts")
     overlong_prompts: Literal["truncate", "drop"] = overlong_prompts_field()
     masking: Literal["auto", "assistant", "completion"] = Field(
@@ -63,7 +72,7 @@ class FinetuneStage(FromPreset, preset_kind="finetune"):
         "the completion (completion_only_loss; any chat template); 'auto': 'assistant' where the template has the "
         "markers, else 'completion'. The masking used is recorded as an event on the run.",
     )
-    beta: float = Field(0.0, ge=0, description="Downstream RL: weight of the KL to the model it starts from.")
+    beta: float = Field(0.0, ge=0, le=1e6, description="Downstream RL: weight of the KL to the model it starts from.")
     eval: EvalSpec | None = Field(
         default_factory=EvalSpec, description="In-loop safety evaluation (null: none, e.g. for a warm start)."
     )
@@ -108,7 +117,7 @@ class FinetuneSpec(FinetuneStage):
     parent_id: uuid.UUID | None = Field(
         None, description="The run whose final model is fine-tuned; it must have succeeded."
     )
-    model: str | None = Field(None, description="Instead of parent_id: 'tiny', a hub id or a path under a model root.")
+    model: str | None = source_field(None, "Instead of parent_id: 'tiny', a hub id or a path under a model root.")
 
     @model_validator(mode="after")
     def _one_source(self) -> FinetuneSpec:

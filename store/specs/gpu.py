@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
+
+from store.specs.base import STRICT
 
 GPU_TRL_OPTIONS = frozenset(
     {
@@ -31,7 +33,7 @@ class GpuBase(BaseModel):
     that owns them. Only the `gpu` queue takes flash-attn, DeepSpeed or several GPUs (`check_runnable` refuses them on
     `cpu`, naming the field: :meth:`gpu_only`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     num_gpus: int = Field(1, ge=1, le=64, description="Training processes, one GPU each (accelerate launch if > 1).")
     distributed: Literal["ddp", "zero2", "zero3"] = Field(
@@ -67,13 +69,15 @@ class GpuSpec(GpuBase):
 
     use_vllm: bool = Field(False, description="Generate completions with vLLM (the `gpu` extra).")
     vllm_mode: Literal["colocate", "server"] = Field(
-        "colocate", description="'colocate': vLLM inside the training processes; 'server': a `trl vllm-serve` server."
+        "colocate",
+        description="'colocate': vLLM inside the training processes; 'server': the operator's `trl vllm-serve` "
+        "server (FRPO_VLLM_SERVER_HOST, FRPO_VLLM_SERVER_PORT).",
     )
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1, description="Colocate: vLLM's share of GPU memory.")
-    vllm_tensor_parallel_size: int = Field(1, ge=1, description="Colocate: GPUs per vLLM engine (divides num_gpus).")
+    vllm_tensor_parallel_size: int = Field(
+        1, ge=1, le=64, description="Colocate: GPUs per vLLM engine (divides num_gpus)."
+    )
     vllm_enable_sleep_mode: bool = Field(False, description="Colocate: offload vLLM's weights and cache during steps.")
-    vllm_server_host: str = Field("127.0.0.1", max_length=255, description="Server mode: where trl vllm-serve runs.")
-    vllm_server_port: int = Field(8000, ge=1, le=65535)
 
     @model_validator(mode="after")
     def _tensor_parallel_divides(self) -> GpuSpec:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+from pydantic import BaseModel, Discriminator, Field, Tag, TypeAdapter
 
-from store.specs.base import FromPreset, job_kind, preset_enum, preset_help, preset_tags
+from store.specs.base import STRICT, FromPreset, job_kind, preset_field, preset_tags
 from store.specs.evaluate import EvaluateSpec, EvaluateStage
 from store.specs.finetune import FinetuneSpec, FinetuneStage
 from store.specs.safety_eval import EvalSpec
@@ -19,10 +19,10 @@ class PipelineSpec(FromPreset, preset_kind="pipeline"):
     failure or cancellation cancels the stages after it). With `evaluate_before`, the trained model is evaluated
     too, by the same evaluation, as a second child of the training run: before and after fine-tuning, alike."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     kind: Literal["pipeline"] = "pipeline"
-    preset: str | None = Field(None, description=preset_help("pipeline"), json_schema_extra=preset_enum("pipeline"))
+    preset: str | None = preset_field("pipeline")
     train: TrainSpec = Field(default_factory=TrainSpec)
     finetune: FinetuneStage = Field(default_factory=FinetuneStage)
     evaluate: bool = Field(True, description="Also evaluate the fine-tuned model once it is done.")

@@ -2,35 +2,37 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from store.specs.base import max_prompt_length_field
+from store.specs.base import MAX_SEED, MAX_STEPS, STRICT, max_prompt_length_field, source_field
 
 
 class EvalSpec(BaseModel):
     """The safety evaluation: fixed harmful and harmless prompt subsets (drawn once, by `seed`), judged for refusal,
     plus the KL to the model the fine-tuning started from (docs/method.md §3, §6.10)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    prompts: str = Field("toy_safety", description="Prompt set with a task label: a shipped name, hub id or file.")
-    harmless_prompts: str | None = Field(
-        None, description="Where the harmless prompts come from, if not from `prompts` (HarmBench has none)."
+    prompts: str = source_field("toy_safety", "Prompt set with a task label: a shipped name, hub id or file.")
+    harmless_prompts: str | None = source_field(
+        None, "Where the harmless prompts come from, if not from `prompts` (HarmBench has none)."
     )
     n_harmful: int = Field(32, ge=1, le=10_000)
     n_harmless: int = Field(32, ge=1, le=10_000)
-    seed: int = Field(0, ge=0, description="Seeds the subsets once; every evaluation of a run uses the same prompts.")
-    judge: str = Field("refusal-matcher", description="'refusal-matcher' (offline), 'hf-classifier:<path>', …")
+    seed: int = Field(
+        0, ge=0, le=MAX_SEED, description="Seeds the subsets once; every evaluation of a run uses the same prompts."
+    )
+    judge: str = source_field("refusal-matcher", "'refusal-matcher' (offline), 'hf-classifier:<path>', …")
     max_new_tokens: int = Field(48, ge=1, le=4096)
     max_prompt_length: int | None = max_prompt_length_field("Evaluation prompts")
-    every: int = Field(10, ge=1, description="Evaluate at step 0, every this many steps and at the end.")
-    helpfulness: str | None = Field(
-        "answered", description="Scores the harmless answers (eval/reward_normal): 'answered' or a reward model."
+    every: int = Field(10, ge=1, le=MAX_STEPS, description="Evaluate at step 0, every this many steps and at the end.")
+    helpfulness: str | None = source_field(
+        "answered", "Scores the harmless answers (eval/reward_normal): 'answered' or a reward model."
     )
-    strongreject: str | None = Field(
-        None, description="StrongREJECT prompts (eval/strongreject): 'strongreject', a hub id or the small CSV's path."
+    strongreject: str | None = source_field(
+        None, "StrongREJECT prompts (eval/strongreject): 'strongreject', a hub id or the small CSV's path."
     )
     n_strongreject: int | None = Field(None, ge=1, le=10_000, description="A fixed subset of them; all by default.")
-    strongreject_judge: str | None = Field(
-        None, description="Judge of the StrongREJECT answers (e.g. 'strongreject:<model>'); `judge` by default."
+    strongreject_judge: str | None = source_field(
+        None, "Judge of the StrongREJECT answers (e.g. 'strongreject:<model>'); `judge` by default."
     )

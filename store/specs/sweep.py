@@ -3,31 +3,36 @@
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
 
-from store.specs.base import FromPreset, job_kind, preset_enum, preset_help
+from store.specs.base import STRICT, Beta, FromPreset, Lamb, LearningRate, Seed, Steps, job_kind, preset_field
 from store.specs.pipeline import PipelineSpec
 from store.specs.train import TrainSpec
 
 MAX_SWEEP_POINTS = 500
+_TOO_MANY = f"more than {MAX_SWEEP_POINTS} points: split the sweep"
+
+
+def axis_field(description: str | None = None) -> Any:
+    """An axis: a list of at least one value and at most MAX_SWEEP_POINTS (a longer one could not fit)."""
+    return Field(None, min_length=1, max_length=MAX_SWEEP_POINTS, description=description)
 
 
 class SweepGrid(BaseModel):
     """The axes a sweep varies; each value obeys the job spec's own limits."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    lamb: list[Annotated[float, Field(gt=0)]] | None = Field(None, min_length=1)
-    beta: list[Annotated[float, Field(ge=0)]] | None = Field(None, min_length=1)
-    lamb_beta: list[tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(ge=0)]]] | None = Field(
-        None,
-        min_length=1,
-        description="(λ, β) pairs instead of separate λ and β axes, e.g. the paper's (store.presets); the GRPO "
-        "baseline then runs once per distinct β.",
+    lamb: list[Lamb] | None = axis_field()
+    beta: list[Beta] | None = axis_field()
+    lamb_beta: list[tuple[Lamb, Beta]] | None = axis_field(
+        "(λ, β) pairs instead of separate λ and β axes, e.g. the paper's (store.presets); the GRPO baseline then runs "
+        "once per distinct β."
     )
-    seed: list[Annotated[int, Field(ge=0)]] | None = Field(None, min_length=1)
+    seed: list[Seed] | None = axis_field()
 
     @model_validator(mode="after")
     def _check(self) -> SweepGrid:
@@ -35,8 +40,8 @@ class SweepGrid(BaseModel):
             raise ValueError("lamb_beta replaces lamb and beta: give either the pairs or the separate axes")
         if not self.axes():
             raise ValueError("give at least one of lamb, beta, lamb_beta, seed")
-        if len(self.frpo_points()) > MAX_SWEEP_POINTS:
-            raise ValueError(f"more than {MAX_SWEEP_POINTS} points: split the sweep")
+        if _size(self.axes()) > MAX_SWEEP_POINTS:  # counted from the axes' lengths, before any point is built
+            raise ValueError(_TOO_MANY)
         return self
 
     def axes(self) -> dict[str, list[Any]]:
@@ -47,12 +52,20 @@ class SweepGrid(BaseModel):
         return self._product(self.axes())
 
     def grpo_points(self, budgets: GrpoBudgets | None = None) -> list[dict[str, Any]]:
-        """The GRPO baseline's: the same product without λ (pairs reduced to their distinct β); with `budgets`, their
-        axes replace the grid's (a budget's β replaces the grid's β) and multiply the rest."""
+        """The GRPO baseline's: the product of :meth:`grpo_axes`."""
+        return self._product(self.grpo_axes(budgets))
+
+    def size(self, include_grpo: bool, budgets: GrpoBudgets | None = None) -> int:
+        """How many runs the sweep makes, from the axes' lengths alone (nothing is built)."""
+        return _size(self.axes()) + (_size(self.grpo_axes(budgets)) if include_grpo else 0)
+
+    def grpo_axes(self, budgets: GrpoBudgets | None = None) -> dict[str, list[Any]]:
+        """The grid's axes without λ (pairs reduced to their distinct β); with `budgets`, their axes replace the
+        grid's (a budget's β replaces the grid's β) and multiply the rest."""
         axes = {axis: values for axis, values in self.axes().items() if axis not in ("lamb", "lamb_beta")}
         if self.lamb_beta is not None:
             axes["beta"] = sorted({beta for _, beta in self.lamb_beta})
-        return self._product({**axes, **(budgets.axes() if budgets is not None else {})})
+        return {**axes, **(budgets.axes() if budgets is not None else {})}
 
     @staticmethod
     def _product(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -65,15 +78,19 @@ class SweepGrid(BaseModel):
         return points
 
 
+def _size(axes: dict[str, list[Any]]) -> int:
+    return math.prod(len(values) for values in axes.values())
+
+
 class GrpoBudgets(BaseModel):
     """Budgets for the GRPO baseline alone, so that its runs trace a frontier of (KL moved, robustness): a run that
     moved further in RL keeps more, and FRPO is more robust only if it lies above that frontier (docs/method.md §7)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    max_steps: list[Annotated[int, Field(ge=1)]] | None = Field(None, min_length=1)
-    beta: list[Annotated[float, Field(ge=0)]] | None = Field(None, min_length=1)
-    learning_rate: list[Annotated[float, Field(gt=0)]] | None = Field(None, min_length=1)
+    max_steps: list[Steps] | None = axis_field()
+    beta: list[Beta] | None = axis_field()
+    learning_rate: list[LearningRate] | None = axis_field()
 
     @model_validator(mode="after")
     def _check(self) -> GrpoBudgets:
@@ -88,9 +105,9 @@ class GrpoBudgets(BaseModel):
 class SweepSpec(FromPreset, preset_kind="sweep"):
     """A base spec and a grid: one job (or one pipeline: train → finetune → evaluate) per grid point."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
-    preset: str | None = Field(None, description=preset_help("sweep"), json_schema_extra=preset_enum("sweep"))
+    preset: str | None = preset_field("sweep")
     name: str = Field(..., min_length=1, max_length=200)
     base: Annotated[
         Annotated[TrainSpec, Tag("train")] | Annotated[PipelineSpec, Tag("pipeline")], Discriminator(job_kind)
@@ -109,9 +126,8 @@ class SweepSpec(FromPreset, preset_kind="sweep"):
     def _budgets_need_grpo(self) -> SweepSpec:
         if self.grpo_budgets is not None and not self.include_grpo:
             raise ValueError("grpo_budgets need include_grpo: they are budgets for the GRPO baseline")
-        grpo = len(self.grid.grpo_points(self.grpo_budgets)) if self.include_grpo else 0
-        if len(self.grid.frpo_points()) + grpo > MAX_SWEEP_POINTS:
-            raise ValueError(f"more than {MAX_SWEEP_POINTS} points: split the sweep")
+        if self.grid.size(self.include_grpo, self.grpo_budgets) > MAX_SWEEP_POINTS:
+            raise ValueError(_TOO_MANY)
         return self
 
     def points(self) -> list[TrainSpec | PipelineSpec]:

@@ -5,90 +5,76 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from store.specs.base import (
+    MAX_PROMPT_TOKENS,
+    MAX_STEPS,
     QUICKSTART_DATASET,
+    STRICT,
     TINY_MODEL,
+    Beta,
     FromPreset,
+    Lamb,
+    LearningRate,
+    Seed,
+    Steps,
     max_prompt_length_field,
     overlong_prompts_field,
-    preset_enum,
-    preset_help,
+    preset_field,
     preset_tags,
+    source_field,
 )
-from store.specs.gpu import GPU_TRL_OPTIONS, GpuSpec
+from store.specs.gpu import GpuSpec
 from store.specs.safety_eval import EvalSpec
-
-# GRPOConfig options a spec may not override through `trl`: they are the spec's own fields or the worker's business.
-RESERVED_TRL_OPTIONS = frozenset(
-    {
-        "output_dir",
-        "loss_type",
-        "lamb",
-        "beta",
-        "seed",
-        "jackknife",
-        "baseline",
-        "frpo_scale",
-        "frpo_clip",
-        "scale_rewards",
-        "learning_rate",
-        "max_steps",
-        "num_generations",
-        "per_device_train_batch_size",
-        "max_completion_length",
-        "max_prompt_length",
-        "save_steps",
-        "save_strategy",
-        "report_to",
-        "use_cpu",
-        "resume_from_checkpoint",
-    }
-)
+from store.specs.trl import TrlOptions
 
 
 class TrainSpec(FromPreset, preset_kind="train"):
     """RL training with GRPO or FRPO. Two runs that differ only in `method` differ only in the loss."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     kind: Literal["train"] = "train"
     method: Literal["grpo", "frpo"] = Field("frpo", description="The policy loss; everything else is shared.")
-    preset: str | None = Field(None, description=preset_help("train"), json_schema_extra=preset_enum("train"))
+    preset: str | None = preset_field("train")
     name: str | None = Field(None, max_length=200, description="A label for lists and charts.")
-    model: str = Field(TINY_MODEL, description="'tiny' (built offline), a hub id, or a path under a model root.")
+    model: str = source_field(TINY_MODEL, "'tiny' (built offline), a hub id, or a path under a model root.")
     parent_id: uuid.UUID | None = Field(
         None, description="Start from this finished run's model instead of `model` (e.g. a warm-start SFT run)."
     )
-    dataset: str = Field(
+    dataset: str = source_field(
         QUICKSTART_DATASET,
-        description="Prompts: 'toy' (the quickstart's eight prompts), a labelled prompt set ('toy_safety', a hub id "
+        "Prompts: 'toy' (the quickstart's eight prompts), a labelled prompt set ('toy_safety', a hub id "
         "or a file with prompt + task/ability columns).",
     )
     rewards: list[Literal["safety", "helpfulness", "share_of_e", "math"]] = Field(
         ["share_of_e"],
         min_length=1,
+        max_length=4,
         description="'safety' (1 - harmfulness, harmful prompts), 'helpfulness' (harmless prompts), 'share_of_e', "
         "'math' (0.2·one boxed answer + 0.8·correct, on MATH-style or GSM8K problems: 'toy_math', "
         "'competition_math', a hub id or a file).",
     )
-    decontaminate: str | None = Field(
+    decontaminate: str | None = source_field(
         "auto",
-        description="Math: remove problems that appear in this reference set (a name such as 'math500', a hub id or "
+        "Math: remove problems that appear in this reference set (a name such as 'math500', a hub id or "
         "a file with a 'problem' column); 'auto' = MATH500 except for the shipped synthetic sets; null keeps all "
         "(docs/method.md §2.4 item 9, §6.10).",
     )
     math_levels: list[Annotated[int, Field(ge=1, le=5)]] | None = Field(
-        [3, 4, 5], min_length=1, description="Math: keep these MATH difficulty levels (the authors: 3-5); null: all."
+        [3, 4, 5],
+        min_length=1,
+        max_length=5,
+        description="Math: keep these MATH difficulty levels (the authors: 3-5); null: all.",
     )
-    judge: str = Field("refusal-matcher", description="The safety reward's judge (as in eval.judge).")
-    helpfulness: str = Field(
-        "answered", description="'answered' (offline: 1 unless refused) or a reward model (hub id or path)."
+    judge: str = source_field("refusal-matcher", "The safety reward's judge (as in eval.judge).")
+    helpfulness: str = source_field(
+        "answered", "'answered' (offline: 1 unless refused) or a reward model (hub id or path)."
     )
-    lamb: float = Field(1.0, gt=0, description="FRPO's λ (raw reward units); GRPO logs the robust reward at it.")
-    beta: float = Field(0.0, ge=0, description="Weight of the k3 KL to the reference model.")
-    seed: int = Field(0, ge=0)
+    lamb: Lamb = Field(1.0, description="FRPO's λ (raw reward units); GRPO logs the robust reward at it.")
+    beta: Beta = Field(0.0, description="Weight of the k3 KL to the reference model.")
+    seed: Seed = 0
     jackknife: bool = True
     baseline: bool = True
     frpo_scale: Literal["authors", "lambda"] = "authors"
@@ -96,17 +82,19 @@ class TrainSpec(FromPreset, preset_kind="train"):
     scale_rewards: Literal["none", "group", "batch"] = Field(
         "none", description="'none' keeps λ in raw reward units; applies to GRPO and FRPO alike."
     )
-    learning_rate: float = Field(3e-3, gt=0)
-    max_steps: int = Field(40, ge=1, le=1_000_000)
-    num_generations: int = Field(8, ge=2)
-    per_device_train_batch_size: int = Field(32, ge=1)
-    max_completion_length: int = Field(16, ge=1)
+    learning_rate: LearningRate = 3e-3
+    max_steps: Steps = 40
+    num_generations: int = Field(8, ge=2, le=1024)
+    per_device_train_batch_size: int = Field(32, ge=1, le=65_536)
+    max_completion_length: int = Field(16, ge=1, le=MAX_PROMPT_TOKENS)
     max_prompt_length: int | None = max_prompt_length_field("RL prompts")
     overlong_prompts: Literal["truncate", "drop"] = overlong_prompts_field()
-    save_steps: int = Field(10, ge=1, description="Checkpoint every this many steps; a resumed job starts there.")
+    save_steps: int = Field(
+        10, ge=1, le=MAX_STEPS, description="Checkpoint every this many steps; a resumed job starts there."
+    )
     lora: bool = Field(False, description="Train a LoRA adapter (merged into the final model).")
-    lora_r: int = Field(64, ge=1)
-    lora_alpha: int = Field(64, ge=1)
+    lora_r: int = Field(64, ge=1, le=4096)
+    lora_alpha: int = Field(64, ge=1, le=65_536)
     eval: EvalSpec | None = Field(
         None,
         description="Safety evaluation at step 0, every `eval.every` steps and at the end; its KL is to the model the "
@@ -117,7 +105,11 @@ class TrainSpec(FromPreset, preset_kind="train"):
     gpu: GpuSpec | None = Field(
         None, description="GPU settings (processes, DeepSpeed, vLLM, attention, bf16); null: the trainer's defaults."
     )
-    trl: dict[str, Any] = Field(default_factory=dict, description="Further GRPOConfig options, passed through.")
+    trl: TrlOptions = Field(
+        default_factory=TrlOptions,
+        description="Further GRPOConfig options (an allow-list; the spec's own fields, GPU settings and options that "
+        "reach other hosts, files or the Hub are refused, naming why).",
+    )
 
     @model_validator(mode="after")
     def _rewards_need_tasks(self) -> TrainSpec:
@@ -130,16 +122,6 @@ class TrainSpec(FromPreset, preset_kind="train"):
             raise ValueError("reward 'math' reads math problems, which have no safety task: use it without them")
         return self
 
-    @model_validator(mode="after")
-    def _one_place_per_gpu_option(self) -> TrainSpec:
-        if self.gpu is not None:
-            doubled = sorted(GPU_TRL_OPTIONS & set(self.trl))
-            if "attn_implementation" in self.trl.get("model_init_kwargs", {}):
-                doubled.append("model_init_kwargs.attn_implementation")
-            if doubled:
-                raise ValueError(f"trl may not set {doubled} when gpu is given: set them in gpu")
-        return self
-
     @field_validator("per_device_train_batch_size")
     @classmethod
     def _whole_groups(cls, value: int, info: ValidationInfo) -> int:
@@ -148,14 +130,6 @@ class TrainSpec(FromPreset, preset_kind="train"):
             raise ValueError(
                 f"must be a multiple of num_generations ({generations}) so every batch holds whole prompt groups"
             )
-        return value
-
-    @field_validator("trl")
-    @classmethod
-    def _not_reserved(cls, value: dict[str, Any]) -> dict[str, Any]:
-        reserved = sorted(RESERVED_TRL_OPTIONS & set(value))
-        if reserved:
-            raise ValueError(f"may not set {reserved}: use the spec's own fields")
         return value
 
     def tags(self) -> dict[str, Any]:

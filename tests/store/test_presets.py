@@ -55,7 +55,7 @@ def test_the_spec_overrides_the_preset_and_nested_options_merge():
     )
     assert spec.model == "mistralai/Mistral-7B-Instruct-v0.1" and spec.lora and spec.lora_r == 64
     assert spec.lamb == 2.0 and spec.num_generations == 8 and spec.learning_rate == 1e-5
-    assert spec.trl["top_p"] == 1.0 and spec.trl["lr_scheduler_type"] == "cosine"
+    assert spec.trl.top_p == 1.0 and spec.trl.lr_scheduler_type == "cosine"
     assert spec.eval.every == 10 and spec.eval.prompts == "harmbench"
 
 
@@ -153,10 +153,10 @@ def test_the_math_preset_is_the_papers_with_its_differences_noted():
     assert (spec.lora, spec.lora_r, spec.lora_alpha, spec.beta, spec.learning_rate) == (True, 64, 128, 1e-4, 6e-6)
     assert spec.num_generations == 8 and spec.max_completion_length == 2048 and spec.queue == "gpu"
     # 512 completions a step: 32 per micro-batch (4 whole groups) x 16 accumulation steps
-    assert spec.per_device_train_batch_size * spec.trl["gradient_accumulation_steps"] == 512
-    assert spec.trl["warmup_steps"] == 0.1 and spec.trl["lr_scheduler_type"] == "cosine"
-    assert spec.trl["max_grad_norm"] == 0.5 and spec.trl["weight_decay"] == 0.0
-    assert spec.trl["temperature"] == 1.0 and spec.trl["top_p"] == 1.0
+    assert spec.per_device_train_batch_size * spec.trl.gradient_accumulation_steps == 512
+    assert spec.trl.warmup_steps == 0.1 and spec.trl.lr_scheduler_type == "cosine"
+    assert spec.trl.max_grad_norm == 0.5 and spec.trl.weight_decay == 0.0
+    assert spec.trl.temperature == 1.0 and spec.trl.top_p == 1.0
     assert spec.gpu.use_vllm and spec.gpu.vllm_mode == "colocate" and spec.gpu.bf16
     notes = spec.tags()["preset_notes"]
     assert any("share every setting" in note and "max_grad_norm 1.0" in note for note in notes)

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from store.settings import Settings
 from store.specs import EvaluateSpec, FinetuneSpec, TrainSpec
+from workers import stages
 from workers.launch import (
     ACCELERATE_CONFIGS,
     accelerate_arguments,
@@ -214,3 +216,14 @@ def test_a_two_process_sft_through_the_runner_writes_once(tmp_path, sqlite_url, 
     assert messages.count("training on 2 processes (accelerate launch)") == 1
     assert kinds == ["checkpoint", "model"]  # the end-of-training checkpoint and the final model, once each
     assert training_processes(run_id) == []
+
+
+def test_a_vllm_server_address_comes_from_the_operators_settings_not_the_spec(tmp_path, monkeypatch):
+    from frpo_core.jobs.rl import rl_options
+
+    operator = Settings(data_dir=tmp_path, vllm_server_host="10.0.0.2", vllm_server_port=8001)
+    monkeypatch.setattr(stages, "get_settings", lambda: operator)
+    spec = TrainSpec(queue="gpu", gpu={"use_vllm": True, "vllm_mode": "server"}, trl={"top_k": 20})
+    options = rl_options(rl_job(spec, "/models/qwen", tmp_path))
+    assert (options["vllm_server_host"], options["vllm_server_port"]) == ("10.0.0.2", 8001)
+    assert options["top_k"] == 20 and "top_p" not in options  # only the trl options given pass through
