@@ -103,11 +103,20 @@ def _load(path: str):
     return AutoModelForCausalLM.from_pretrained(path, local_files_only=Path(path).is_dir()).eval()
 
 
-def _safety_evaluation(spec: EvalSpec, engine: Engine, run_id: uuid.UUID, tokenizer_path: str, reference: str | None):
-    """A safety evaluator on the spec's fixed prompt subsets, its judges and scorer recorded on the run (§6.10)."""
+def _safety_evaluation(
+    spec: EvalSpec,
+    engine: Engine,
+    run_id: uuid.UUID,
+    tokenizer_path: str,
+    reference: str | None,
+    completion_length: int | None = None,
+):
+    """A safety evaluator on the spec's fixed prompt subsets, its judges and scorer recorded on the run (§6.10). Its
+    sampled answers are `eval.sample_length` tokens long, else `completion_length` (an RL run's own), else
+    `eval.max_new_tokens`."""
     from transformers import AutoTokenizer
 
-    from frpo_core.safety.evaluation import evaluator_for_prompt_set
+    from frpo_core.safety.evaluation import Sampling, evaluator_for_prompt_set
     from frpo_core.safety.judges import get_judge
     from frpo_core.safety.rewards import get_scorer
 
@@ -119,6 +128,11 @@ def _safety_evaluation(spec: EvalSpec, engine: Engine, run_id: uuid.UUID, tokeni
         used["helpfulness"] = f"{scorer.name}@{scorer.version}"
     if strongreject_judge is not None:
         used["strongreject_judge"] = f"{strongreject_judge.name}@{strongreject_judge.version}"
+    sampling = None
+    if spec.samples:
+        length = spec.sample_length or completion_length or spec.max_new_tokens
+        sampling = Sampling(spec.samples, length, spec.temperature, spec.seed)
+        used["sampling"] = f"{spec.samples} answers a prompt, {length} tokens, temperature {spec.temperature:g}"
     evaluator = evaluator_for_prompt_set(
         spec.prompts,
         judge=judge,
@@ -134,6 +148,7 @@ def _safety_evaluation(spec: EvalSpec, engine: Engine, run_id: uuid.UUID, tokeni
         strongreject_judge=strongreject_judge,
         harmless=spec.harmless_prompts,
         max_prompt_length=spec.max_prompt_length,
+        sampling=sampling,
     )
     if is_main_process():
         with session_scope(engine) as session:
@@ -142,15 +157,23 @@ def _safety_evaluation(spec: EvalSpec, engine: Engine, run_id: uuid.UUID, tokeni
     return evaluator
 
 
-def _callbacks(spec_eval: EvalSpec | None, engine: Engine, run_id: uuid.UUID, start: str, reference: str | None):
+def _callbacks(
+    spec_eval: EvalSpec | None,
+    engine: Engine,
+    run_id: uuid.UUID,
+    start: str,
+    reference: str | None,
+    completion_length: int | None = None,
+):
     """The store sink (rank 0 only: every rank logs, one writes), plus the in-loop safety evaluation (step 0, every
-    `every` steps, the end) when asked: every rank evaluates, so sharded models can run it; rank 0 reports."""
+    `every` steps, the end) when asked: every rank evaluates, so sharded models can run it; rank 0 reports. An RL
+    run gives its `completion_length`, the length its sampled measures default to."""
     from frpo_core.safety.evaluation import SafetyEvalCallback
     from workers.sink import StoreSink
 
     callbacks = [StoreSink(engine, run_id)] if is_main_process() else []
     if spec_eval is not None:
-        evaluator = _safety_evaluation(spec_eval, engine, run_id, start, reference)
+        evaluator = _safety_evaluation(spec_eval, engine, run_id, start, reference, completion_length)
         callbacks.append(SafetyEvalCallback(evaluator, spec_eval.every, report=_reporter(engine, run_id)))
     return callbacks
 
@@ -236,7 +259,9 @@ def _run_rl(job, spec_eval: EvalSpec | None, run_id: uuid.UUID, engine: Engine, 
     from frpo_core.jobs.sft import save_final
 
     prompts = load_rl_prompts_of(job)
-    callbacks = _callbacks(spec_eval, engine, run_id, start, reference=start)
+    callbacks = _callbacks(
+        spec_eval, engine, run_id, start, reference=start, completion_length=job.max_completion_length
+    )
     trainer = build_rl_trainer(job, callbacks, prompts)
     if is_main_process():
         _record_inputs(engine, run_id, reward_identities(trainer.reward_funcs), prompts.record, prompts.bound)
