@@ -109,11 +109,11 @@ def _safety_evaluation(
     run_id: uuid.UUID,
     tokenizer_path: str,
     reference: str | None,
-    completion_length: int | None = None,
+    rl_generation: tuple[int, float] | None = None,
 ):
     """A safety evaluator on the spec's fixed prompt subsets, its judges and scorer recorded on the run (§6.10). Its
-    sampled answers are `eval.sample_length` tokens long, else `completion_length` (an RL run's own), else
-    `eval.max_new_tokens`."""
+    sampled answers are `eval.sample_length` tokens long at `eval.temperature`, where unset as an RL run's own answers
+    (`rl_generation`: its completion length and temperature), else `eval.max_new_tokens` tokens at temperature 1."""
     from transformers import AutoTokenizer
 
     from frpo_core.safety.evaluation import Sampling, evaluator_for_prompt_set
@@ -130,9 +130,11 @@ def _safety_evaluation(
         used["strongreject_judge"] = f"{strongreject_judge.name}@{strongreject_judge.version}"
     sampling = None
     if spec.samples:
-        length = spec.sample_length or completion_length or spec.max_new_tokens
-        sampling = Sampling(spec.samples, length, spec.temperature, spec.seed)
-        used["sampling"] = f"{spec.samples} answers a prompt, {length} tokens, temperature {spec.temperature:g}"
+        rl_length, rl_temperature = rl_generation or (None, None)
+        length = spec.sample_length or rl_length or spec.max_new_tokens
+        temperature = spec.temperature or rl_temperature or 1.0
+        sampling = Sampling(spec.samples, length, temperature, spec.seed)
+        used["sampling"] = f"{spec.samples} answers a prompt, {length} tokens, temperature {temperature:g}"
     evaluator = evaluator_for_prompt_set(
         spec.prompts,
         judge=judge,
@@ -163,17 +165,17 @@ def _callbacks(
     run_id: uuid.UUID,
     start: str,
     reference: str | None,
-    completion_length: int | None = None,
+    rl_generation: tuple[int, float] | None = None,
 ):
     """The store sink (rank 0 only: every rank logs, one writes), plus the in-loop safety evaluation (step 0, every
     `every` steps, the end) when asked: every rank evaluates, so sharded models can run it; rank 0 reports. An RL
-    run gives its `completion_length`, the length its sampled measures default to."""
+    run gives its `rl_generation` (completion length, temperature), which its sampled measures default to."""
     from frpo_core.safety.evaluation import SafetyEvalCallback
     from workers.sink import StoreSink
 
     callbacks = [StoreSink(engine, run_id)] if is_main_process() else []
     if spec_eval is not None:
-        evaluator = _safety_evaluation(spec_eval, engine, run_id, start, reference, completion_length)
+        evaluator = _safety_evaluation(spec_eval, engine, run_id, start, reference, rl_generation)
         callbacks.append(SafetyEvalCallback(evaluator, spec_eval.every, report=_reporter(engine, run_id)))
     return callbacks
 
@@ -259,9 +261,8 @@ def _run_rl(job, spec_eval: EvalSpec | None, run_id: uuid.UUID, engine: Engine, 
     from frpo_core.jobs.sft import save_final
 
     prompts = load_rl_prompts_of(job)
-    callbacks = _callbacks(
-        spec_eval, engine, run_id, start, reference=start, completion_length=job.max_completion_length
-    )
+    generation = (job.max_completion_length, float(job.options.get("temperature", 1.0)))  # TRL's default: 1
+    callbacks = _callbacks(spec_eval, engine, run_id, start, reference=start, rl_generation=generation)
     trainer = build_rl_trainer(job, callbacks, prompts)
     if is_main_process():
         _record_inputs(engine, run_id, reward_identities(trainer.reward_funcs), prompts.record, prompts.bound)

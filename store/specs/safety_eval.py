@@ -36,7 +36,12 @@ class EvalSpec(BaseModel):
         description="Tokens per sampled answer; null: the run's own completion length (RL: max_completion_length), "
         "else max_new_tokens.",
     )
-    temperature: float = Field(1.0, gt=0, le=10, description="Sampling temperature of the sampled measures.")
+    temperature: float | None = Field(
+        None,
+        gt=0,
+        le=10,
+        description="Sampling temperature of the sampled measures; null: the RL run's own (1 if unset).",
+    )
     max_prompt_length: int | None = max_prompt_length_field("Evaluation prompts")
     every: int = Field(10, ge=1, description="Evaluate at step 0, every this many steps and at the end.")
     helpfulness: str | None = Field(
