@@ -53,6 +53,7 @@ def main() -> None:
             evaluator.evaluate(model)
             wall[name].append(time.perf_counter() - start_wall)
             cpu[name].append(time.process_time() - start_cpu)
+            print(f"  ({name}: wall {wall[name][-1]:.2f} s, cpu {cpu[name][-1]:.2f} s)", flush=True)
     base = statistics.median(cpu["greedy only"])
     print(f"one evaluation, 36 + 24 prompts, median of {args.repeats}:")
     for name in variants:
