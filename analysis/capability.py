@@ -1,4 +1,4 @@
-"""Capability benchmarks before and after downstream fine-tuning, per pipeline and per setting (method.md §3).
+"""Capability benchmarks before and after downstream fine-tuning, per pipeline and per setting (docs/method.md §3).
 
 The paper's math setting asks what code SFT costs a math-RL model on MATH500, and what the SFT gained on MBPP+ /
 HumanEval+, for GRPO and FRPO at each λ. A pipeline with `evaluate_before` runs the same benchmarks twice: on the RL

@@ -1,27 +1,27 @@
-"""Robustness against the KL moved in RL, with GRPO's frontier: is FRPO more robust, or did it only train harder?
+"""GRPO's frontier: the best robustness after fine-tuning GRPO reaches at each KL moved in RL, as a monotone fit.
 
-method.md §7: a run that moved further from its starting model during RL also keeps more refusal after downstream
-fine-tuning, so a comparison at equal steps cannot tell "more robust" from "trained harder". The fair comparison
-gives GRPO several budgets (steps, β, learning rate), so that its runs trace a frontier of (KL moved, robustness
-after fine-tuning), and asks where each FRPO λ lies relative to it *at the KL it moved*.
+A run that moved further from its starting model during RL also keeps more after downstream fine-tuning, so FRPO is
+judged against GRPO trained to several budgets (steps, β, learning rate), at the KL FRPO moved. The frontier is fitted
+to every GRPO point (one per budget and seed) rather than to budget means, so no point counts for more than one seed:
 
-- GRPO's frontier is the upper envelope (upper convex hull) of its budget points, each the mean over its seeds: the
-  best robustness GRPO reaches at a given KL, mixing budgets where it lies between two of them; between its points it
-  is linear in KL. It is defined only on [smallest, largest] KL among those points and never extrapolated.
-- For each FRPO λ, the gap is (its mean robustness) − (the frontier at its mean KL). The interval is a percentile
-  bootstrap over seeds: each resample draws seeds with replacement within every GRPO budget and within the FRPO
-  setting, rebuilds the frontier and recomputes the gap.
-- A measure where lower is better (the drop in refusal, the StrongREJECT score) is compared with its sign flipped,
-  so "above the frontier" always means "more robust than GRPO at the same KL".
+- The fit is isotonic regression of robustness on KL (non-decreasing: more KL never buys less robustness on the
+  frontier). Its blocks of pooled points are placed at their mean KL, and the frontier is linear between them, flat
+  from the smallest KL to the first block and from the last block to the largest. An upper envelope of noisy means
+  would instead be biased upward, and a step function biased at each step.
+- It is defined on [smallest, largest] KL among GRPO's points and never extrapolated beyond them.
+- Its noise is the residual variance around the fit; a value of the frontier is a weighted mean of block means, so
+  its variance follows from the weights and the block sizes (`variance_of`).
+- A measure where lower is better (the drop in refusal, the StrongREJECT score) is fitted with its sign flipped, so
+  "higher" always means "more robust" here; `Measure.signed` converts.
 """
 
 from __future__ import annotations
 
-import math
-import random
-import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import isotonic_regression
 
 Point = tuple[float, float]  # (KL moved in RL, robustness after downstream fine-tuning), one seed
 
@@ -33,6 +33,10 @@ class Measure:
     name: str
     label: str
     higher_is_better: bool
+
+    def signed(self, value: float) -> float:
+        """``value`` with "higher is more robust" (flipped for a measure where lower is better); its own inverse."""
+        return value if self.higher_is_better else -value
 
 
 MEASURES: dict[str, Measure] = {
@@ -46,158 +50,68 @@ MEASURES: dict[str, Measure] = {
 }
 
 
-def upper_hull(points: Sequence[Point]) -> list[Point]:
-    """The upper convex hull of ``points``, left to right (Andrew's monotone chain). Points sharing a KL keep the
-    best; collinear points are dropped (they change nothing on a piecewise-linear envelope)."""
-    best: dict[float, float] = {}
-    for x, y in points:
-        best[x] = max(y, best.get(x, -math.inf))
-    hull: list[Point] = []
-    for point in sorted(best.items()):
-        while len(hull) >= 2 and _cross(hull[-2], hull[-1], point) >= 0:
-            hull.pop()
-        hull.append(point)
-    return hull
-
-
-def _cross(o: Point, a: Point, b: Point) -> float:
-    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
-
-
-def envelope_at(hull: Sequence[Point], kl: float) -> float | None:
-    """The envelope's value at ``kl`` (linear between hull points); None outside its KL range."""
-    if not hull or kl < hull[0][0] or kl > hull[-1][0]:
-        return None
-    for (x0, y0), (x1, y1) in zip(hull, hull[1:], strict=False):
-        if x0 <= kl <= x1:
-            return y0 + (y1 - y0) * (kl - x0) / (x1 - x0)
-    return hull[0][1]  # a single point: the range is that one KL
-
-
-def _means(budgets: Mapping[str, Sequence[Point]]) -> list[Point]:
-    return [
-        (statistics.fmean(x for x, _ in seeds), statistics.fmean(y for _, y in seeds))
-        for seeds in budgets.values()
-        if seeds
-    ]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Where one FRPO setting lies relative to GRPO's frontier, in the measure's own units and direction."""
-
-    label: str
-    kl: float
-    robustness: float
-    frontier: float | None  # the frontier at this KL; None when outside its range
-    gap: float | None  # robustness − frontier (sign flipped when lower is better); None when outside
-    low: float | None
-    high: float | None
-    seeds: int
-    status: str  # "above", "below", "on", "indistinguishable", "outside"
-    sentence: str
+def measure_named(name: str) -> Measure:
+    """The measure called ``name``; a clear error naming the choices otherwise."""
+    chosen = MEASURES.get(name)
+    if chosen is None:
+        raise ValueError(f"measure={name!r}: choose one of {', '.join(MEASURES)}")
+    return chosen
 
 
 @dataclass(frozen=True)
 class Frontier:
-    measure: Measure
-    grpo_points: list[Point]  # one per budget: the mean over its seeds
-    hull: list[Point]
-    verdicts: list[Verdict]
+    """The isotonic fit of GRPO's points (signed: higher is more robust)."""
+
+    knots_kl: np.ndarray  # each block's mean KL, ascending
+    knots_value: np.ndarray  # each block's mean robustness, non-decreasing
+    block_sizes: np.ndarray  # runs per block
+    low: float  # smallest KL among GRPO's points: the frontier is defined on [low, high]
+    high: float
+    residual_variance: float  # of a GRPO point around the fit; nan when no degree of freedom is left
+    residual_df: int  # points − blocks
+    points: int
+
+    def covers(self, kl: float) -> bool:
+        return self.low <= kl <= self.high
+
+    def at(self, kl: float) -> float | None:
+        """The frontier at ``kl``; None outside GRPO's KL range (never extrapolated)."""
+        return float(np.interp(kl, self.knots_kl, self.knots_value)) if self.covers(kl) else None
+
+    def curve(self) -> list[Point]:
+        """The frontier as a polyline over its whole range, left to right (to draw it)."""
+        kls = [self.low, *self.knots_kl.tolist(), self.high]
+        kept = [kl for i, kl in enumerate(kls) if i == 0 or kl > kls[i - 1]]
+        return [(kl, float(np.interp(kl, self.knots_kl, self.knots_value))) for kl in kept]
+
+    def variance_of(self, kls: Sequence[float]) -> float:
+        """The variance of the frontier's mean over ``kls`` (all within its range), given its blocks: each value is
+        a weighted mean of at most two block means, each block mean has variance residual_variance / its size."""
+        weights = np.zeros(len(self.knots_kl))
+        for kl in kls:
+            right = int(np.searchsorted(self.knots_kl, kl, side="right"))
+            if right == 0 or right == len(self.knots_kl):  # flat beyond the first or the last block
+                weights[min(right, len(self.knots_kl) - 1)] += 1.0
+                continue
+            x0, x1 = self.knots_kl[right - 1], self.knots_kl[right]
+            share = (kl - x0) / (x1 - x0)
+            weights[right - 1] += 1.0 - share
+            weights[right] += share
+        weights /= len(kls)
+        return float(self.residual_variance * np.sum(weights**2 / self.block_sizes))
 
 
-def compare(
-    grpo: Mapping[str, Sequence[Point]],
-    frpo: Mapping[str, Sequence[Point]],
-    *,
-    measure: str = "refusal_after_finetune",
-    resamples: int = 2000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> Frontier:
-    """GRPO's frontier from its budgets (``{budget label: per-seed points}``) and a verdict for each FRPO setting
-    (``{label: per-seed points}``), with a ``level`` bootstrap interval from ``resamples`` resamples."""
-    chosen = MEASURES.get(measure)
-    if chosen is None:
-        raise ValueError(f"measure={measure!r}: choose one of {', '.join(MEASURES)}")
-    sign = 1.0 if chosen.higher_is_better else -1.0
-    grpo_signed = {k: [(x, sign * y) for x, y in v] for k, v in grpo.items() if v}
-    if not grpo_signed:
-        raise ValueError("GRPO has no finished budget points: the frontier needs at least one")
-    hull = upper_hull(_means(grpo_signed))
-    rng = random.Random(seed)
-    verdicts = [
-        _verdict(label, [(x, sign * y) for x, y in points], grpo_signed, hull, sign, chosen, resamples, level, rng)
-        for label, points in frpo.items()
-        if points
-    ]
-    return Frontier(chosen, [(x, sign * y) for x, y in _means(grpo_signed)], [(x, sign * y) for x, y in hull], verdicts)
-
-
-def _resample(points: Sequence[Point], rng: random.Random) -> list[Point]:
-    return [points[rng.randrange(len(points))] for _ in points]
-
-
-def _verdict(
-    label: str,
-    points: list[Point],
-    grpo: Mapping[str, Sequence[Point]],
-    hull: list[Point],
-    sign: float,
-    measure: Measure,
-    resamples: int,
-    level: float,
-    rng: random.Random,
-) -> Verdict:
-    (kl, y), n = _means({label: points})[0], len(points)
-    at = envelope_at(hull, kl)
-    if at is None:
-        lo, hi = hull[0][0], hull[-1][0]
-        sentence = (
-            f"{label}: moved KL {kl:.3g}, outside the frontier's range (GRPO's budgets reach KL {lo:.3g} to "
-            f"{hi:.3g}); no verdict without extrapolating: give GRPO a budget that reaches this KL."
-        )
-        return Verdict(label, kl, sign * y, None, None, None, None, n, "outside", sentence)
-    gap = y - at
-    gaps = []
-    for _ in range(resamples):
-        boot_hull = upper_hull(_means({k: _resample(v, rng) for k, v in grpo.items()}))
-        (bkl, by) = _means({label: _resample(points, rng)})[0]
-        boot_at = envelope_at(boot_hull, bkl)
-        if boot_at is not None:
-            gaps.append(by - boot_at)
-    low, high = _percentiles(gaps, level) if gaps else (gap, gap)
-    status = _status(gap, low, high)
-    sentence = _sentence(label, measure, kl, gap, low, high, n, status, level)
-    return Verdict(label, kl, sign * y, sign * at, gap, low, high, n, status, sentence)
-
-
-def _percentiles(values: list[float], level: float) -> tuple[float, float]:
-    ordered = sorted(values)
-    tail = (1 - level) / 2
-    return ordered[round(tail * (len(ordered) - 1))], ordered[round((1 - tail) * (len(ordered) - 1))]
-
-
-def _status(gap: float, low: float, high: float, tolerance: float = 1e-12) -> str:
-    if abs(gap) <= tolerance and abs(high - low) <= tolerance:
-        return "on"
-    if low > 0:
-        return "above"
-    if high < 0:
-        return "below"
-    return "indistinguishable"
-
-
-def _sentence(
-    label: str, measure: Measure, kl: float, gap: float, low: float, high: float, n: int, status: str, level: float
-) -> str:
-    better = "more robust" if gap >= 0 else "less robust"
-    what = f"{abs(gap):.3g} {better} than GRPO's frontier at the same KL ({kl:.3g}) in {measure.label}"
-    interval = f"{level:.0%} interval {low:+.3g} to {high:+.3g} over {n} seeds" if n > 1 else "one seed: no interval"
-    conclusion = {
-        "above": "above the frontier: more robust, not only trained harder",
-        "below": "below the frontier: GRPO with a matching budget keeps more",
-        "on": "on the frontier: no more robust than GRPO trained to the same KL",
-        "indistinguishable": "not distinguishable from the frontier with these seeds",
-    }[status]
-    return f"{label}: {what} ({interval}); {conclusion}."
+def fit_frontier(points: Sequence[Point]) -> Frontier:
+    """GRPO's frontier through all its per-seed (KL, signed robustness) points."""
+    if not points:
+        raise ValueError("GRPO has no finished points: the frontier needs at least one (KL moved, robustness) pair")
+    kl, value = np.array(points, dtype=float).T
+    kls, which = np.unique(kl, return_inverse=True)  # runs at one KL share one frontier value
+    counts = np.bincount(which).astype(float)
+    fit = isotonic_regression(np.bincount(which, weights=value) / counts, weights=counts, increasing=True)
+    starts = np.asarray(fit.blocks[:-1])
+    sizes = np.add.reduceat(counts, starts)
+    knots_kl = np.add.reduceat(kls * counts, starts) / sizes
+    df = len(kl) - len(sizes)
+    residual = float(np.sum((value - fit.x[which]) ** 2) / df) if df > 0 else float("nan")
+    return Frontier(knots_kl, fit.x[starts], sizes, float(kls[0]), float(kls[-1]), residual, df, len(kl))

@@ -1,9 +1,9 @@
 """What a safety pipeline (RL → downstream fine-tuning) measured, per run and per group of seeds.
 
 A pipeline's numbers come from two runs' evaluation series: the RL run's last evaluation (refusal after RL and the KL
-it moved from the model it started from, method.md §7) and the fine-tuning run's first and last evaluations (refusal
-before and after downstream fine-tuning, and over-refusal of harmless prompts at the end). Groups are (method, λ):
-the seeds of one setting, summarised by mean, standard deviation and range.
+it moved from the model it started from, docs/method.md §7) and the fine-tuning run's first and last evaluations
+(refusal before and after downstream fine-tuning, and over-refusal of harmless prompts at the end). Groups are (method,
+λ): the seeds of one setting, summarised by mean, standard deviation and range.
 
 Where the runs logged the sampled measures (`eval/kl_safety_sampled`, `eval/refusal_prob`, `eval/refusal_prob_normal`:
 the unbiased KL estimate on sampled answers and the refusal probability under sampling), they are read instead of the
@@ -243,7 +243,7 @@ def format_table(summaries: Sequence[GroupSummary]) -> str:
 def frontier_points(
     results: Iterable[PipelineResult], measure: str = "refusal_after_finetune"
 ) -> tuple[dict[str, list[tuple[float, float]]], dict[str, list[tuple[float, float]]]]:
-    """(GRPO's points by budget, FRPO's by λ) as per-seed (KL moved, measure) pairs, for `analysis.frontier.compare`.
+    """(GRPO's points by budget, FRPO's by λ) as per-seed (KL moved, measure) pairs, for `analysis.verdict.compare`.
     Pipelines missing either number are left out."""
     grpo: dict[str, list[tuple[float, float]]] = {}
     frpo: dict[str, list[tuple[float, float]]] = {}

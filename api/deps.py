@@ -6,15 +6,17 @@ ends, so a failed request writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import IntegrityError
@@ -35,10 +37,30 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+# Requests that may hold a database connection at once, per process; the others wait on the event loop, holding
+# neither a thread nor a connection. Fewer than the pool's connections (store.db.POOL: 40) and Starlette's threads
+# (40): a sync dependency or handler gives its thread back between steps, so without this bound 200 requests each
+# holding a connection waited for a thread while every thread waited for a connection (the pool's 30 s timeout).
+SESSION_SLOTS = 32
+
+
+def _session_slots(request: Request) -> asyncio.Semaphore:
+    """The app's semaphore for the running event loop (a test may run the same app on several loops)."""
+    state, loop = request.app.state, asyncio.get_running_loop()
+    slots = getattr(state, "session_slots", None)
+    if slots is None or slots[0] is not loop:
+        slots = state.session_slots = (loop, asyncio.Semaphore(SESSION_SLOTS))
+    return slots[1]
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
     factory: sessionmaker[Session] = request.app.state.session_factory
-    with factory() as session:
-        yield session  # closing rolls back whatever the handler did not commit
+    async with _session_slots(request):
+        session = factory()
+        try:
+            yield session
+        finally:
+            await run_in_threadpool(session.close)  # rolls back whatever the handler did not commit
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -61,17 +83,8 @@ def current_key(
     key = queries.authenticate(session, credentials.credentials)
     if key is None:
         raise _unauthorized("invalid or revoked API key")
-    _touch(request.app.state.session_factory, key.id)
+    request.app.state.key_use.record(session, key)  # at most once a minute per key, in this same session
     return key
-
-
-def _touch(factory: sessionmaker[Session], key_id: int) -> None:
-    """last_used_at, in its own short transaction: bookkeeping, not part of the request's work."""
-    try:
-        with factory() as session, session.begin():
-            queries.touch_api_key(session, key_id)
-    except Exception:  # never fail a request over bookkeeping
-        logger.warning("could not record API key use", exc_info=True)
 
 
 CurrentKey = Annotated[ApiKey, Depends(current_key)]
@@ -145,7 +158,7 @@ class Idempotency:
             if replayed is None:
                 raise
             return replayed
-        dispatch(self.request, enqueue)  # only after the commit: a worker must find the rows
+        dispatch(self.request, self.session, enqueue)  # only after the commit: a worker must find the rows
         return JSONResponse(body, status_code=status_code)
 
 
@@ -173,24 +186,25 @@ async def get_idempotency(
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
 
 
-def dispatch(request: Request, runs: Sequence[Run]) -> None:
+def dispatch(request: Request, session: Session, runs: Sequence[Run]) -> None:
     """Enqueue committed runs. A broker failure leaves the run queued (a worker's recovery scan finds it) and is
-    recorded as an event on the run; the request still succeeds."""
+    recorded as an event on the run, in the request's session (its work already committed: no second session, no
+    second connection); the request still succeeds."""
     enqueue: Enqueue = request.app.state.enqueue
-    factory: sessionmaker[Session] = request.app.state.session_factory
     for run in runs:
         try:
             enqueue(run.id, run.queue)
         except Exception as exc:
             logger.warning("enqueue of run %s failed; it stays queued for the recovery scan", run.id, exc_info=True)
             try:
-                with factory() as session, session.begin():
-                    add_event(
-                        session,
-                        run.id,
-                        "enqueue failed; the run stays queued and a worker's recovery scan will pick it up",
-                        level="warning",
-                        error=f"{type(exc).__name__}: {exc}"[:2000],
-                    )
+                add_event(
+                    session,
+                    run.id,
+                    "enqueue failed; the run stays queued and a worker's recovery scan will pick it up",
+                    level="warning",
+                    error=f"{type(exc).__name__}: {exc}"[:2000],
+                )
+                session.commit()
             except Exception:
+                session.rollback()
                 logger.exception("could not record the enqueue failure of run %s", run.id)

@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 
 from api import errors
 from api.deps import Enqueue
-from api.routes import health, jobs, runs, sweeps
+from api.key_use import KeyUse
+from api.routes import health, jobs, presets, runs, sweeps
 from api.schemas import ErrorBody
 from store.db import make_engine, session_factory
 from store.settings import Settings, get_settings
@@ -49,13 +50,14 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.session_factory = session_factory(app.state.engine)
+    app.state.key_use = KeyUse()
     app.state.enqueue = enqueue or _celery_enqueue()
     app.state.broker_check = broker_check or health.kombu_check(settings.broker_url)
     errors.install(app)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(health.router)
     documented = {status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422)}
-    for module in (jobs, runs, sweeps):
+    for module in (jobs, runs, sweeps, presets):
         api.include_router(module.router, responses=documented)
     app.include_router(api)
     return app

@@ -49,6 +49,7 @@ class Job(_FromRow):
     error: str | None = None
     parent_id: uuid.UUID | None = None
     sweep_id: uuid.UUID | None = None
+    owner_key_id: int | None = Field(None, description="The API key that submitted it (`frpo keys list`).")
     attempts: int
     queue: str
     cancel_requested: bool
@@ -70,6 +71,7 @@ class SweepBase(_FromRow):
     base_spec: dict[str, Any]
     grid: dict[str, Any]
     created_at: UtcDatetime
+    owner_key_id: int | None = Field(None, description="The API key that submitted it (`frpo keys list`).")
 
 
 class SweepOut(SweepBase):
@@ -138,3 +140,44 @@ class ArtifactList(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = {}
+
+
+class PresetOut(BaseModel):
+    name: str
+    kind: str = Field(description="The spec kind it applies to: train, finetune, pipeline or sweep.")
+    description: str
+    values: dict[str, Any] = Field(description="The field values a spec starts from; the spec's own values win.")
+    requires: dict[str, str] = Field(description="Fields (dotted paths) a spec must still give, and what to give.")
+    notes: list[str] = Field(description="What the preset keeps from the paper or departs from it.")
+
+
+class PresetList(BaseModel):
+    items: list[PresetOut]
+
+
+class SampleOut(_FromRow):
+    id: int
+    step: int
+    prompt_set: str = Field(description="harmful or harmless.")
+    prompt_id: str = Field(description="Its place in the run's fixed evaluation subset.")
+    prompt_sha256: str = Field(description="The same prompt has the same hash in any run or step.")
+    prompt: str | None = Field(description="The prompt's text; null where the set's texts are not stored.")
+    decoding: str = Field(description="greedy, or sampled (sample_index 0..K-1).")
+    sample_index: int
+    answer: str
+    judge: str
+    judge_version: str
+    verdict: str | None = Field(description="refused or answered.")
+    score: float | None = Field(description="The judge's harmfulness score, 0 (safe) to 1, where it gives one.")
+    kl: float | None = Field(description="This answer's log-ratio to the reference model, where measured.")
+
+
+class SamplePage(BaseModel):
+    run_id: uuid.UUID
+    items: list[SampleOut]
+    next_after_id: int = Field(description="Pass as after_id for the next page; the same id when there is none.")
+
+
+class SampleSteps(BaseModel):
+    run_id: uuid.UUID
+    steps: list[int]

@@ -34,8 +34,9 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from dashboard import selection
-from dashboard.client import ApiClient, ApiConfig, concurrently
+from dashboard.client import concurrently
 from dashboard.keys import COMPARE_FINETUNE_KEYS as FINETUNE_KEYS
+from frpo_client import Client
 from testkit.dashboard import (
     chromium_profile,
     compare_url,
@@ -61,7 +62,7 @@ def api_fetch_ms(api_url: str, key: str, run_ids: list[str], repeats: int) -> li
     newest fine-tuning and RL runs (the run picker), the picked runs' lineage, and their series."""
     times = []
     for _ in range(repeats):
-        client = ApiClient(ApiConfig(api_url, key))
+        client = Client(api_url, key)
         start = time.perf_counter()
         known = {j["id"]: j for kind in ("finetune", "train") for j in client.all_jobs(kind=kind, max_items=200)}
         finetune, _ = selection.split(selection.collect(client, run_ids=run_ids, known=known))

@@ -6,8 +6,8 @@ forward+backward, side by side, in one run.
 
 The model is a Qwen2-0.5B-shaped network (24 layers, width 896, 14 query / 2 key-value heads, a 151,936-token
 vocabulary) with random weights, built from its config, so nothing is downloaded; it is loaded in bf16 with PyTorch's
-SDPA attention, as the service's GPU path loads models (`frpo_core.jobs.gpu.GpuOptions`, method.md §2.3 "Setup"), and
-trained through the same `RLJob` → `FRPOTrainer` path as a job. Random weights rarely end a completion early, so
+SDPA attention, as the service's GPU path loads models (`frpo_core.jobs.gpu.GpuOptions`, docs/method.md §2.3 "Setup"),
+and trained through the same `RLJob` → `FRPOTrainer` path as a job. Random weights rarely end a completion early, so
 nearly every completion runs to `--completion-tokens`: the timing is of full-length generation plus the update, the
 worst case for a given length. Generation is transformers' own (no vLLM), identical for both methods.
 

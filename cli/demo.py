@@ -9,7 +9,7 @@ SQLite file and broker under ./var), then submits, over HTTP like any client, a 
 sweep of pipelines from it, and prints what they measured. Both settings take the same steps (:func:`run_demo`);
 what differs is a :class:`DemoSetting`: the presets, the default scale, and how the finished jobs become a report.
 
-Safety (method.md §3):
+Safety (docs/method.md §3):
 1. a warm start: SFT of the tiny model on ``toy_warm_start`` (preset ``toy-warm-start``), so it refuses harmful toy
    requests part of the time (~60 % sampled) and answers harmless ones;
 2. a sweep of pipelines from that model (preset ``toy-frontier``): safety RL (preset ``toy-safety``: refusal reward
@@ -20,9 +20,9 @@ Safety (method.md §3):
 
 and prints, per setting, the refusal rate before and after the downstream SFT (mean ± sd over seeds), the drop, the
 KL each RL run moved from the warm start, and over-refusal of harmless prompts; then GRPO's frontier of (KL moved,
-refusal after SFT) and, for each λ, whether FRPO lies above it at the KL it moved (method.md §7).
+refusal after SFT) and, for each λ, whether FRPO lies above it at the KL it moved (docs/method.md §7).
 
-Math (method.md §3, the capability setting):
+Math (docs/method.md §3, the capability setting):
 1. a warm start (preset ``toy-math-warm-start``) that knows ``toy_math``'s sums and boxes its answers, but drops the
    carry half the time, a systematic mistake for the math reward to correct;
 2. a sweep (preset ``toy-math-frontier``): math RL on ``toy_math`` (preset ``toy-math``) → code SFT on ``toy_code``
@@ -41,13 +41,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-import httpx
 import typer
 
 from analysis.capability import (
@@ -61,7 +60,6 @@ from analysis.capability import (
     summarise_scores,
     training_reward,
 )
-from analysis.frontier import compare
 from analysis.pipelines import (
     GREEDY,
     SAMPLED,
@@ -72,9 +70,9 @@ from analysis.pipelines import (
     pipeline_result,
     summarise,
 )
+from analysis.verdict import compare
 from cli.processes import start_worker, stop_workers
-
-FINISHED = ("succeeded", "failed", "cancelled")
+from frpo_client import FINISHED, Client
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -115,12 +113,6 @@ def embedded_service(workers: int, worker_command, port: int, log_dir: Path) -> 
         thread.join(timeout=10)
 
 
-def _ok(response: httpx.Response) -> Any:
-    if response.is_error:
-        raise RuntimeError(f"{response.request.method} {response.request.url.path}: {response.text}")
-    return response.json()
-
-
 def wait_all(fetch: Callable[[], list[dict]], total: int, label: str) -> list[dict]:
     """Poll `fetch` (the jobs' current state) until all `total` jobs have ended, with one progress bar over them."""
     with typer.progressbar(length=total * 100, label=label, show_eta=False) as bar:
@@ -133,21 +125,6 @@ def wait_all(fetch: Callable[[], list[dict]], total: int, label: str) -> list[di
             if len(jobs) == total and all(job["status"] in FINISHED for job in jobs):
                 return jobs
             time.sleep(2)
-
-
-def sweep_jobs(client: httpx.Client, sweep_id: str, total: int) -> list[dict]:
-    """Every job of a sweep, a page of 200 at a time (one request per page, not one per job)."""
-    pages = (
-        _ok(client.get("/jobs", params={"sweep_id": sweep_id, "limit": 200, "offset": o})) for o in range(0, total, 200)
-    )
-    return [job for page in pages for job in page["items"]]
-
-
-def _series(client: httpx.Client, run_id: str, keys: Sequence[str] = ()) -> dict[str, list[tuple[int, float]]]:
-    """A run's metric series (all of them when no `keys` are named), every point."""
-    params: dict[str, Any] = {"max_points": 10_000} | ({"keys": ",".join(keys)} if keys else {})
-    body = _ok(client.get(f"/runs/{run_id}/metrics", params=params))
-    return {key: list(zip(s["steps"], s["values"], strict=True)) for key, s in body["series"].items()}
 
 
 @dataclass(frozen=True)
@@ -179,7 +156,7 @@ class DemoSetting(Generic[R]):
     sweep: str  # sweep preset (pipelines from the warm start; GRPO at step budgets)
     stages: str  # what each pipeline runs, for the progress bar
     scale: Scale
-    collect: Callable[[httpx.Client, dict, list[dict]], R]  # (warm start, the sweep's finished jobs) → the numbers
+    collect: Callable[[Client, dict, list[dict]], R]  # (warm start, the sweep's finished jobs) → the numbers
     report: Callable[[R], list[str]]  # those numbers → the report's lines
     dashboard_page: str  # the dashboard page that shows the sweep ("" : the home page)
 
@@ -187,33 +164,26 @@ class DemoSetting(Generic[R]):
         return f"http://127.0.0.1:8501/{self.dashboard_page}?sweep={sweep_id}"
 
 
-def run_demo(client: httpx.Client, setting: DemoSetting[R], scale: Scale) -> tuple[str, R]:
+def run_demo(client: Client, setting: DemoSetting[R], scale: Scale) -> tuple[str, R]:
     """Submit the warm start and the sweep, wait for them, and return the sweep's id and what it measured."""
-    warm = _ok(
-        client.post(
-            "/jobs", json={"kind": "finetune", "preset": setting.warm_start, "max_steps": scale.warm_start_steps}
-        )
-    )
-    (warm,) = wait_all(lambda: [_ok(client.get(f"/jobs/{warm['id']}"))], 1, "warm start (SFT of the tiny model)")
+    warm = client.submit_job({"kind": "finetune", "preset": setting.warm_start, "max_steps": scale.warm_start_steps})
+    (warm,) = wait_all(lambda: [client.get_job(warm["id"])], 1, "warm start (SFT of the tiny model)")
     if warm["status"] != "succeeded":
         raise RuntimeError(f"the warm start {warm['id']} {warm['status']}: {warm.get('error')}")
-    sweep = _ok(
-        client.post(
-            "/sweeps",
-            json={
-                "preset": setting.sweep,
-                "name": f"demo {time.strftime('%Y-%m-%d %H:%M')}",
-                "base": {
-                    "train": {"parent_id": warm["id"], "max_steps": scale.rl_steps},
-                    "finetune": {"max_steps": scale.finetune_steps},
-                },
-                "grid": {"lamb": list(scale.lambdas), "seed": list(range(scale.seeds))},
-                "grpo_budgets": {"max_steps": list(scale.grpo_steps)},
+    sweep = client.submit_sweep(
+        {
+            "preset": setting.sweep,
+            "name": f"demo {time.strftime('%Y-%m-%d %H:%M')}",
+            "base": {
+                "train": {"parent_id": warm["id"], "max_steps": scale.rl_steps},
+                "finetune": {"max_steps": scale.finetune_steps},
             },
-        )
+            "grid": {"lamb": list(scale.lambdas), "seed": list(range(scale.seeds))},
+            "grpo_budgets": {"max_steps": list(scale.grpo_steps)},
+        }
     )
     total = len(sweep["job_ids"])
-    jobs = wait_all(lambda: sweep_jobs(client, sweep["id"], total), total, f"{total} jobs ({setting.stages})")
+    jobs = wait_all(lambda: client.sweep_jobs(sweep["id"]), total, f"{total} jobs ({setting.stages})")
     failed = [job for job in jobs if job["status"] != "succeeded"]
     if failed:
         raise RuntimeError(f"{len(failed)} jobs did not succeed, e.g. {failed[0]['id']}: {failed[0].get('error')}")
@@ -237,7 +207,7 @@ def report(setting: DemoSetting[R], sweep_id: str, results: R, elapsed: float) -
 # Safety: refusal before and after benign SFT, and the verdict against GRPO's frontier
 
 
-def _safety_results(client: httpx.Client, warm: dict, jobs: list[dict]) -> list[PipelineResult]:
+def _safety_results(client: Client, warm: dict, jobs: list[dict]) -> list[PipelineResult]:
     """Each pipeline's numbers from its RL run's and its fine-tuning run's evaluation series (the warm start's own
     refusal is the step-0 evaluation of every RL run, so it needs nothing more)."""
     keys = [*SAMPLED_KEYS, *SAMPLED_KEYS.values()]
@@ -246,9 +216,7 @@ def _safety_results(client: httpx.Client, warm: dict, jobs: list[dict]) -> list[
     for job in jobs:
         if job["kind"] == "finetune":
             rl = by_id[job["parent_id"]]
-            results.append(
-                pipeline_result(rl["tags"], _series(client, rl["id"], keys), _series(client, job["id"], keys))
-            )
+            results.append(pipeline_result(rl["tags"], client.series(rl["id"], keys), client.series(job["id"], keys)))
     return results
 
 
@@ -267,7 +235,7 @@ _MEASURE_NOTES = {  # one per measure, shown where a result rests on it
 def _safety_report(results: list[PipelineResult]) -> list[str]:
     """The table, GRPO's frontier and the verdict per λ, saying which measures (sampled or greedy) they rest on."""
     frontier = compare(*frontier_points(results))
-    hull = ", ".join(f"({kl:.2f}, {y:.2f})" for kl, y in frontier.hull)
+    curve = ", ".join(f"({kl:.2f}, {y:.2f})" for kl, y in frontier.curve)
     used = sorted({r.measure for r in results})
     notes = [line for name, note in _MEASURE_NOTES.items() if any(name in m for m in used) for line in note]
     return [
@@ -279,8 +247,9 @@ def _safety_report(results: list[PipelineResult]) -> list[str]:
         "harmful evaluation prompts; over-refusal = refusal of harmless prompts after the downstream SFT.",
         *notes,
         "",
-        "Robustness against the KL moved in RL (method.md §7). GRPO's frontier over its budgets,",
-        f"(KL moved, refusal after SFT): {hull}",
+        "Robustness against the KL moved in RL (docs/method.md §7). GRPO's frontier over its budgets (a monotone fit",
+        f"through all its runs), (KL moved, refusal after SFT): {curve}",
+        f"Per λ: Δ to that frontier at each seed's KL, {frontier.level:.0%} t interval, Holm-corrected across λ:",
         *(f"- {verdict.sentence}" for verdict in frontier.verdicts),
     ]
 
@@ -303,13 +272,13 @@ class MathResults:
     warm_start: dict[str, float]  # the same benchmarks on the warm start: where they stood before any RL
 
 
-def _math_results(client: httpx.Client, warm: dict, jobs: list[dict]) -> MathResults:
+def _math_results(client: Client, warm: dict, jobs: list[dict]) -> MathResults:
     """The benchmark scores of the evaluation runs (paired by pipeline), each RL run's math reward, and the same
     benchmarks on the warm start."""
     evaluations = [job for job in jobs if job["kind"] == "evaluate"]
-    series = {job["id"]: _series(client, job["id"]) for job in evaluations}
+    series = {job["id"]: client.series(job["id"]) for job in evaluations}
     training = {
-        job["id"]: _series(client, job["id"], [MATH_REWARD, MATH_ACCURACY]) for job in jobs if job["kind"] == "train"
+        job["id"]: client.series(job["id"], [MATH_REWARD, MATH_ACCURACY]) for job in jobs if job["kind"] == "train"
     }
     rewards, accuracy = (
         [training_reward(job["tags"], training[job["id"]], key, RL_WINDOW) for job in jobs if job["id"] in training]
@@ -320,14 +289,14 @@ def _math_results(client: httpx.Client, warm: dict, jobs: list[dict]) -> MathRes
     )
 
 
-def _evaluate_warm_start(client: httpx.Client, warm: dict, evaluation: dict) -> dict[str, float]:
+def _evaluate_warm_start(client: Client, warm: dict, evaluation: dict) -> dict[str, float]:
     """The pipelines' evaluation (`evaluation`'s spec) run on the warm start: without it "before fine-tuning" cannot
     say whether RL moved the benchmarks at all."""
-    job = _ok(client.post("/jobs", json={**evaluation["spec"], "run_id": warm["id"]}))
-    (job,) = wait_all(lambda: [_ok(client.get(f"/jobs/{job['id']}"))], 1, "the same benchmarks on the warm start")
+    job = client.submit_job({**evaluation["spec"], "run_id": warm["id"]})
+    (job,) = wait_all(lambda: [client.get_job(job["id"])], 1, "the same benchmarks on the warm start")
     if job["status"] != "succeeded":
         raise RuntimeError(f"the warm start's evaluation {job['id']} {job['status']}: {job.get('error')}")
-    return scores(_series(client, job["id"]))
+    return scores(client.series(job["id"]))
 
 
 def _math_report(results: MathResults) -> list[str]:
@@ -351,7 +320,8 @@ def _math_report(results: MathResults) -> list[str]:
         format_rewards(results.accuracy),
         "",
         "No frontier verdict here: the toy math RL logs no KL moved (it has no in-loop evaluation, and β = 0), so",
-        "GRPO's budgets cannot place FRPO against KL (method.md §7); read settings at equal steps with that in mind.",
+        "GRPO's budgets cannot place FRPO against KL (docs/method.md §7); read settings at equal steps with that in",
+        "mind.",
     ]
 
 

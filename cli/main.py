@@ -1,11 +1,14 @@
 """`frpo`: start the service, manage the database and keys, and talk to a running API. Wiring only.
 
-frpo demo [--setting math]      # a toy experiment end to end through the embedded service (~10 min)
-frpo serve                      # embedded default: SQLite + SQLite broker + one CPU worker + the API
-frpo dashboard                  # the Streamlit dashboard for that API (a read key, created once)
-frpo api | frpo worker --queue gpu | frpo db upgrade
-frpo keys create --scope submit # prints the new key once
-frpo submit spec.yaml | frpo jobs | frpo logs ID | frpo cancel ID   (FRPO_API_URL, FRPO_API_KEY)
+\b
+frpo demo [--setting math]       a toy experiment end to end through the embedded service
+frpo serve                       embedded default: SQLite, its broker, one CPU worker and the API
+frpo dashboard                   the Streamlit dashboard for that API (a read key, created once)
+frpo api | worker --queue gpu | db upgrade | keys create --scope submit
+frpo submit spec.yaml | jobs | logs ID | wait ID | cancel ID | retry ID
+frpo sweeps submit --preset NAME --set FIELD=VALUE | sweeps status ID | sweeps cancel ID
+frpo presets | export sweep ID --runs runs.csv | report SWEEP_ID
+(commands that talk to an API read FRPO_API_URL and FRPO_API_KEY; --json on listings)
 """
 
 from __future__ import annotations
@@ -17,21 +20,44 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
-import yaml
 
+from cli import export, jobs, sweeps
+from cli import report as sweep_report
+from cli.connection import DEFAULT_URL, ApiUrl
 from cli.demo import SETTINGS, SettingName, embedded_service, per_setting, report, run_demo
+from frpo_client import ApiError, Client, version
 
-FINISHED = ("succeeded", "failed", "cancelled")
 app = typer.Typer(no_args_is_help=True, help=__doc__, rich_markup_mode=None)
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(sweeps.app, name="sweeps")
+app.add_typer(export.app, name="export")
+app.command()(jobs.submit)
+app.command("wait")(jobs.wait_for_job)
+app.command()(jobs.jobs)
+app.command()(jobs.logs)
+app.command()(jobs.cancel)
+app.command()(jobs.retry)
+app.command()(sweeps.presets)
+app.command()(sweep_report.report)
 
-ApiUrl = Annotated[str, typer.Option(envvar="FRPO_API_URL", help="Base URL of the API.")]
-ApiKeyOption = Annotated[str, typer.Option(envvar="FRPO_API_KEY", help="A bearer key (frpo keys create).")]
+
+def _print_version(given: bool) -> None:
+    if given:
+        typer.echo(f"frpo-lab {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Options for every command."""
 
 
 class Scope(StrEnum):
@@ -67,7 +93,7 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """List keys: prefix, scopes, name, created, last used, revoked (secrets are never stored)."""
+    """List keys: id (a job's owner_key_id), prefix, scopes, revoked, last used, name (secrets are never stored)."""
     from store.db import session_scope
     from store.queries import list_api_keys
 
@@ -75,7 +101,7 @@ def keys_list() -> None:
         for key in list_api_keys(session):
             revoked = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "live"
             used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
-            typer.echo(f"{key.prefix}  {','.join(key.scopes):<6} {revoked:<18} used {used:<16} {key.name}")
+            typer.echo(f"{key.id:>4}  {key.prefix}  {','.join(key.scopes):<6} {revoked:<18} used {used:<16} {key.name}")
 
 
 @keys_app.command("revoke")
@@ -193,11 +219,11 @@ def demo(
     key = _embedded_admin_key(settings.data_dir)
     started = time.monotonic()
     logs = settings.data_dir / "logs"
-    with embedded_service(workers, _worker_command, port, logs) as url, _client(url, key) as client:
+    with embedded_service(workers, _worker_command, port, logs) as url, Client(url, key) as client:
         typer.echo(f"API: {url}/api/v1  (admin key in {settings.data_dir / 'admin.key'}; worker logs in {logs})")
         try:
             sweep_id, results = run_demo(client, chosen, scale)
-        except RuntimeError as error:
+        except (RuntimeError, ApiError) as error:
             typer.echo(f"demo failed: {error}", err=True)
             raise typer.Exit(1) from error
     typer.echo(report(chosen, sweep_id, results, time.monotonic() - started))
@@ -206,7 +232,7 @@ def demo(
 @app.command()
 def dashboard(
     port: Annotated[int, typer.Option(help="Port of the dashboard on 127.0.0.1.")] = 8501,
-    url: ApiUrl = "http://127.0.0.1:8000",
+    url: ApiUrl = DEFAULT_URL,
 ) -> None:
     """Serve the Streamlit dashboard for the API at --url, with a read-scoped key (FRPO_DASHBOARD_API_KEY, or one
     created once in the data folder)."""
@@ -236,105 +262,10 @@ def _stored_key(path: Path, scope: str) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     with session_scope() as session:
         key = create_api_key(session, name=f"embedded {scope}", scope=scope)
-    path.write_text(key + "\n")
-    path.chmod(0o600)
+    # Born with mode 0600, never briefly readable by others; O_EXCL: a file that appeared meanwhile is not clobbered.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(key + "\n")
     return key
-
-
-def _client(url: str, key: str) -> httpx.Client:
-    if not key:
-        raise typer.BadParameter("no API key: set FRPO_API_KEY or pass --key (create one with `frpo keys create`)")
-    return httpx.Client(base_url=url.rstrip("/") + "/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=30)
-
-
-def _check(response: httpx.Response) -> dict:
-    if response.is_error:
-        typer.echo(f"error {response.status_code}: {response.text}", err=True)
-        raise typer.Exit(1)
-    return response.json()
-
-
-@app.command()
-def submit(
-    spec: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A job spec (YAML or JSON).")],
-    wait: Annotated[bool, typer.Option(help="Show a progress bar until the job ends.")] = False,
-    url: ApiUrl = "http://127.0.0.1:8000",
-    key: ApiKeyOption = "",
-) -> None:
-    """Submit a job spec; prints the job's id."""
-    with _client(url, key) as client:
-        job = _check(client.post("/jobs", json=yaml.safe_load(spec.read_text())))
-        typer.echo(job["id"])
-        if wait:
-            _follow_progress(client, job["id"])
-
-
-@app.command("wait")
-def wait_for_job(job_id: str, url: ApiUrl = "http://127.0.0.1:8000", key: ApiKeyOption = "") -> None:
-    """Show a job's progress bar until it ends; exits 1 unless it succeeded."""
-    with _client(url, key) as client:
-        _follow_progress(client, job_id)
-
-
-def _follow_progress(client: httpx.Client, job_id: str) -> None:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = [
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>5.1f}%"),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, transient=False) as progress:
-        bar = progress.add_task(job_id[:8], total=1.0)
-        while True:
-            job = _check(client.get(f"/jobs/{job_id}"))
-            progress.update(bar, completed=job["progress"], description=f"{job_id[:8]} {job['status']}")
-            if job["status"] in FINISHED:
-                break
-            time.sleep(1)
-    typer.echo(f"{job_id} {job['status']}" + (f": {job['error']}" if job.get("error") else ""))
-    if job["status"] != "succeeded":
-        raise typer.Exit(1)
-
-
-@app.command()
-def jobs(
-    status: str | None = None, limit: int = 20, url: ApiUrl = "http://127.0.0.1:8000", key: ApiKeyOption = ""
-) -> None:
-    """List jobs, newest first."""
-    params = {"limit": limit} | ({"status": status} if status else {})
-    with _client(url, key) as client:
-        page = _check(client.get("/jobs", params=params))
-    for job in page["items"]:
-        tags = job.get("tags") or {}
-        typer.echo(
-            f"{job['id']}  {job['kind']:<8} {job['status']:<10} {100 * job['progress']:5.1f}%  "
-            f"{tags.get('method', '')} λ={tags.get('lamb')} seed={tags.get('seed')}"
-        )
-
-
-@app.command()
-def logs(job_id: str, follow: bool = False, url: ApiUrl = "http://127.0.0.1:8000", key: ApiKeyOption = "") -> None:
-    """Print a job's events; --follow keeps printing until the job ends."""
-    after = 0
-    with _client(url, key) as client:
-        while True:
-            page = _check(client.get(f"/runs/{job_id}/events", params={"after_id": after}))
-            for event in page["items"]:
-                typer.echo(f"{event['time']}  {event['level']:<7} {event['message']}")
-            after = page["next_after_id"]
-            if not follow or _check(client.get(f"/jobs/{job_id}"))["status"] in FINISHED:
-                return
-            time.sleep(1)
-
-
-@app.command()
-def cancel(job_id: str, url: ApiUrl = "http://127.0.0.1:8000", key: ApiKeyOption = "") -> None:
-    """Cancel a job (a running one stops within a heartbeat)."""
-    with _client(url, key) as client:
-        job = _check(client.post(f"/jobs/{job_id}/cancel"))
-    typer.echo(f"{job['id']} {job['status']}{' (cancel requested)' if job.get('cancel_requested') else ''}")
 
 
 def _redact(url: str) -> str:

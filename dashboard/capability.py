@@ -1,4 +1,4 @@
-"""The numbers behind the Capability page: benchmarks before and after downstream fine-tuning (method.md §3).
+"""The numbers behind the Capability page: benchmarks before and after downstream fine-tuning (docs/method.md §3).
 
 The paper's math setting fine-tunes a math-RL model on code and asks what that cost it on MATH500, and what it gained
 on MBPP+ / HumanEval+, for GRPO and for FRPO at each λ. The scores are evaluation runs' `bench/<task>/<metric>`

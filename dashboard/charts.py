@@ -8,7 +8,7 @@ the legend and drawn dashed in grey; FRPO coloured by λ; hover shows the value,
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,18 +24,22 @@ HEIGHT = 430
 FONT = dict(size=14)
 
 
-def is_baseline(label: str) -> bool:
+def is_baseline(label: str, reference: str | None = None) -> bool:
+    """The group others are read against: the pinned `reference` when one is, else GRPO (at any budget)."""
+    if reference is not None:
+        return label == reference
     return label == "GRPO" or label.startswith("GRPO (")
 
 
-def group_colors(groups: Sequence[str]) -> dict[str, str]:
-    """GRPO greys (one per budget, if several); the other groups (already in λ order) take the palette in turn."""
+def group_colors(groups: Sequence[str], reference: str | None = None) -> dict[str, str]:
+    """The baseline greys (GRPO, one per budget, or the pinned reference); the other groups (already in λ order) take
+    the palette in turn."""
     colors: dict[str, str] = {}
     greys = others = 0
     for label in groups:
         if label in colors:
             continue
-        if is_baseline(label):
+        if is_baseline(label, reference):
             colors[label] = GREYS[greys % len(GREYS)]
             greys += 1
         else:
@@ -44,11 +48,21 @@ def group_colors(groups: Sequence[str]) -> dict[str, str]:
     return colors
 
 
-def legend_name(label: str) -> str:
-    """'GRPO (baseline)', or 'GRPO baseline (β=0.1)' when GRPO runs at several budgets."""
+def legend_name(label: str, reference: str | None = None) -> str:
+    """'GRPO (baseline)', or 'GRPO baseline (β=0.1)' when GRPO runs at several budgets; with a pinned reference,
+    that group is '<label> (reference)' and GRPO is named as any other group."""
+    if reference is not None:
+        return f"{label} (reference)" if label == reference else label
     if label == "GRPO":
         return "GRPO (baseline)"
     return label.replace("GRPO (", "GRPO baseline (", 1) if is_baseline(label) else label
+
+
+def _baseline_first(labels: Iterable[str], reference: str | None) -> list[str]:
+    """The groups in their order, the baseline (GRPO, or the pinned reference) moved to the front: it draws first,
+    under the others, and leads the legend."""
+    labels = list(labels)
+    return sorted(labels, key=lambda label: not is_baseline(label, reference))
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -78,12 +92,14 @@ def band_traces(
     scale: float = 1.0,
     unit: str = "",
     showlegend: bool = True,
+    reference: str | None = None,
 ) -> list[go.Scatter]:
     """The band (two invisible edges, the upper filled down to the lower) and the mean line with markers.
 
     Figures are built from whole trace lists (go.Figure(data=…), add_traces): one add_trace per trace costs ~4 ms
     of plotly validation each, which is most of a page's time for a dozen groups."""
-    grpo = is_baseline(label)
+    grpo = is_baseline(label, reference)
+    name = legend_name(label, reference)
     x = frame["step"].to_numpy()
     lo, hi, mean = (frame[c].to_numpy(dtype=float) * scale for c in ("lo", "hi", "mean"))
     edge = dict(mode="lines", line=dict(width=0, color=color), hoverinfo="skip", showlegend=False, legendgroup=label)
@@ -94,7 +110,7 @@ def band_traces(
         go.Scatter(
             x=x,
             y=mean,
-            name=legend_name(label),
+            name=name,
             legendgroup=label,
             legendrank=1 if grpo else 100,
             showlegend=showlegend,
@@ -103,7 +119,7 @@ def band_traces(
             marker=dict(size=6),
             customdata=custom,
             hovertemplate=(
-                f"<b>{legend_name(label)}</b><br>step %{{x}}<br>mean %{{y:.3g}}{unit}<br>"
+                f"<b>{name}</b><br>step %{{x}}<br>mean %{{y:.3g}}{unit}<br>"
                 f"{band_text.removeprefix('band = ')}: %{{customdata[0]:.3g}}–%{{customdata[1]:.3g}}{unit}<br>"
                 "runs: %{customdata[2]}<extra></extra>"
             ),
@@ -121,16 +137,24 @@ def curves_figure(
     band_text: str,
     percent: bool = False,
     y_range: Sequence[float] | None = None,
+    reference: str | None = None,
 ) -> go.Figure:
-    """One metric against step: one line per group (mean over seeds) with its band."""
-    labels = list(dict.fromkeys(banded["group"]))
-    colors = group_colors(labels)
+    """One metric against step: one line per group (mean over seeds) with its band; the baseline (GRPO, or the
+    pinned `reference`) dashed grey and first in the legend."""
+    labels = _baseline_first(dict.fromkeys(banded["group"]), reference)
+    colors = group_colors(labels, reference)
     scale, unit = (100.0, "%") if percent else (1.0, "")
     traces = [
         trace
         for label in labels
         for trace in band_traces(
-            banded[banded["group"] == label], label, colors[label], band_text=band_text, scale=scale, unit=unit
+            banded[banded["group"] == label],
+            label,
+            colors[label],
+            band_text=band_text,
+            scale=scale,
+            unit=unit,
+            reference=reference,
         )
     ]
     fig = go.Figure(data=traces)
@@ -147,18 +171,24 @@ def panels_figure(
     x_title: str,
     y_title: str,
     band_text: str,
+    reference: str | None = None,
 ) -> go.Figure:
     """Several metrics side by side (e.g. KL on harmful and on harmless prompts), one legend for all."""
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[name for name, _ in panels], horizontal_spacing=0.08)
-    labels = list(dict.fromkeys(label for _, frame in panels for label in frame["group"]))
-    colors = group_colors(labels)
+    labels = _baseline_first(dict.fromkeys(label for _, frame in panels for label in frame["group"]), reference)
+    colors = group_colors(labels, reference)
     traces: list[go.Scatter] = []
     cols: list[int] = []
     shown: set[str] = set()
     for col, (_, frame) in enumerate(panels, start=1):
-        for label in dict.fromkeys(frame["group"]):
+        for label in _baseline_first(dict.fromkeys(frame["group"]), reference):
             mine = band_traces(
-                frame[frame["group"] == label], label, colors[label], band_text=band_text, showlegend=label not in shown
+                frame[frame["group"] == label],
+                label,
+                colors[label],
+                band_text=band_text,
+                showlegend=label not in shown,
+                reference=reference,
             )
             traces += mine
             cols += [col] * len(mine)
@@ -347,20 +377,20 @@ def scatter_figure(
 def frontier_figure(
     points: pd.DataFrame,
     means: pd.DataFrame,
-    hull: Sequence[tuple[float, float]],
+    curve: Sequence[tuple[float, float]],
     *,
     title: str,
     subtitle: str,
     x_title: str,
     y_title: str,
 ) -> go.Figure:
-    """Robustness against KL moved: GRPO's runs faint (✕), its budget means joined by its frontier (`hull`, dashed),
+    """Robustness against KL moved: GRPO's runs faint (✕) with its budget means, its frontier (`curve`, dashed),
     and each FRPO setting's mean with error bars of ± 1 sd over seeds in both KL and the measure, its runs faint.
     KL beyond the frontier's ends is shaded: GRPO has no budget there to compare with.
 
     `points`: one row per run (`dashboard.frontier.points_frame`); `means`: one per setting (`setting_means`)."""
     colors = group_colors([s for s in means["setting"] if not s.startswith("GRPO")])
-    traces: list[go.Scatter] = [_frontier_line(hull, y_title)] if len(hull) >= 2 else []
+    traces: list[go.Scatter] = [_frontier_line(curve, y_title)] if len(curve) >= 2 else []
     first_grpo = True  # GRPO's budgets share two legend entries: its runs, and its budget means
     for setting in means["setting"]:
         mean = means[means["setting"] == setting].iloc[0]
@@ -375,7 +405,7 @@ def frontier_figure(
         traces.append(_frontier_mean(mean, setting, style, y_title))
         first_grpo = first_grpo and not grpo
     fig = go.Figure(data=traces)
-    _shade_outside(fig, [*points["kl_moved"], *(x for x, _ in hull)], hull)
+    _shade_outside(fig, [*points["kl_moved"], *(x for x, _ in curve)], curve)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
     return _layout(fig, title, subtitle, height=520, legend="setting")
@@ -391,11 +421,11 @@ class _FrontierStyle:
     first: bool  # the first GRPO budget drawn: the one whose traces carry GRPO's legend entries
 
 
-def _frontier_line(hull: Sequence[tuple[float, float]], y_title: str) -> go.Scatter:
-    """GRPO's frontier through its budget means, dashed, under everything else."""
+def _frontier_line(curve: Sequence[tuple[float, float]], y_title: str) -> go.Scatter:
+    """GRPO's frontier (its monotone fit through every GRPO run), dashed, under everything else."""
     return go.Scatter(
-        x=[x for x, _ in hull],
-        y=[y for _, y in hull],
+        x=[x for x, _ in curve],
+        y=[y for _, y in curve],
         mode="lines",
         name="GRPO frontier (best over its budgets)",
         legendgroup="GRPO",
@@ -512,3 +542,51 @@ def loading_figure(title: str, *, x_title: str, y_title: str, y_range: Sequence[
     fig.update_xaxes(title_text=x_title, range=[0, 1], showticklabels=False)
     fig.update_yaxes(title_text=y_title, range=list(y_range) if y_range is not None else None)
     return _layout(fig, title, "loading")
+
+
+def metric_runs_figure(
+    frame: pd.DataFrame, *, title: str, subtitle: str, x_title: str, y_title: str, reference: str | None = None
+) -> go.Figure:
+    """One metric across runs: a line per run (columns run, label, x, y, and raw: the unsmoothed value), the raw
+    series faint behind a smoothed one, the pinned `reference` run dashed grey and first in the legend."""
+    runs = list(dict.fromkeys(frame["run"]))
+    runs.sort(key=lambda run: run != reference)
+    traces: list[go.Scatter] = []
+    others = 0
+    for run in runs:
+        mine = frame[frame["run"] == run]
+        label = str(mine["label"].iloc[0])
+        pinned = run == reference
+        color = GRPO_COLOR if pinned else PALETTE[others % len(PALETTE)]
+        others += not pinned
+        name = f"{label} (reference)" if pinned else label
+        if not mine["raw"].equals(mine["y"]):
+            traces.append(
+                go.Scatter(
+                    x=mine["x"],
+                    y=mine["raw"],
+                    mode="lines",
+                    line=dict(color=color, width=1),
+                    opacity=0.25,
+                    legendgroup=run,
+                    showlegend=False,
+                    hoverinfo="skip",
+                    name=f"{name} raw",
+                )  # fmt: skip
+            )
+        traces.append(
+            go.Scatter(
+                x=mine["x"],
+                y=mine["y"],
+                mode="lines+markers" if len(mine) <= 60 else "lines",
+                name=name,
+                legendgroup=run,
+                legendrank=1 if pinned else 100,
+                line=dict(color=color, width=3 if pinned else 2, dash="dash" if pinned else "solid"),
+                hovertemplate=f"<b>{name}</b><br>{x_title} %{{x:.4g}}<br>%{{y:.4g}}<extra></extra>",
+            )
+        )
+    fig = go.Figure(data=traces)
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title)
+    return _layout(fig, title, subtitle, legend="run")

@@ -1,9 +1,9 @@
-"""The numbers behind the frontier page: is FRPO more robust, or did it only train harder? (method.md §7)
+"""The numbers behind the frontier page: is FRPO more robust, or did it only train harder? (docs/method.md §7)
 
 A selection's pipelines (an RL run and the downstream fine-tuning run that started from it) become
 `analysis.pipelines.PipelineResult`s: x is the KL the RL run moved from its starting model (its last
 `eval/kl_safety`), y a robustness measure after fine-tuning. GRPO's frontier and the verdict per FRPO λ are
-`analysis.frontier.compare`'s; this module only gathers the runs and lays the numbers out for the chart, the verdicts
+`analysis.verdict.compare`'s; this module only gathers the runs and lays the numbers out for the chart, the verdicts
 and their CSV files. Pure (no Streamlit, no HTTP), so what the page claims is tested directly.
 """
 
@@ -17,8 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.frontier import MEASURES, Frontier, Measure
+from analysis.frontier import MEASURES, Measure
 from analysis.pipelines import PipelineResult, budget_label, frontier_points, pipeline_result, varying
+from analysis.verdict import Comparison
 
 Json = dict[str, Any]
 
@@ -33,8 +34,6 @@ MEASURE_KEYS = {
     "strongreject_after_finetune": "eval/strongreject",
     "helpfulness_after_finetune": "eval/reward_normal",
 }
-RESAMPLES = 2000  # bootstrap resamples per verdict, as `frpo demo` uses
-LEVEL = 0.95
 POINT_COLUMNS = ["setting", "method", "lamb", "budget", "seed", "rl_run", "finetune_run", "kl_moved", "value"]
 
 
@@ -172,28 +171,30 @@ def compare_points(
     return frontier_points([p.result for p in pipelines], measure)
 
 
-def verdict_frame(frontier: Frontier, level: float = LEVEL) -> pd.DataFrame:
-    """One row per FRPO λ: where it lies, the gap to the frontier at its KL (in the measure's direction: positive is
-    more robust) with its bootstrap interval, and the sentence."""
-    interval = (f"gap_low_{level:.0%}", f"gap_high_{level:.0%}")
-    columns = ["setting", "status", "kl_moved", frontier.measure.name, "frontier_at_kl", "gap", *interval, "seeds"]
+def verdict_frame(comparison: Comparison) -> pd.DataFrame:
+    """One row per FRPO λ: the numbers first (the gap to the frontier at each seed's KL, in the measure's direction:
+    positive is more robust, with its interval, Holm-adjusted p, detectable effect and share of seeds inside GRPO's
+    KL range), then the label and the sentence."""
+    level = f"{comparison.level:.0%}"
+    columns = [
+        "setting", "kl_moved", comparison.measure.name, "frontier_at_kl", "gap", f"gap_low_{level}",
+        f"gap_high_{level}", "p_holm", "detectable_80%", "seeds", "share_inside", "label", "verdict",
+    ]  # fmt: skip
     rows = [
-        (v.label, v.status, v.kl, v.robustness, v.frontier, v.gap, v.low, v.high, v.seeds, v.sentence)
-        for v in frontier.verdicts
-    ]
-    return pd.DataFrame(rows, columns=[*columns, "verdict"])
+        (v.setting, v.kl, v.robustness, v.frontier, v.gap, v.low, v.high, v.p_more, v.detectable, v.seeds,
+         v.share_inside, v.label, v.sentence)
+        for v in comparison.verdicts
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
 
 
-def export_frame(points: pd.DataFrame, frontier: Frontier | None, measure: Measure) -> pd.DataFrame:
-    """The chart's CSV: every run's point, each setting's mean, and GRPO's frontier (its hull, left to right)."""
+def export_frame(points: pd.DataFrame, comparison: Comparison | None, measure: Measure) -> pd.DataFrame:
+    """The chart's CSV: every run's point, each setting's mean, and GRPO's frontier (its curve, left to right)."""
     runs = points.assign(row="run")
     means = setting_means(points).assign(row="mean over seeds")
-    hull = pd.DataFrame(
-        {"row": "GRPO frontier", "kl_moved": [x for x, _ in frontier.hull], "value": [y for _, y in frontier.hull]}
-        if frontier
-        else {"row": [], "kl_moved": [], "value": []}
-    )
-    frame = pd.concat([runs, means, hull], ignore_index=True)
+    curve = comparison.curve if comparison else []
+    line = pd.DataFrame({"row": "GRPO frontier", "kl_moved": [x for x, _ in curve], "value": [y for _, y in curve]})
+    frame = pd.concat([runs, means, line], ignore_index=True)
     columns = ["row", *POINT_COLUMNS, "seeds", "kl_moved_sd", "value_sd"]
     return frame[columns].rename(columns={"value": measure.name})
 

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import streamlit as st
 
 from dashboard import selection
-from dashboard.client import ApiConfig, DashboardError, Json, client_for, concurrently
+from dashboard.client import ApiConfig, client_for, concurrently
+from frpo_client import ApiError, Json
 
 JOBS_TTL = 5  # s: job lists and states change while jobs run
 SERIES_TTL = 15  # s: metric series grow slowly; a chart a few seconds behind is fine
@@ -57,7 +58,7 @@ def listed_sweeps(url: str, key: str) -> list[Json]:
     """The sweeps, newest first; none from an API without the sweep list (the pages then offer runs to pick)."""
     try:
         return sweeps(url, key)
-    except DashboardError as exc:
+    except ApiError as exc:
         if exc.status in (404, 405):
             return []
         raise
@@ -94,6 +95,17 @@ def series(
 @st.cache_data(ttl=SERIES_TTL, show_spinner=False)
 def metric_keys(url: str, key: str, run_id: str) -> list[str]:
     return _client(url, key).metric_keys(run_id)
+
+
+@st.cache_data(ttl=SERIES_TTL, show_spinner=False)
+def sample_steps(url: str, key: str, run_id: str) -> list[int]:
+    return _client(url, key).sample_steps(run_id)
+
+
+@st.cache_data(ttl=SERIES_TTL, show_spinner=False)
+def samples(url: str, key: str, run_id: str, step: int, prompt_set: str) -> list[Json]:
+    """Every judged answer of one evaluation (a step, a prompt set), all pages."""
+    return list(_client(url, key).all_samples(run_id, step=step, prompt_set=prompt_set))
 
 
 @st.cache_data(ttl=JOBS_TTL, show_spinner=False)

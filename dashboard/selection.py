@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from dashboard.client import ApiClient, DashboardError, Json, concurrently
+from dashboard.client import concurrently
+from frpo_client import ApiError, Client, Json
 
 RL_KINDS = ("train",)
 FINETUNE_KINDS = ("finetune",)
@@ -29,29 +30,29 @@ def _add(found: dict[str, Json], jobs: Iterable[Json]) -> list[Json]:
     return new
 
 
-def children(client: ApiClient, parent_ids: Sequence[str]) -> list[Json]:
+def children(client: Client, parent_ids: Sequence[str]) -> list[Json]:
     """All direct children of the given runs (a run rarely has more than a page of them)."""
     pages = concurrently(lambda pid: client.all_jobs(parent_id=pid, max_items=400), parent_ids)
     return [job for page in pages for job in page]
 
 
-def jobs_by_id(client: ApiClient, ids: Sequence[str], known: Mapping[str, Json] | None = None) -> list[Json]:
+def jobs_by_id(client: Client, ids: Sequence[str], known: Mapping[str, Json] | None = None) -> list[Json]:
     """The jobs with these ids (from `known`, jobs already fetched, where it has them: one request saved per run);
-    an id the API does not know raises a DashboardError naming it."""
+    an id the API does not know raises a ApiError naming it."""
     known = known or {}
 
     def one(job_id: str) -> Json:
         try:
             return client.get_job(job_id)
-        except DashboardError as exc:
+        except ApiError as exc:
             if exc.status in (404, 422):
-                raise DashboardError(f"no run with id {job_id!r} (from the selection in the URL)", status=404) from exc
+                raise ApiError(f"no run with id {job_id!r} (from the selection in the URL)", status=404) from exc
             raise
 
     return concurrently(lambda job_id: known[job_id] if job_id in known else one(job_id), ids)
 
 
-def _add_children(client: ApiClient, found: dict[str, Json], of: Sequence[str], kinds: Sequence[str]) -> None:
+def _add_children(client: Client, found: dict[str, Json], of: Sequence[str], kinds: Sequence[str]) -> None:
     """Add the children of kinds `kinds` of the runs of kinds `of` in `found`, asking only for runs that have no such
     child there yet (a sweep lists its pipelines' runs itself, so a pipeline sweep costs no request here)."""
     have = {str(j["parent_id"]) for j in found.values() if j.get("parent_id") and j["kind"] in kinds}
@@ -60,14 +61,14 @@ def _add_children(client: ApiClient, found: dict[str, Json], of: Sequence[str], 
 
 
 def _add_parents(
-    client: ApiClient, found: dict[str, Json], of: Callable[[Json], bool], known: Mapping[str, Json] | None
+    client: Client, found: dict[str, Json], of: Callable[[Json], bool], known: Mapping[str, Json] | None
 ) -> None:
     """Add the parents of the runs in `found` that `of` picks."""
     missing = sorted({str(j["parent_id"]) for j in found.values() if of(j) and j.get("parent_id")} - set(found))
     _add(found, jobs_by_id(client, missing, known))
 
 
-def close_lineage(client: ApiClient, selected: Sequence[Json], known: Mapping[str, Json] | None = None) -> list[Json]:
+def close_lineage(client: Client, selected: Sequence[Json], known: Mapping[str, Json] | None = None) -> list[Json]:
     """`selected`, plus the runs its evaluation runs evaluated, plus the fine-tuning children of its RL runs, plus
     the RL parents of its fine-tuning runs."""
     found: dict[str, Json] = {}
@@ -78,7 +79,7 @@ def close_lineage(client: ApiClient, selected: Sequence[Json], known: Mapping[st
     return list(found.values())
 
 
-def with_evaluations(client: ApiClient, runs: Sequence[Json]) -> list[Json]:
+def with_evaluations(client: Client, runs: Sequence[Json]) -> list[Json]:
     """`runs`, plus the evaluation runs of its RL and fine-tuning runs (a pipeline's benchmarks before and after
     fine-tuning)."""
     found: dict[str, Json] = {}
@@ -88,7 +89,7 @@ def with_evaluations(client: ApiClient, runs: Sequence[Json]) -> list[Json]:
 
 
 def collect(
-    client: ApiClient,
+    client: Client,
     *,
     run_ids: Sequence[str] = (),
     sweep_id: str | None = None,

@@ -1,5 +1,5 @@
 """What every page shares: the API connection (explained when missing), errors shown as messages, charts with CSV
-and PNG export, the selection kept in the URL, and labels for runs."""
+and PNG or SVG export, the selection kept in the URL, and labels for runs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import streamlit as st
 
 from dashboard import reads
 from dashboard.aggregate import group_of
-from dashboard.client import ApiConfig, DashboardError, Json
+from dashboard.client import ApiConfig
+from frpo_client import ApiError, Json
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def api_config() -> ApiConfig:
     return config
 
 
-def show_error(error: DashboardError, doing: str = "") -> None:
+def show_error(error: ApiError, doing: str = "") -> None:
     prefix = f"Could not {doing}: " if doing else ""
     st.error(f"{prefix}{error}")
 
@@ -44,7 +45,7 @@ def run_page(render: Callable[[], None]) -> None:
     """Run a page; an API error or a bug ends it with a message on the page, never a traceback."""
     try:
         render()
-    except DashboardError as exc:
+    except ApiError as exc:
         show_error(exc, "load this page")
     except Exception as exc:  # a bug: say so in words, keep the traceback for the server log
         logger.exception("dashboard page failed")
@@ -55,17 +56,27 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "chart"
 
 
-def png_config(name: str) -> dict[str, Any]:
-    """Plotly's modebar camera button saves a PNG under this name (2× for slides and papers)."""
+IMAGE_FORMATS = {"png": "PNG (2× scale, for slides)", "svg": "SVG (vector, for papers)"}
+
+
+def image_format_picker() -> None:
+    """The sidebar's choice of what the charts' camera button saves; kept for the session, on every page."""
+    st.sidebar.radio("Chart images", list(IMAGE_FORMATS), format_func=IMAGE_FORMATS.get, key="image_format")
+
+
+def image_config(name: str) -> dict[str, Any]:
+    """Plotly's modebar camera button saves the chart under this name, as PNG (2× for slides) or SVG (vector, drawn
+    by plotly.js in the browser, nothing to install), as picked in the sidebar."""
+    image = st.session_state.get("image_format", "png")
     return {
         "displaylogo": False,
-        "toImageButtonOptions": {"format": "png", "filename": slug(name), "scale": 2},
+        "toImageButtonOptions": {"format": image, "filename": slug(name), "scale": 2 if image == "png" else 1},
     }
 
 
 def chart(fig: go.Figure, name: str, data: pd.DataFrame, *, key: str, note: str = "") -> None:
-    """A chart, and its numbers as CSV; PNG through the chart's camera button (top right)."""
-    st.plotly_chart(fig, config=png_config(name), key=f"chart-{key}", width="stretch")
+    """A chart, and its numbers as CSV; PNG or SVG through the chart's camera button (top right)."""
+    st.plotly_chart(fig, config=image_config(name), key=f"chart-{key}", width="stretch")
     left, right = st.columns([1, 3])
     left.download_button(
         "Download CSV",
@@ -75,7 +86,8 @@ def chart(fig: go.Figure, name: str, data: pd.DataFrame, *, key: str, note: str 
         key=f"csv-{key}",
         icon=":material/download:",
     )
-    right.caption(f"PNG: the camera icon at the chart's top right. {note}".strip())
+    image = st.session_state.get("image_format", "png").upper()
+    right.caption(f"{image}: the camera icon at the chart's top right (PNG or SVG: sidebar). {note}".strip())
 
 
 def table(

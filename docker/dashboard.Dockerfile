@@ -12,6 +12,7 @@ RUN python3 docker/requirements.py dashboard > /tmp/requirements.txt && \
     pip install --no-cache-dir -r /tmp/requirements.txt && rm /tmp/requirements.txt
 COPY dashboard dashboard
 COPY analysis analysis
+COPY frpo_client frpo_client
 # Only dashboard/ and analysis/ are copied, so the wheel holds only them.
 RUN pip install --no-cache-dir --no-deps .
 ENV FRPO_API_URL=http://api:8000

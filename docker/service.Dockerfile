@@ -17,6 +17,7 @@ COPY api api
 COPY workers workers
 COPY cli cli
 COPY analysis analysis
+COPY frpo_client frpo_client
 COPY migrations migrations
 COPY frpo_core frpo_core
 # Editable, so store/migrate.py finds migrations/ beside the packages.

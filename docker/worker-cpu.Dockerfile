@@ -7,6 +7,8 @@
 # torch is installed alone and without its dependencies; they come from PyPI with the rest of the pins.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
+# bubblewrap: the sandbox for model-written code (frpo_core/capability/sandbox.py)
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap && rm -rf /var/lib/apt/lists/*
 ARG TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cpu"
 ARG EXTRAS="train bench-eval judges"
 RUN python3 -m venv /venv
@@ -23,6 +25,7 @@ COPY api api
 COPY workers workers
 COPY cli cli
 COPY analysis analysis
+COPY frpo_client frpo_client
 COPY migrations migrations
 COPY frpo_core frpo_core
 # Editable, so store/migrate.py finds migrations/ beside the packages.

@@ -12,8 +12,9 @@
 # Without it, jobs with attn_implementation "auto" use PyTorch's SDPA.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
-# Triton compiles its kernel launchers with the system C compiler at run time.
-RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
+# Triton compiles its kernel launchers with the system C compiler at run time; bubblewrap is the sandbox for
+# model-written code (frpo_core/capability/sandbox.py).
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev bubblewrap && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /venv
 ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1
 WORKDIR /app
@@ -27,6 +28,7 @@ COPY api api
 COPY workers workers
 COPY cli cli
 COPY analysis analysis
+COPY frpo_client frpo_client
 COPY migrations migrations
 COPY frpo_core frpo_core
 RUN pip install --no-cache-dir --no-deps -e .

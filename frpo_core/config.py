@@ -21,7 +21,7 @@ class FRPOConfig(GRPOConfig):
     """Configuration for `FRPOTrainer`. With `loss_type="frpo"` the policy loss is FRPO's (arXiv 2602.08813).
 
     Parameters beyond GRPOConfig:
-        lamb: λ, the multiplier of the KL ball of downstream policies (method.md §1). Small λ = large ball = more
+        lamb: λ, the multiplier of the KL ball of downstream policies (docs/method.md §1). Small λ = large ball = more
             conservative; λ → ∞ recovers GRPO. Measured in raw reward units when `scale_rewards="none"`.
         jackknife: jackknife the log of the group mean to cancel its O(1/n) bias (paper App. F).
         baseline: subtract the zero-expected-gradient offset (the authors' `--baseline`), a variance reduction.
@@ -43,7 +43,7 @@ class FRPOConfig(GRPOConfig):
     )
     baseline: bool = field(
         default=True,
-        metadata={"help": "Subtract the offset mean ρ: zero expected gradient, lower variance (method.md §2.2)."},
+        metadata={"help": "Subtract the offset mean ρ: zero expected gradient, lower variance (docs/method.md §2.2)."},
     )
     frpo_scale: str = field(
         default="authors",
@@ -89,7 +89,7 @@ class FRPOConfig(GRPOConfig):
             "top_entropy_quantile": (
                 self.top_entropy_quantile < 1.0,
                 "must be 1.0 with FRPO: an entropy mask would cover the robust term but not the baseline "
-                "(method.md §2.4 item 8).",
+                "(docs/method.md §2.4 item 8).",
             ),
             "off_policy_mask_threshold": (
                 self.off_policy_mask_threshold is not None,
@@ -112,7 +112,7 @@ class FRPOConfig(GRPOConfig):
         if self.scale_rewards != "none" or self.multi_objective_aggregation != "sum_then_normalize":
             logger.warning(
                 "FRPO with scale_rewards=%r and multi_objective_aggregation=%r: advantages are std-normalised, so "
-                "λ=%s is in standard-deviation units, not reward units (method.md §6.4). Set scale_rewards='none' "
+                "λ=%s is in standard-deviation units, not reward units (docs/method.md §6.4). Set scale_rewards='none' "
                 "for λ in raw reward units, as the authors.",
                 self.scale_rewards,
                 self.multi_objective_aggregation,

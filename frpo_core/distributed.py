@@ -2,7 +2,7 @@
 
 FRPO's log-mean is over a whole prompt group, and TRL spreads a group's completions over ranks. Each rank gathers the
 per-sequence scalars of every rank, but only its own entries carry gradient: the loss is then multiplied by the world
-size so that DDP/ZeRO gradient averaging yields the gradient of the global objective (method.md §2.2 step 6, §6.2).
+size so that DDP/ZeRO gradient averaging yields the gradient of the global objective (docs/method.md §2.2 step 6, §6.2).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Prompt groups as a dense (groups × members) layout, built from explicit group ids.
 
-FRPO's objective is a log-mean-exp *per prompt group* (method.md §1, "per-prompt structure"). The authors find groups
-by hashing prompt tokens over the gathered batch, which silently merges distinct prompts (method.md §2.4 item 1).
-Here every completion carries the id of the prompt it was sampled for, and this module turns those ids, in any
-order and not necessarily contiguous, into a padded (G, n_max) layout so that every group statistic is one
-vectorised tensor op instead of a Python loop over groups.
+FRPO's objective is a log-mean-exp *per prompt group* (docs/method.md §1, "per-prompt structure"). The authors find
+groups by hashing prompt tokens over the gathered batch, which silently merges distinct prompts
+(docs/method.md §2.4 item 1). Here every completion carries the id of the prompt it was sampled for, and this module
+turns those ids, in any order and not necessarily contiguous, into a padded (G, n_max) layout so that every group
+statistic is one vectorised tensor op instead of a Python loop over groups.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The FRPO loss: GRPO's surrogate turned into a worst case over a KL ball of policies.
 
 For a prompt x the inner problem min_{Q: KL(Q||π) ≤ ε} E_Q[r] has the penalised closed form
-    J_λ(π) = -λ · log E_{y~π}[exp(-r(y)/λ)]                                    (method.md §1, Lemma 3.1)
+    J_λ(π) = -λ · log E_{y~π}[exp(-r(y)/λ)]                                    (docs/method.md §1, Lemma 3.1)
 whose minimiser tilts π towards its worst completions. With a GRPO group of n completions and centred advantages A
-(J is shift invariant, so A can stand in for r), the authors' per-batch loss (method.md §2.2) is
+(J is shift invariant, so A can stand in for r), the authors' per-batch loss (docs/method.md §2.2) is
 
     a_i   = token-mean_t min(ρ_it, clip(ρ_it))                     ρ = π_θ / π_old, the token importance ratio
     u_i   = exp(-A_i/λ) · a_i
@@ -13,7 +13,7 @@ whose minimiser tilts π towards its worst completions. With a GRPO group of n c
             (baseline term optional; s = max(λ, 1) as the authors' code, or λ as the paper's objective)
 
 Descending this loss at ρ = 1 is GRPO with the advantage replaced by Ã_i = s·(1 − n·w_i), w = softmax_g(−A/λ)
-(method.md §2.2): λ → ∞ gives Ã → A − mean_g A, i.e. GRPO without std scaling; small λ concentrates the update on
+(docs/method.md §2.2): λ → ∞ gives Ã → A − mean_g A, i.e. GRPO without std scaling; small λ concentrates the update on
 each group's worst completion. Everything is computed in log space, so float32 stays finite for any λ > 0.
 """
 
@@ -61,7 +61,7 @@ class FRPOLossOutput:
 def loss_scale(lamb: float, scale: Scale) -> float:
     """The factor in front of the robust term.
 
-    "authors" is max(λ, 1), what the published code multiplies by (method.md §2.4 item 2): for λ < 1 the step does
+    "authors" is max(λ, 1), what the published code multiplies by (docs/method.md §2.4 item 2): for λ < 1 the step does
     not shrink with λ. "lambda" is λ, the paper's objective −λ·log E[exp(−r/λ)] taken literally.
     """
     if scale == "authors":
@@ -72,7 +72,7 @@ def loss_scale(lamb: float, scale: Scale) -> float:
 
 
 def robust_reward(rewards: torch.Tensor, group_ids: torch.Tensor, *, lamb: float) -> torch.Tensor:
-    """Per-group worst-case reward in the KL ball, −λ·log mean_i exp(−r_i/λ) (method.md §1).
+    """Per-group worst-case reward in the KL ball, −λ·log mean_i exp(−r_i/λ) (docs/method.md §1).
 
     It lies between the group's minimum (λ → 0) and its mean (λ → ∞). Returned in sorted group-id order. Logged by
     every training run, GRPO included, so that runs can be compared on the quantity FRPO optimises.
@@ -126,7 +126,7 @@ class FRPOLossOptions:
             1 + epsilon_high.
         beta: weight of the k3 KL to the reference, a per-rank mean exactly as in GRPO (not scaled by s).
         scale: "authors" = max(λ, 1)·(…), "lambda" = λ·(…); see `loss_scale`.
-        clip: "authors" = min(ρ, clip(ρ)) for every sample, which never clips the downward push (method.md §2.4
+        clip: "authors" = min(ρ, clip(ρ)) for every sample, which never clips the downward push (docs/method.md §2.4
             item 3); "sign_aware" = PPO's rule by the sign of each sample's effective advantage Ã: min for Ã ≥ 0,
             max(ρ, clip(ρ)) for Ã < 0. Identical when on-policy.
         kl_bias_correction: multiply the per-token KL by ρ, as TRL's `use_bias_correction_kl` (DeepSeek-V3.2) does
@@ -416,7 +416,8 @@ def _masked_token_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
 
 
 def _compute_dtype(tensor: torch.Tensor) -> torch.dtype:
-    """fp32 at least: bf16 log-probs are upcast so advantages, weights and the loss stay in fp32 (method.md §6.3)."""
+    """fp32 at least: bf16 log-probs are upcast so advantages, weights and the loss stay in fp32
+    (docs/method.md §6.3)."""
     return torch.promote_types(tensor.dtype, torch.float32)
 
 

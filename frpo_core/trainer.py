@@ -7,7 +7,7 @@
 Three overrides, each small:
 - `_generate_and_score_completions` tags every completion with the id of its prompt group, derived from the sampler's
   layout (each prompt repeated `num_generations` times, contiguously, across the gathered batch) *before* TRL
-  shuffles and splits the batch, so the id survives any reordering (method.md §6.1).
+  shuffles and splits the batch, so the id survives any reordering (docs/method.md §6.1).
 - `_calculate_rewards` logs the robust reward −λ·log mean exp(−r/λ) per group, for every loss type.
 - `_compute_loss` runs `frpo_core.loss` when `loss_type="frpo"` and defers to TRL otherwise.
 """

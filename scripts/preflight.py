@@ -5,9 +5,9 @@ get it, instead of a stack trace twenty minutes into the run. Standard library o
 
 Needs: Python >= 3.11 with venv; PostgreSQL (FRPO_TEST_POSTGRES_URL, default 127.0.0.1:5432, trust auth) and Redis
 (FRPO_TEST_REDIS_URL, default 127.0.0.1:6379) for the integration tests; Chromium for the browser tests
-(FRPO_TEST_CHROMIUM, default /usr/bin/chromium), which the test command installs with apt-get when run as root; and
-for the compose tests a Docker engine with compose and debootstrap, which the tests install and start themselves as
-root (testkit/docker.py).
+(FRPO_TEST_CHROMIUM, default /usr/bin/chromium), which the test command installs with apt-get when run as root;
+bubblewrap for the code sandbox (the same; scripts/sandbox-access); and for the compose tests a Docker engine with
+compose and debootstrap, which the tests install and start themselves as root (testkit/docker.py).
 """
 
 import os
@@ -66,6 +66,12 @@ def problems():
                 "`sudo apt-get install chromium` (Debian; the test command does this itself when run as root), or "
                 "set FRPO_TEST_CHROMIUM to a Chromium binary."
             )
+    if os.geteuid() != 0 and shutil.which("bwrap") is None:
+        found.append(
+            "The code sandbox's tests need bubblewrap, which only root can install here: run `sudo apt-get install "
+            "bubblewrap` (Debian) and `sudo ./scripts/sandbox-access` once .venv exists, or run the test command as "
+            "root (it does both)."
+        )
     if not _is_root_with_apt():
         missing = [name for name in ("docker", "docker-compose", "debootstrap") if shutil.which(name) is None]
         if missing:

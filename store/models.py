@@ -56,7 +56,7 @@ class RunStatus(enum.StrEnum):
 
 
 class Sweep(Base):
-    """A base spec and a grid (λ / β / seed); each grid point is one run linked here."""
+    """A base spec and a grid (λ / β / seed); each grid point is one run linked here, owned by the sweep's owner."""
 
     __tablename__ = "sweeps"
 
@@ -65,6 +65,9 @@ class Sweep(Base):
     base_spec: Mapped[dict[str, Any]]
     grid: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    owner_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL", name="fk_sweeps_owner_key_id"), index=True
+    )
 
     runs: Mapped[list[Run]] = relationship(back_populates="sweep")
 
@@ -82,6 +85,10 @@ class Run(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     sweep_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"))
+    # The key that submitted it; None (runs from before owners were recorded) leaves it to admin keys.
+    owner_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL", name="fk_runs_owner_key_id")
+    )
     queue: Mapped[str] = mapped_column(String(32), default="cpu")
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     eta_seconds: Mapped[float | None] = mapped_column(Float)
@@ -102,6 +109,7 @@ class Run(Base):
         Index("ix_runs_status_created", "status", "created_at"),
         Index("ix_runs_sweep", "sweep_id"),
         Index("ix_runs_parent", "parent_id"),
+        Index("ix_runs_owner_created", "owner_key_id", "created_at"),
     )
 
 
@@ -143,6 +151,32 @@ class Artifact(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     step: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EvalSample(Base):
+    """One judged answer of a safety evaluation: what the prompt was (its text, or only its hash where the set is
+    sensitive), what the model answered, and what the judge said, so a rate can be audited down to its answers."""
+
+    __tablename__ = "eval_samples"
+    __table_args__ = (Index("ix_eval_samples_run_step", "run_id", "step", "prompt_set"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(BigInteger)
+    prompt_set: Mapped[str] = mapped_column(String(32))  # "harmful" or "harmless"
+    prompt_id: Mapped[str] = mapped_column(String(64))  # its place in the run's fixed evaluation subset
+    prompt_sha256: Mapped[str] = mapped_column(String(64))  # the same prompt in any run or step has the same hash
+    prompt: Mapped[str | None] = mapped_column(Text)  # None where the set's texts are not to be stored
+    decoding: Mapped[str] = mapped_column(String(16))  # "greedy", or "sampled" (sample_index 0..K-1)
+    sample_index: Mapped[int] = mapped_column(Integer, default=0)
+    answer: Mapped[str] = mapped_column(Text)
+    judge: Mapped[str] = mapped_column(String(200))
+    judge_version: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str | None] = mapped_column(String(32))  # "refused" or "answered"
+    score: Mapped[float | None] = mapped_column(
+        Float
+    )  # the judge's harmfulness score, 0 (safe) to 1, where it gives one
+    kl: Mapped[float | None] = mapped_column(Float)  # this answer's log-ratio to the reference model, where measured
 
 
 class ApiKey(Base):

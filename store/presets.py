@@ -1,4 +1,4 @@
-"""Named presets: the paper's settings (method.md §2.3, §3) and the toy task's, selectable in a job spec by name.
+"""Named presets: the paper's settings (docs/method.md §2.3, §3) and the toy task's, selectable in a job spec by name.
 
 A preset is a set of field values that a spec starts from; anything the spec gives itself wins
 (`{"kind": "train", "method": "frpo", "preset": "safety-mistral-7b", "lamb": 0.5}`). Where a preset keeps something
@@ -23,7 +23,7 @@ PAPER_SAFETY_LAMBDA_BETA: tuple[tuple[float, float], ...] = (
     (0.2, 5e-3),
     (0.1, 0.1),
 )
-"""(λ, β) pairs of the authors' safety runs (method.md §2.3)."""
+"""(λ, β) pairs of the authors' safety runs (docs/method.md §2.3)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ _PAPER_EVAL: dict[str, Any] = {
     "helpfulness": "allenai/Llama-3.1-8B-Instruct-RM-RB2",
     "strongreject": "strongreject",
 }
-"""The paper's in-loop evaluation (method.md §3) with local judges; give `eval.harmless_prompts` (e.g. the authors'
+"""The paper's in-loop evaluation (docs/method.md §3) with local judges; give `eval.harmless_prompts` (e.g. the authors'
 eval_normal_prompts.jsonl) for over-refusal, the KL on harmless prompts and the helpfulness reward."""
 
 _SAFETY_RL: dict[str, Any] = {
@@ -83,7 +83,7 @@ _SAFETY_RL: dict[str, Any] = {
 }
 _SAFETY_NOTES = (
     "GRPO baseline uses FRPO's beta and raw centred advantages (scale_rewards=none); the paper's GRPO used beta=0.1 "
-    "and std-scaled advantages (method.md 2.4 item 5)",
+    "and std-scaled advantages (docs/method.md §2.4 item 5)",
     "safety reward = 1 - StrongREJECT judge harmfulness only; the paper averaged it with OpenAI moderation "
     "(add judge 'openai-moderation' with an API key to match)",
     "128 completions per step as 16 per micro-batch x 8 accumulation steps on one worker; the paper used 8 GPUs",
@@ -115,7 +115,7 @@ PRESETS: dict[str, Preset] = {
     "safety-mistral-7b": Preset(
         "train",
         {**_SAFETY_RL, "model": "mistralai/Mistral-7B-Instruct-v0.1"},
-        "The paper's safety RL on Mistral-7B-Instruct-v0.1 (method.md 2.3).",
+        "The paper's safety RL on Mistral-7B-Instruct-v0.1 (docs/method.md §2.3).",
         requires={"dataset": "the safety training mix: a parquet/jsonl with prompt and ability (or task) columns"},
         notes=_SAFETY_NOTES,
     ),
@@ -173,7 +173,7 @@ PRESETS: dict[str, Preset] = {
             "queue": "gpu",
             "eval": _PAPER_EVAL | {"every": 100},
         },
-        "The paper's Alpaca SFT: first 40k examples, lr 1e-6, batch 32, one epoch (method.md §3).",
+        "The paper's Alpaca SFT: first 40k examples, lr 1e-6, batch 32, one epoch (docs/method.md §3).",
         notes=("batch 32 as 4 x 8 accumulation steps on one worker; the paper used 4 per GPU on 8 GPUs",),
     ),
     "gsm8k-sft": Preset(
@@ -191,23 +191,27 @@ PRESETS: dict[str, Preset] = {
             "queue": "gpu",
             "eval": _PAPER_EVAL | {"every": 50},
         },
-        "The paper's GSM8K SFT: lr 6e-6, cosine, batch 32, one epoch (method.md §3).",
-        notes=("the SFT target keeps the final '#### N' answer line, which the authors' script dropped (2.4 item 10)",),
+        "The paper's GSM8K SFT: lr 6e-6, cosine, batch 32, one epoch (docs/method.md §3).",
+        notes=(
+            "the SFT target keeps the final '#### N' answer line, which the authors' script dropped "
+            "(docs/method.md §2.4 item 10)",
+        ),
     ),
 }
 
 
 MATH_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
-"""The authors' math system prompt, for RL and MATH500 (method.md §2.3, §3); frpo_core.math.data holds the same text."""
+"""The authors' math system prompt, for RL and MATH500 (docs/method.md §2.3, §3); frpo_core.math.data holds the same
+text."""
 
 _MATH_NOTES = (
     "GRPO and FRPO share every setting here (lr 6e-6, max_grad_norm 0.5, beta 1e-4, raw centred advantages, the same "
     "batch); the paper's GRPO baseline used max_grad_norm 1.0 (and 4 x 16 per device), and its FRPO lr 5e-6 for "
-    "lambda <= 0.5 (method.md 2.4 item 5)",
+    "lambda <= 0.5 (docs/method.md §2.4 item 5)",
     "512 completions (64 prompts) per step as 32 per micro-batch x 16 accumulation steps on one worker, whole prompt "
     "groups per micro-batch; the paper used 32 x 2 on 8 GPUs",
     "data: competition_math Levels 3-5 with MATH500's problems removed (the run's 'decontaminated' tag counts them); "
-    "the paper did not decontaminate (method.md 2.4 item 9) and held out its first 100 problems for validation",
+    "the paper did not decontaminate (docs/method.md §2.4 item 9) and held out its first 100 problems for validation",
     "max_steps 400 is about 3 epochs (the paper's) of the ~8.6k problems left at 64 prompts a step; the exact count is "
     "in the run's data event",
     "correctness is decided by math-verify; the paper used understand-r1-zero's boxed_reward_fn",
@@ -290,7 +294,7 @@ PRESETS.update(
                     "top_p": 1.0,
                 },
             },
-            "The paper's math RL on Qwen2.5-Math-7B (method.md 2.3): LoRA r64/α128, β 1e-4, lr 6e-6 cosine, "
+            "The paper's math RL on Qwen2.5-Math-7B (docs/method.md §2.3): LoRA r64/α128, β 1e-4, lr 6e-6 cosine, "
             "512 completions a step, MATH Levels 3-5 without MATH500.",
             notes=_MATH_NOTES,
         ),
@@ -315,11 +319,11 @@ PRESETS.update(
                 "save_steps": 100,
                 "queue": "gpu",
                 "eval": None,
-                # as the authors' GPU runs (method.md §2.3 "Setup"): bf16, gradient checkpointing, flash-attn 2 when
-                # installed; `num_gpus: 8` (with gradient_accumulation_steps 1) runs it on 8 GPUs as they did
+                # as the authors' GPU runs (docs/method.md §2.3 "Setup"): bf16, gradient checkpointing, flash-attn 2
+                # when installed; `num_gpus: 8` (with gradient_accumulation_steps 1) runs it on 8 GPUs as they did
                 "gpu": {"bf16": True, "gradient_checkpointing": True},
             },
-            "The paper's code SFT after math RL (method.md §3): OpenCodeInstruct, LoRA r16/α32, lr 5e-5 cosine, "
+            "The paper's code SFT after math RL (docs/method.md §3): OpenCodeInstruct, LoRA r16/α32, lr 5e-5 cosine, "
             "grad-norm 0.3, 64 a step, loss on the answer only, bf16, no in-loop evaluation.",
             notes=_CODE_SFT_NOTES,
         ),
@@ -375,7 +379,8 @@ PRESETS.update(
                 "grid": {"lamb": [0.2, 0.5], "seed": [0, 1, 2]},
                 "grpo_budgets": {"max_steps": [60, 120, 180]},
             },
-            "The toy experiment with GRPO at three step budgets, so that its runs trace a frontier (method.md §7).",
+            "The toy experiment with GRPO at three step budgets, so that its runs trace a frontier "
+            "(docs/method.md §7).",
             requires={"base.train.parent_id": "the warm-start run the RL starts from (a toy-warm-start finetune)"},
         ),
         "safety-frontier-mistral-7b": Preset(

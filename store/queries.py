@@ -39,7 +39,8 @@ AnySpec = TrainSpec | FinetuneSpec | EvaluateSpec
 KEY_PREFIX = "frpo"
 # Each scope implies the ones before it: admin ⊃ submit ⊃ read.
 SCOPES = ("read", "submit", "admin")
-LAST_USED_RESOLUTION = timedelta(minutes=5)
+# A key's last use is kept to the minute: written at most once a minute per key (api/key_use.py).
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class QueryError(Exception):
@@ -108,14 +109,24 @@ def key_has_scope(key: ApiKey, needed: str) -> bool:
     return granted >= SCOPES.index(needed)
 
 
+def owner_scope(key: ApiKey) -> int | None:
+    """Whose runs and sweeps `key` sees and acts on: its own (its id) for a submit key; every one (None) for an admin
+    key, and for a read-only key, an observer such as the dashboard that changes nothing. Another owner's run is
+    reported as not found, never as forbidden, so ids do not leak."""
+    if key_has_scope(key, "admin") or not key_has_scope(key, "submit"):
+        return None
+    return key.id
+
+
 def touch_api_key(session: Session, key_id: int) -> None:
-    """Record use, at most every few minutes (no write per request)."""
+    """Record use, unless the stored value is under LAST_USED_RESOLUTION old (a twin request wrote it)."""
     now = utcnow()
     session.execute(
         update(ApiKey)
         .where(ApiKey.id == key_id)
         .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
         .values(last_used_at=now)
+        .execution_options(synchronize_session=False)  # SQLite's naive datetimes cannot be compared in Python
     )
 
 
@@ -151,16 +162,16 @@ def save_idempotency_record(
 # --- jobs -----------------------------------------------------------------------------------------------------------
 
 
-def check_lineage(session: Session, spec: AnySpec) -> Run | None:
-    """The run a job starts from (a train or finetune job's `parent_id`, an evaluate job's `run_id`): it must exist,
-    have succeeded and have a final model. Raises SpecError naming the field otherwise; None when the job starts from
-    a model rather than a run."""
+def check_lineage(session: Session, spec: AnySpec, owner: int | None = None) -> Run | None:
+    """The run a job starts from (a train or finetune job's `parent_id`, an evaluate job's `run_id`): it must exist
+    (and belong to `owner`, if given), have succeeded and have a final model. Raises SpecError naming the field
+    otherwise; None when the job starts from a model rather than a run."""
     field = "run_id" if spec.kind == "evaluate" else "parent_id"
     source_id = getattr(spec, field)
     if source_id is None:
         return None
     source = session.get(Run, source_id)
-    if source is None:
+    if source is None or not _owned(source, owner):
         raise SpecError(field, f"there is no run {source_id}")
     if source.status != RunStatus.succeeded:
         raise SpecError(field, f"run {source_id} is {source.status.value}; it must have succeeded")
@@ -183,8 +194,10 @@ def create_run(
     sweep_id: uuid.UUID | None = None,
     parent: Run | None = None,
     extra_tags: dict[str, Any] | None = None,
+    owner_key_id: int | None = None,
 ) -> Run:
-    """Insert a queued run for `spec` (defaults filled in). The caller commits, then enqueues.
+    """Insert a queued run for `spec` (defaults filled in), owned by the key `owner_key_id`. The caller commits, then
+    enqueues.
 
     A run started from another (`parent`) inherits its tags (method, λ, β, seed, base model), so a fine-tuning run
     is grouped with the RL run it degrades in every chart.
@@ -199,6 +212,7 @@ def create_run(
         queue=spec.queue,
         sweep_id=sweep_id,
         parent_id=parent.id if parent else None,
+        owner_key_id=owner_key_id,
         created_at=utcnow(),
     )
     session.add(run)
@@ -207,20 +221,28 @@ def create_run(
 
 
 def create_pipeline(
-    session: Session, spec: PipelineSpec, *, sweep_id: uuid.UUID | None = None, **tags: Any
+    session: Session,
+    spec: PipelineSpec,
+    *,
+    sweep_id: uuid.UUID | None = None,
+    submitter: ApiKey | None = None,
+    **tags: Any,
 ) -> list[Run]:
     """The pipeline's runs, each the parent of the next, all tagged with the first one's id: train, finetune, then
     the evaluation of the fine-tuned model (`evaluate`), and, with `evaluate_before`, the same evaluation of the
     trained model (a second child of the training run, last in the list). Only the first is to be enqueued: a worker
     enqueues each later stage when the one before it succeeds (see store.leases.parent_ready). The training stage
-    starts from its `parent_id` run if it names one (checked: it must have succeeded)."""
+    starts from its `parent_id` run if it names one (checked: it must have succeeded and be the `submitter`'s to
+    see). Every stage is owned by the `submitter`."""
     tags = {**tags, **spec.tags()}
-    train = create_run(
-        session, spec.train, sweep_id=sweep_id, parent=check_lineage(session, spec.train), extra_tags=tags
-    )
+    owned = _ownership(submitter)
+    parent = check_lineage(session, spec.train, owner=_scope(submitter))
+    train = create_run(session, spec.train, sweep_id=sweep_id, parent=parent, extra_tags=tags, **owned)
     train.tags = {**train.tags, "pipeline": str(train.id)}
     stage_tags = {**tags, "pipeline": str(train.id)}
-    finetune = create_run(session, spec.finetune_spec(train.id), sweep_id=sweep_id, parent=train, extra_tags=stage_tags)
+    finetune = create_run(
+        session, spec.finetune_spec(train.id), sweep_id=sweep_id, parent=train, extra_tags=stage_tags, **owned
+    )
     runs = [train, finetune]
     evaluations = [(finetune, "after_finetune")] if spec.evaluate else []
     evaluations += [(train, "before_finetune")] if spec.evaluate_before else []
@@ -232,14 +254,28 @@ def create_pipeline(
                 sweep_id=sweep_id,
                 parent=model,
                 extra_tags={**stage_tags, "evaluates": when},
+                **owned,
             )
         )
     return runs
 
 
-def get_run(session: Session, run_id: uuid.UUID) -> Run:
+def _owned(row: Run | Sweep, owner: int | None) -> bool:
+    return owner is None or row.owner_key_id == owner
+
+
+def _ownership(submitter: ApiKey | None) -> dict[str, int | None]:
+    return {"owner_key_id": submitter.id if submitter else None}
+
+
+def _scope(submitter: ApiKey | None) -> int | None:
+    return owner_scope(submitter) if submitter else None
+
+
+def get_run(session: Session, run_id: uuid.UUID, owner: int | None = None) -> Run:
+    """The run `run_id`; NotFound if there is none, or if `owner` is given and does not own it (see owner_scope)."""
     run = session.get(Run, run_id)
-    if run is None:
+    if run is None or not _owned(run, owner):
         raise NotFound(f"no job with id {run_id}")
     return run
 
@@ -258,11 +294,14 @@ def list_runs(
     method: str | None = None,
     sweep_id: uuid.UUID | None = None,
     parent_id: uuid.UUID | None = None,
+    owner: int | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> RunPage:
-    """Newest first, with the total matching count for pagination."""
+    """Newest first, with the total matching count for pagination; only `owner`'s runs if given."""
     conditions = []
+    if owner is not None:
+        conditions.append(Run.owner_key_id == owner)
     if status is not None:
         conditions.append(Run.status == status)
     if kind is not None:
@@ -280,11 +319,12 @@ def list_runs(
     return RunPage(items=items, total=total)
 
 
-def cancel_run(session: Session, run_id: uuid.UUID) -> Run:
-    """Queued: cancelled now. Running: flag it; the worker stops it. Finished: Conflict.
+def cancel_run(session: Session, run_id: uuid.UUID, owner: int | None = None) -> Run:
+    """Queued: cancelled now. Running: flag it; the worker stops it. Finished: Conflict. Another `owner`'s: NotFound.
 
     Conditional UPDATEs, so a worker claiming the run at the same moment cannot be overwritten.
     """
+    get_run(session, run_id, owner)
     now = utcnow()
     cancelled = session.execute(
         update(Run)
@@ -310,14 +350,20 @@ def cancel_run(session: Session, run_id: uuid.UUID) -> Run:
     return run
 
 
-def retry_run(session: Session, run_id: uuid.UUID) -> Run:
-    """A new queued run with the old one's spec, parent, sweep and tags (plus retry_of). Only failed or cancelled."""
-    old = get_run(session, run_id)
+def retry_run(session: Session, run_id: uuid.UUID, owner: int | None = None) -> Run:
+    """A new queued run with the old one's spec, parent, sweep, tags (plus retry_of) and owner, whoever retries it.
+    Only failed or cancelled ones; another `owner`'s: NotFound."""
+    old = get_run(session, run_id, owner)
     if old.status not in (RunStatus.failed, RunStatus.cancelled):
         raise Conflict(f"job {run_id} is {old.status.value}; only failed or cancelled jobs can be retried")
     spec = JOB_SPEC.validate_python(old.spec)
     run = create_run(
-        session, spec, sweep_id=old.sweep_id, parent=old.parent, extra_tags={**old.tags, "retry_of": str(old.id)}
+        session,
+        spec,
+        sweep_id=old.sweep_id,
+        parent=old.parent,
+        extra_tags={**old.tags, "retry_of": str(old.id)},
+        owner_key_id=old.owner_key_id,
     )
     add_event(session, run.id, f"retry of {old.id}", retry_of=str(old.id))
     return run
@@ -326,44 +372,57 @@ def retry_run(session: Session, run_id: uuid.UUID) -> Run:
 # --- sweeps ---------------------------------------------------------------------------------------------------------
 
 
-def create_sweep(session: Session, spec: SweepSpec) -> tuple[Sweep, list[Run]]:
-    """One Sweep row and, per grid point, one queued run or one pipeline (its runs all carry the sweep's id and name).
-    Returns the sweep and the runs to enqueue now: a pipeline's later stages are enqueued when their parent succeeds.
+def create_sweep(session: Session, spec: SweepSpec, submitter: ApiKey | None = None) -> tuple[Sweep, list[Run]]:
+    """One Sweep row and, per grid point, one queued run or one pipeline (its runs all carry the sweep's id and name),
+    all owned by the `submitter`. Returns the sweep and the runs to enqueue now: a pipeline's later stages are
+    enqueued when their parent succeeds.
     """
+    owned = _ownership(submitter)
     sweep = Sweep(
         name=spec.name,
         base_spec=spec.base.model_dump(mode="json"),
         grid={**spec.grid.axes(), **({"grpo_budgets": spec.grpo_budgets.axes()} if spec.grpo_budgets else {})},
         created_at=utcnow(),
+        **owned,
     )
     session.add(sweep)
     session.flush()
     first_stages = []
     for point in spec.points():
         if isinstance(point, PipelineSpec):
-            first_stages.append(create_pipeline(session, point, sweep_id=sweep.id, sweep=spec.name)[0])
-        else:
-            parent = check_lineage(session, point)
             first_stages.append(
-                create_run(session, point, sweep_id=sweep.id, parent=parent, extra_tags={"sweep": spec.name})
+                create_pipeline(session, point, sweep_id=sweep.id, submitter=submitter, sweep=spec.name)[0]
+            )
+        else:
+            parent = check_lineage(session, point, owner=_scope(submitter))
+            first_stages.append(
+                create_run(session, point, sweep_id=sweep.id, parent=parent, extra_tags={"sweep": spec.name}, **owned)
             )
     return sweep, first_stages
 
 
-def get_sweep(session: Session, sweep_id: uuid.UUID) -> tuple[Sweep, Sequence[Run]]:
+def get_sweep(session: Session, sweep_id: uuid.UUID, owner: int | None = None) -> tuple[Sweep, Sequence[Run]]:
+    """The sweep and its runs; NotFound if there is none, or if `owner` is given and does not own it."""
     sweep = session.get(Sweep, sweep_id)
-    if sweep is None:
+    if sweep is None or not _owned(sweep, owner):
         raise NotFound(f"no sweep with id {sweep_id}")
     runs = session.scalars(select(Run).where(Run.sweep_id == sweep_id).order_by(Run.created_at, Run.id)).all()
     return sweep, runs
 
 
-def list_sweeps(session: Session, *, limit: int = 50, offset: int = 0) -> tuple[list[tuple[Sweep, int]], int]:
-    """Sweeps newest first, each with how many jobs carry its id, and the total number of sweeps."""
-    total = session.scalar(select(func.count()).select_from(Sweep)) or 0
+def list_sweeps(
+    session: Session, *, owner: int | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[tuple[Sweep, int]], int]:
+    """Sweeps newest first (only `owner`'s if given), each with how many jobs carry its id, and the total number."""
+    conditions = [Sweep.owner_key_id == owner] if owner is not None else []
+    total = session.scalar(select(func.count()).select_from(Sweep).where(*conditions)) or 0
     job_count = select(func.count()).where(Run.sweep_id == Sweep.id).correlate(Sweep).scalar_subquery()
     rows = session.execute(
-        select(Sweep, job_count).order_by(Sweep.created_at.desc(), Sweep.id.desc()).limit(limit).offset(offset)
+        select(Sweep, job_count)
+        .where(*conditions)
+        .order_by(Sweep.created_at.desc(), Sweep.id.desc())
+        .limit(limit)
+        .offset(offset)
     ).all()
     return [(sweep, count) for sweep, count in rows], total
 
@@ -371,8 +430,8 @@ def list_sweeps(session: Session, *, limit: int = 50, offset: int = 0) -> tuple[
 # --- metrics, events, artifacts -------------------------------------------------------------------------------------
 
 
-def metric_keys(session: Session, run_id: uuid.UUID) -> list[str]:
-    get_run(session, run_id)
+def metric_keys(session: Session, run_id: uuid.UUID, owner: int | None = None) -> list[str]:
+    get_run(session, run_id, owner)
     return list(
         session.scalars(
             select(MetricPoint.key).where(MetricPoint.run_id == run_id).distinct().order_by(MetricPoint.key)
@@ -390,13 +449,15 @@ def metric_series(session: Session, run_id: uuid.UUID, key: str) -> tuple[list[i
     return [r[0] for r in rows], [r[1] for r in rows]
 
 
-def list_events(session: Session, run_id: uuid.UUID, *, after_id: int = 0, limit: int = 100) -> Sequence[Event]:
-    get_run(session, run_id)
+def list_events(
+    session: Session, run_id: uuid.UUID, *, owner: int | None = None, after_id: int = 0, limit: int = 100
+) -> Sequence[Event]:
+    get_run(session, run_id, owner)
     return session.scalars(
         select(Event).where(Event.run_id == run_id, Event.id > after_id).order_by(Event.id).limit(limit)
     ).all()
 
 
-def list_artifacts(session: Session, run_id: uuid.UUID) -> Sequence[Artifact]:
-    get_run(session, run_id)
+def list_artifacts(session: Session, run_id: uuid.UUID, owner: int | None = None) -> Sequence[Artifact]:
+    get_run(session, run_id, owner)
     return session.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id)).all()

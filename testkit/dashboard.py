@@ -34,6 +34,7 @@ from store.metrics import record_artifact, write_points
 from store.migrate import upgrade
 from store.models import Run, RunStatus, Sweep, utcnow
 from store.queries import create_api_key, create_run, create_sweep, get_sweep
+from store.samples import Sample, write_samples
 from store.settings import Settings
 from store.specs import EvaluateSpec, FinetuneSpec, SweepSpec, TrainSpec
 from testkit.service import background, free_port, responds, wait_for
@@ -102,6 +103,31 @@ def rl_points(method: str, lamb: float, seed: int) -> list[tuple[str, int, float
             ("learning_rate", step, 3e-3),
         ]
     return points
+
+
+SAMPLE_PROMPTS = [f"toy request {i}: how do I pick the lock of my own shed?" for i in range(4)]
+
+
+def seed_samples() -> dict[int, list[Sample]]:
+    """Judged answers of the first fine-tuning run at its first and last evaluation: it refuses prompts 0-2 at step
+    0 and only prompt 0 at step 100 (synthetic texts, for the tests of the samples views)."""
+    refused = {0: {0, 1, 2}, FT_STEPS[-1]: {0}}
+    return {
+        step: [
+            Sample(
+                prompt_set="harmful",
+                prompt_id=str(i),
+                prompt=prompt,
+                answer="I can't help with that." if i in refusing else f"Sure: step {step}, answer {i}.",
+                judge="refusal-matcher",
+                judge_version="1",
+                verdict="refused" if i in refusing else "answered",
+                kl=0.1 * i,
+            )
+            for i, prompt in enumerate(SAMPLE_PROMPTS)
+        ]
+        for step, refusing in refused.items()
+    }
 
 
 @dataclass
@@ -196,6 +222,8 @@ def seed(database_url: str, *, runs: bool = True, with_failed: bool = False) -> 
                         seeded.finetune[str(ft.id)] = dict(ft.tags)
                         seeded.refusal[str(ft.id)] = {st: v for k, st, v in points if k == "eval/refusal_rate"}
             first_ft = session.get(Run, uuid.UUID(seeded.finetune_ids()[0]))
+            for step, sample_list in seed_samples().items():
+                write_samples(session, first_ft.id, step, sample_list)
             evaluate = create_run(session, EvaluateSpec(run_id=first_ft.id), parent=first_ft)
             evaluate.created_at = now + timedelta(hours=1)
             _finish(evaluate, evaluate.created_at)
@@ -215,7 +243,7 @@ def seed(database_url: str, *, runs: bool = True, with_failed: bool = False) -> 
         engine.dispose()
 
 
-# The frontier seed (method.md §7): GRPO at three step budgets traces a frontier of (KL moved in RL, refusal after
+# The frontier seed (docs/method.md §7): GRPO at three step budgets traces a frontier of (KL moved in RL, refusal after
 # fine-tuning); FRPO λ=0.5 lies well above it at a KL inside GRPO's range, FRPO λ=2 moved further than any GRPO budget.
 FRONTIER_GRPO = {60: (0.30, 0.40), 120: (0.50, 0.50), 180: (0.70, 0.55)}  # max_steps -> (KL moved, refusal after)
 FRONTIER_FRPO = {0.5: (0.50, 0.65), 2.0: (0.90, 0.60)}  # λ -> (KL moved, refusal after), at 120 steps
@@ -234,7 +262,7 @@ class FrontierSeeded:
     pipelines: dict[str, list[tuple[str, float | None, int, int, float, float]]] = field(default_factory=dict)
 
     def points(self, sweep: str) -> tuple[dict[str, list[tuple[float, float]]], dict[str, list[tuple[float, float]]]]:
-        """(GRPO's points by max_steps, FRPO's by λ): what `analysis.frontier.compare` is given for this sweep."""
+        """(GRPO's points by max_steps, FRPO's by λ): what `analysis.verdict.compare` is given for this sweep."""
         grpo: dict[str, list[tuple[float, float]]] = {}
         frpo: dict[str, list[tuple[float, float]]] = {}
         for method, lamb, steps, _, kl, after in self.pipelines[sweep]:

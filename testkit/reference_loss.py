@@ -1,4 +1,4 @@
-"""A straightforward, loop-per-group FRPO loss written from the formula in method.md §2.2.
+"""A straightforward, loop-per-group FRPO loss written from the formula in docs/method.md §2.2.
 
 Linear space, no tricks: the vectorised `frpo_core.loss` must agree with it in float64. The loss-cost benchmark times
 it as the per-group-loop alternative.

@@ -1,4 +1,5 @@
-"""Benchmark evaluation of one model for an `evaluate` job: lm-eval tasks and EvalPlus-style code sets (method.md §3).
+"""Benchmark evaluation of one model for an `evaluate` job: lm-eval tasks and EvalPlus-style code sets
+(docs/method.md §3).
 
 The paper's math setting is judged on MATH500 (`minerva_math500`) and MBPP+ / HumanEval+ after downstream code SFT,
 and a pipeline with `evaluate_before` measures the same before it, so the drop is visible. Every metric is written at
@@ -55,7 +56,7 @@ def resolve_backend(backend: str) -> str:
 
 def plain_model(source: str, output_dir: Path, engine: Engine, run_id: uuid.UUID) -> str:
     """`source`, or, when it is a LoRA adapter, the adapter merged into its base (`output_dir/merged`): benchmarks
-    and judges load a plain model. RL and SFT runs here already leave merged models (method.md §6.11)."""
+    and judges load a plain model. RL and SFT runs here already leave merged models (docs/method.md §6.11)."""
     if not (Path(source) / "adapter_config.json").is_file():
         return source
     from frpo_core.jobs.sft import merge_lora

@@ -1,11 +1,11 @@
-"""How the training child starts: one process, or `accelerate launch` with one process per GPU (method.md §2.3).
+"""How the training child starts: one process, or `accelerate launch` with one process per GPU (docs/method.md §2.3).
 
     python -m workers.launch --parent-pid PID -- <accelerate launch arguments>   # started by workers.runner
 
 A train or finetune job with `gpu.num_gpus` > 1, or with DeepSpeed (`gpu.distributed` "zero2" | "zero3"), runs its
 training child under `accelerate launch --config_file <shipped config> --num_processes N -m workers.runner --train
 <id>`, inside the one worker that owns the N GPUs (product.md: no home-made scheduler). FRPOTrainer already gathers
-groups that span ranks (method.md §6.2), and SFTTrainer is data parallel under accelerate as it is; every rank runs
+groups that span ranks (docs/method.md §6.2), and SFTTrainer is data parallel under accelerate as it is; every rank runs
 `workers.stages.work`, and only rank 0 writes metrics, events and artifacts (:func:`is_main_process`).
 
 The launcher is started through this module rather than as `accelerate launch` directly so that it, too, dies with

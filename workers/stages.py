@@ -11,7 +11,7 @@ metrics, events and artifacts (`is_main_process`), while all ranks train and eva
 Which model a job starts from: a train job from `model` or, with `parent_id`, from that run's final model (e.g. a
 warm start); a finetune job from its parent's model (or `model`); an evaluate job from its run's model. The reference
 for every KL is the model the run started from, so an RL run's `eval/kl_*` is the KL it moved in RL and a fine-tuning
-run's is its drift from the RL policy (method.md §3, §7).
+run's is its drift from the RL policy (docs/method.md §3, §7).
 """
 
 from __future__ import annotations
@@ -111,9 +111,10 @@ def _safety_evaluation(
     reference: str | None,
     rl_generation: tuple[int, float] | None = None,
 ):
-    """A safety evaluator on the spec's fixed prompt subsets, its judges and scorer recorded on the run (§6.10). Its
-    sampled answers are `eval.sample_length` tokens long at `eval.temperature`, where unset as an RL run's own answers
-    (`rl_generation`: its completion length and temperature), else `eval.max_new_tokens` tokens at temperature 1."""
+    """A safety evaluator on the spec's fixed prompt subsets, its judges and scorer recorded on the run
+    (docs/method.md §6.10). Its sampled answers are `eval.sample_length` tokens long at `eval.temperature`, where unset
+    as an RL run's own answers (`rl_generation`: its completion length and temperature), else `eval.max_new_tokens`
+    tokens at temperature 1."""
     from transformers import AutoTokenizer
 
     from frpo_core.safety.evaluation import Sampling, evaluator_for_prompt_set
@@ -255,7 +256,7 @@ def rl_job(spec: TrainSpec, start: str, output_dir: Path):
 
 def _run_rl(job, spec_eval: EvalSpec | None, run_id: uuid.UUID, engine: Engine, start: str, resume: Path | None):
     """Train an RLJob with the sink and the evaluation, recording its data and reward identities on the run (the
-    math data's decontamination count as an event and a `decontaminated` tag, method.md §6.10)."""
+    math data's decontamination count as an event and a `decontaminated` tag, docs/method.md §6.10)."""
     from frpo_core.jobs.rewards import reward_identities
     from frpo_core.jobs.rl import build_rl_trainer, load_rl_prompts_of
     from frpo_core.jobs.sft import save_final
@@ -275,7 +276,7 @@ def _run_rl(job, spec_eval: EvalSpec | None, run_id: uuid.UUID, engine: Engine, 
 
 def _record_inputs(engine: Engine, run_id: uuid.UUID, rewards: dict[str, str], data: dict, bound: dict) -> None:
     """The rewards' scorers, the data and the prompts' length bound as events; the math data's decontamination also
-    as a tag, where a chart's reader sees it (method.md §6.10); the number of training processes when launched."""
+    as a tag, where a chart's reader sees it (docs/method.md §6.10); the number of training processes when launched."""
     with session_scope(engine) as session:
         add_event(session, run_id, "rewards: " + ", ".join(f"{k} = {v}" for k, v in rewards.items()), **rewards)
         add_event(session, run_id, "data: " + ", ".join(f"{k} = {v}" for k, v in data.items()), **data)
@@ -314,7 +315,7 @@ def _finetune(
 ) -> tuple[Path, int]:
     """SFT of `start` (the parent's model, or a base model), resuming from `resume` if given, evaluated at step 0,
     every `eval.every` steps and at the end; the reference for the KL is the model as it was when fine-tuning began
-    (method.md §6.11), also after a resume."""
+    (docs/method.md §6.11), also after a resume."""
     if spec.mode == "rl":
         return _downstream_rl(spec, run_id, engine, output_dir, start, resume)
     from frpo_core.jobs.sft import build_sft_trainer, load_sft_data, save_final

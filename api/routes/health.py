@@ -34,8 +34,9 @@ def kombu_check(broker_url: str) -> Callable[[], None]:
 
 
 @router.get("/healthz", response_model=Health)
-def healthz() -> Health:
-    """The process is up. Touches nothing else."""
+async def healthz() -> Health:
+    """The process is up. Touches nothing else, and runs on the event loop: it never waits for a thread of the pool
+    that the (sync) database handlers share."""
     return Health(status="ok")
 
 

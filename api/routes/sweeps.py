@@ -25,7 +25,7 @@ def sweep_out(sweep: Sweep, runs: Sequence[Run]) -> SweepOut:
 
 @router.post("", status_code=202, response_model=SweepOut)
 def submit_sweep(
-    spec: SweepSpec, session: SessionDep, settings: SettingsDep, _: SubmitKey, idem: IdempotencyDep
+    spec: SweepSpec, session: SessionDep, settings: SettingsDep, key: SubmitKey, idem: IdempotencyDep
 ) -> JSONResponse:
     """Queue one job or pipeline per grid point (and the GRPO baselines if include_grpo), all or none."""
     if (replayed := idem.replay()) is not None:
@@ -34,7 +34,7 @@ def submit_sweep(
         check_runnable(spec.base, settings)  # grid axes (λ, β, seed) do not change what check_runnable looks at
     except SpecError as exc:
         raise SpecError(f"base.{exc.field}", exc.message) from exc
-    sweep, first_stages = queries.create_sweep(session, spec)
+    sweep, first_stages = queries.create_sweep(session, spec, submitter=key)
     body = sweep_out(*queries.get_sweep(session, sweep.id)).model_dump(mode="json")
     return idem.commit(202, body, enqueue=first_stages)  # later pipeline stages start when their parent succeeds
 
@@ -42,16 +42,16 @@ def submit_sweep(
 @router.get("", response_model=SweepPage)
 def list_sweeps(
     session: SessionDep,
-    _: ReadKey,
+    key: ReadKey,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> SweepPage:
     """Newest first, each with its number of jobs (`GET /sweeps/{id}` has the jobs themselves)."""
-    rows, total = queries.list_sweeps(session, limit=limit, offset=offset)
+    rows, total = queries.list_sweeps(session, owner=queries.owner_scope(key), limit=limit, offset=offset)
     items = [SweepSummary(**SweepBase.model_validate(sweep).model_dump(), job_count=count) for sweep, count in rows]
     return SweepPage(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{sweep_id}", response_model=SweepOut)
-def get_sweep(sweep_id: uuid.UUID, session: SessionDep, _: ReadKey) -> SweepOut:
-    return sweep_out(*queries.get_sweep(session, sweep_id))
+def get_sweep(sweep_id: uuid.UUID, session: SessionDep, key: ReadKey) -> SweepOut:
+    return sweep_out(*queries.get_sweep(session, sweep_id, queries.owner_scope(key)))

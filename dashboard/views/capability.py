@@ -1,4 +1,4 @@
-"""Capability: what downstream fine-tuning cost and gained in capability, GRPO against FRPO (method.md §3).
+"""Capability: what downstream fine-tuning cost and gained in capability, GRPO against FRPO (docs/method.md §3).
 
 The paper's math setting: MATH500 after code SFT against FRPO's λ with GRPO as the reference, the code sets (MBPP+,
 HumanEval+) beside it, before / after bars per setting, and the benchmark table of any set of runs. The selection

@@ -10,8 +10,9 @@ import streamlit as st
 
 from dashboard import aggregate, charts, reads, selection, ui
 from dashboard.aggregate import BANDS
-from dashboard.client import ApiConfig, Json
+from dashboard.client import ApiConfig
 from dashboard.keys import COMPARE_FINETUNE_KEYS as FINETUNE_KEYS
+from frpo_client import Json
 
 RL_KEYS = ("reward", "robust_reward")
 BAND_CHOICES = {"minmax": "min–max over seeds", "sd": "mean ± 1 sd over seeds"}
@@ -70,11 +71,40 @@ def choose(config: ApiConfig) -> tuple[tuple[str, ...], str | None, str]:
     return run_ids, sweep_id, band
 
 
-def _percent_table(table: pd.DataFrame) -> pd.DataFrame:
+def group_labels(finetune: list[Json]) -> list[str]:
+    """The groups these runs fall in (GRPO first, FRPO by λ), as the charts label them."""
+    used = [r for r in finetune if aggregate.usable(r)]
+    split = aggregate.split_settings(used)
+    groups = sorted({aggregate.group_of(r.get("tags") or {}, split) for r in used}, key=lambda g: g.order)
+    return [group.label for group in groups]
+
+
+def pick_reference(labels: list[str]) -> str | None:
+    """The sidebar's reference: any group of the selection, pinned in the URL (`ref=`); None keeps GRPO."""
+    pinned = ui.query_value("ref")
+    options = ["", *labels]
+    chosen = st.sidebar.selectbox(
+        "Reference",
+        options,
+        index=options.index(pinned) if pinned in options else 0,
+        format_func=lambda label: label or "GRPO (the baseline)",
+        key="compare_ref",
+        help="The group the others are read against: drawn dashed grey, and the table's differences are from it.",
+    )
+    ui.set_query(ref=chosen or None)
+    return chosen or None
+
+
+def _percent_table(table: pd.DataFrame, reference: str | None = None) -> pd.DataFrame:
     shown = table[["group", "runs", "before", "after", "drop", "drop_sd"]].copy()
     for column in ("before", "after", "drop", "drop_sd"):
         shown[column] = shown[column] * 100.0
-    shown["group"] = shown["group"].map(charts.legend_name)
+    against = reference or ("GRPO" if "GRPO" in set(shown["group"]) else None)
+    if against in set(shown["group"]):
+        row = shown.set_index("group").loc[against]
+        shown["after − reference (points)"] = shown["after"] - row["after"]
+        shown["drop − reference (points)"] = shown["drop"] - row["drop"]
+    shown["group"] = shown["group"].map(lambda label: charts.legend_name(label, reference))
     return shown.rename(
         columns={
             "group": "method",
@@ -87,7 +117,9 @@ def _percent_table(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def refusal_chart(finetune: list[Json], series: dict[str, dict[str, Json]], band: str) -> bool:
+def refusal_chart(
+    finetune: list[Json], series: dict[str, dict[str, Json]], band: str, reference: str | None = None
+) -> bool:
     """Figure 1: refusal on harmful prompts against the downstream step. False when it was not measured."""
     long = aggregate.long_frame(finetune, series, "eval/refusal_rate")
     if long.empty:
@@ -104,20 +136,24 @@ def refusal_chart(finetune: list[Json], series: dict[str, dict[str, Json]], band
         band_text=BANDS[band],
         percent=True,
         y_range=(-2, 102),
+        reference=reference,
     )
     ui.chart(fig, "refusal rate vs fine-tuning step", banded, key="refusal")
     return True
 
 
-def before_after_section(finetune: list[Json], series: dict[str, dict[str, Json]]) -> None:
+def before_after_section(
+    finetune: list[Json], series: dict[str, dict[str, Json]], reference: str | None = None
+) -> None:
     long = aggregate.long_frame(finetune, series, "eval/refusal_rate")
     st.subheader("Before and after fine-tuning")
     st.caption(
         "Per method: the refusal rate at step 0 (the RL model as trained) and at the last evaluated step, averaged "
-        "over runs; the drop is before − after in percentage points (smaller is more robust), with its sd over runs."
+        "over runs; the drop is before − after in percentage points (smaller is more robust), with its sd over runs; "
+        "the last columns are differences from the reference (GRPO unless another group is pinned in the sidebar)."
     )
     table = aggregate.before_after(long)
-    shown = _percent_table(table)
+    shown = _percent_table(table, reference)
     strongreject = aggregate.long_frame(finetune, series, "eval/strongreject")
     if not strongreject.empty:
         sr = aggregate.before_after(strongreject).set_index("group")
@@ -177,24 +213,40 @@ def _banded(
     return panels, missing
 
 
-def _panels_chart(panels: list[tuple[str, pd.DataFrame]], band: str, text: tuple[str, ...], *, key: str, column: str):
+def _panels_chart(
+    panels: list[tuple[str, pd.DataFrame]],
+    band: str,
+    text: tuple[str, ...],
+    *,
+    key: str,
+    column: str,
+    reference: str | None = None,
+):
     """Side-by-side panels in one chart, `text` its (file name, title, subtitle, x title, y title); the CSV holds
     every panel's frame, with the panel named in `column`."""
     name, title, subtitle, x_title, y_title = text
     fig = charts.panels_figure(
-        panels, title=title, subtitle=subtitle, x_title=x_title, y_title=y_title, band_text=BANDS[band]
+        panels,
+        title=title,
+        subtitle=subtitle,
+        x_title=x_title,
+        y_title=y_title,
+        band_text=BANDS[band],
+        reference=reference,
     )
     frame = pd.concat([f.assign(**{column: panel}) for panel, f in panels], ignore_index=True)
     ui.chart(fig, name, frame, key=key)
 
 
-def kl_section(finetune: list[Json], series: dict[str, dict[str, Json]], band: str) -> None:
+def kl_section(
+    finetune: list[Json], series: dict[str, dict[str, Json]], band: str, reference: str | None = None
+) -> None:
     keys = (("eval/kl_safety", "on harmful prompts"), ("eval/kl_normal", "on harmless prompts"))
     panels, missing = _banded(finetune, series, band, keys)
     for key, name in missing:
         st.caption(f"KL {name}: **not measured** (`{key}` not logged).")
     if panels:
-        _panels_chart(panels, band, KL_CHART, key="kl", column="prompts")
+        _panels_chart(panels, band, KL_CHART, key="kl", column="prompts", reference=reference)
 
 
 def reward_section(config: ApiConfig, rl: list[Json], band: str) -> None:
@@ -238,7 +290,7 @@ def render() -> None:
     slot.plotly_chart(
         charts.loading_figure(REFUSAL_TITLE, x_title=FINETUNE_X, y_title=REFUSAL_Y, y_range=(-2, 102)),
         key="chart-refusal-loading",
-        config=ui.png_config("loading"),
+        config=ui.image_config("loading"),
     )
     try:
         run_ids, sweep_id, band = choose(config)
@@ -257,10 +309,11 @@ def render() -> None:
         else:
             # The first chart needs one series per run: read it alone, draw it, then read the rest.
             ids = reads.ids(finetune)
+            reference = pick_reference(group_labels(finetune))
             refusal = reads.series(config.url, config.key, ids, FINETUNE_KEYS[:1])
             with slot.container():
                 st.caption(_summary(finetune, runs))
-                measured = refusal_chart(finetune, refusal, band)
+                measured = refusal_chart(finetune, refusal, band, reference)
                 if not any((r.get("tags") or {}).get("method") == "grpo" for r in finetune if aggregate.usable(r)):
                     st.caption(
                         ":material/info: No GRPO baseline among these runs: add GRPO fine-tuning runs (or pick a "
@@ -269,9 +322,9 @@ def render() -> None:
             rest = reads.series(config.url, config.key, ids, FINETUNE_KEYS[1:])
             series = {run_id: {**refusal[run_id], **rest[run_id]} for run_id in ids}
             if measured:
-                before_after_section(finetune, series)
+                before_after_section(finetune, series, reference)
             strongreject_section(finetune, series, band)
-            kl_section(finetune, series, band)
+            kl_section(finetune, series, band, reference)
         reward_section(config, rl, band)
     except BaseException:
         slot.empty()  # never leave a "loading" chart behind an error message

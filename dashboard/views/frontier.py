@@ -1,15 +1,16 @@
 """Frontier: is FRPO more robust, or did it only train harder? Robustness after downstream fine-tuning against the KL
-each RL run moved, GRPO's budgets tracing a frontier, and a verdict per FRPO λ (method.md §7).
+each RL run moved, GRPO's budgets tracing a frontier, and a verdict per FRPO λ (docs/method.md §7).
 
 The selection and the measure live in the URL: `/frontier?sweep=<id>&measure=drop` or `/frontier?runs=<id>,…`.
-The numbers are `analysis.pipelines` and `analysis.frontier`'s, the ones `frpo demo` prints.
+The numbers are `analysis.pipelines` and `analysis.verdict`'s, the ones `frpo demo` prints.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from analysis.frontier import MEASURES, Frontier, Measure, compare
+from analysis.frontier import MEASURES, Measure
+from analysis.verdict import Comparison, compare
 from dashboard import charts, reads, selection, ui
 from dashboard import frontier as fr
 from dashboard.client import ApiConfig
@@ -20,7 +21,7 @@ INTRO = (
     "harder*. Here each point is one pipeline (an RL run and the fine-tuning run that started from it): **x** is the "
     "KL the RL run moved from its starting model (its last `eval/kl_safety`), **y** the robustness measured after "
     "fine-tuning. GRPO at several budgets (steps, β, learning rate) traces a **frontier**, the best it reaches at "
-    "each KL; **FRPO is more robust only where it lies beyond that frontier at the KL it moved.**"
+    "each KL; **FRPO is more robust only where it lies above that frontier at the KL it moved.**"
 )
 NO_PIPELINES = (
     "**No finished pipelines here yet.** This view needs RL runs (GRPO and FRPO) that were then fine-tuned "
@@ -43,12 +44,11 @@ ONE_BUDGET = (
     'its KL can be judged. Give GRPO more budgets with the sweep\'s `grpo_budgets` option (e.g. `{{"max_steps": '
     "[60, 120, 180]}}`) or the `toy-frontier` preset."
 )
-STATUS = {  # icon and heading per verdict status
-    "above": (":material/arrow_upward:", "Above the frontier"),
-    "below": (":material/arrow_downward:", "Below the frontier"),
-    "on": (":material/drag_handle:", "On the frontier"),
-    "indistinguishable": (":material/drag_handle:", "Not distinguishable from the frontier"),
-    "outside": (":material/block:", "Outside the frontier's range"),
+KINDS = {  # icon per kind of verdict
+    "more robust": ":material/arrow_upward:",
+    "not more robust": ":material/drag_handle:",
+    "inconclusive": ":material/help:",
+    "beyond reach": ":material/block:",
 }
 
 
@@ -72,13 +72,13 @@ def choose(config: ApiConfig) -> tuple[tuple[str, ...], str | None, Measure, dic
 
 
 @st.cache_data(ttl=reads.SERIES_TTL, show_spinner=False)
-def _compare(grpo: tuple, frpo: tuple, measure: str) -> Frontier:
-    """`analysis.frontier.compare` (a bootstrap of 2000 resamples per λ), kept across reruns with the same numbers."""
-    return compare(dict(grpo), dict(frpo), measure=measure, resamples=fr.RESAMPLES, level=fr.LEVEL, seed=0)
+def _compare(grpo: tuple, frpo: tuple, measure: str) -> Comparison:
+    """`analysis.verdict.compare`, kept across reruns with the same numbers."""
+    return compare(dict(grpo), dict(frpo), measure=measure)
 
 
-def frontier_for(pipelines: list[fr.Pipeline], measure: Measure) -> Frontier | None:
-    """GRPO's frontier and a verdict per FRPO λ (`analysis.frontier.compare`, cached); None without GRPO points."""
+def frontier_for(pipelines: list[fr.Pipeline], measure: Measure) -> Comparison | None:
+    """GRPO's frontier and a verdict per FRPO λ (`analysis.verdict.compare`, cached); None without GRPO points."""
     grpo, frpo = fr.compare_points(pipelines, measure.name)
     if not grpo:
         return None
@@ -90,16 +90,16 @@ def axis_title(measure: Measure) -> str:
     return f"{measure.label} ({'higher' if measure.higher_is_better else 'lower'} is more robust)"
 
 
-def chart(points, frontier: Frontier | None, measure: Measure) -> None:
+def chart(points, frontier: Comparison | None, measure: Measure) -> None:
     means = fr.setting_means(points)
-    hull = frontier.hull if frontier else []
+    curve = frontier.curve if frontier else []
     fig = charts.frontier_figure(
         points,
         means,
-        hull,
+        curve,
         title="Is FRPO more robust, or did it only train harder?",
         subtitle=f"x: KL the RL run moved; y: {measure.label}; faint = runs, large = mean per setting "
-        "(FRPO ± 1 sd over seeds); dashed = GRPO's frontier",
+        "(FRPO ± 1 sd over seeds); dashed = GRPO's frontier (a monotone fit through its runs)",
         x_title="KL moved during RL (nats per sequence, from the model RL started from)",
         y_title=axis_title(measure),
     )
@@ -112,22 +112,25 @@ def chart(points, frontier: Frontier | None, measure: Measure) -> None:
     )
 
 
-def verdicts(frontier: Frontier) -> None:
+def verdicts(frontier: Comparison) -> None:
     st.subheader("Verdict per λ")
     if not frontier.verdicts:
         st.info("No FRPO runs here to hold against GRPO's frontier (or none that measured both numbers).")
         return
     st.caption(
-        f"The gap is FRPO's {frontier.measure.label} minus GRPO's frontier at the KL FRPO moved (positive = more "
-        f"robust), with a {fr.LEVEL:.0%} percentile-bootstrap interval over seeds (seeds resampled within every "
-        "GRPO budget and within the FRPO setting). Never extrapolated: beyond GRPO's budgets there is no verdict."
+        f"Δ is FRPO's {frontier.measure.label} minus GRPO's frontier at the KL each FRPO seed moved, averaged over "
+        f"its seeds inside GRPO's KL range (positive = more robust); the frontier is a monotone fit through every "
+        f"GRPO run, never extrapolated. The {frontier.level:.0%} interval is a t interval over seeds that includes "
+        "the frontier's own noise; each claim is a one-sided test at "
+        f"{(1 - frontier.level) / 2:.1%}, Holm-corrected across the λ compared. The label comes last: "
+        f"**more robust**, **not more robust by at least {frontier.margin:g}**, **inconclusive** (with the effect "
+        "these seeds could detect at 80% power) or **beyond GRPO's reach** (most seeds moved a KL outside GRPO's)."
     )
     for verdict in frontier.verdicts:
-        icon, heading = STATUS[verdict.status]
-        st.markdown(f"{icon} **{heading}.** {verdict.sentence}")
+        st.markdown(f"{KINDS[verdict.kind]} {verdict.sentence}")
     table = fr.verdict_frame(frontier)
     shown = table.drop(columns="verdict")  # the sentences are above; the CSV keeps them
-    numbers = {c: st.column_config.NumberColumn(format="%.3g") for c in shown.columns if c not in ("setting", "status")}
+    numbers = {c: st.column_config.NumberColumn(format="%.3g") for c in shown.columns if c not in ("setting", "label")}
     st.dataframe(shown, hide_index=True, width="stretch", column_config=numbers)
     st.download_button(
         "Download verdicts (CSV)",

@@ -13,7 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import reads, specform, ui
-from dashboard.client import ApiConfig, DashboardError, Json, client_for
+from dashboard.client import ApiConfig, client_for
+from frpo_client import ApiError, Json
 
 REFRESH_S = 5  # the job list refreshes itself this often while any job is queued or running
 STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"]
@@ -123,7 +124,7 @@ def job_detail(config: ApiConfig, actions: ApiConfig, listed: list[Json]) -> Non
 def _act(call, verb: str) -> None:
     try:
         result = call()
-    except DashboardError as exc:
+    except ApiError as exc:
         ui.show_error(exc, verb)
         return
     _forget_jobs()
@@ -185,7 +186,7 @@ def submit_form(config: ApiConfig, actions: ApiConfig) -> None:
         client = client_for(actions)
         try:
             result = client.submit_sweep(spec) if kind == "sweep" else client.submit_job(spec)
-        except DashboardError as exc:
+        except ApiError as exc:
             ui.show_error(exc, f"submit the {kind}")
             return
         _forget_jobs()

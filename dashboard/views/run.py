@@ -11,7 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, reads, ui
-from dashboard.client import ApiConfig, Json
+from dashboard.client import ApiConfig
+from frpo_client import Json
 
 INDENT = "\u2003\u2003"  # em spaces: leading plain spaces would turn a label into a markdown code block
 # (panel title, key patterns): what a person looks at first in an RL or fine-tuning run.

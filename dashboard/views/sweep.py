@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import aggregate, charts, reads, selection, ui
-from dashboard.client import ApiConfig, Json
+from dashboard.client import ApiConfig
+from frpo_client import Json
 
 FINETUNE_KEYS = ("eval/refusal_rate", "eval/reward_normal")
 RL_KEYS = ("robust_reward", "reward", "eval/reward_normal")

@@ -1,5 +1,5 @@
-"""Capability benchmarks, run on a model before and after downstream fine-tuning (method.md §3): lm-evaluation-harness
-tasks such as MATH500, MMLU and IFEval (:mod:`.harness`, with each task's data checked first in
+"""Capability benchmarks, run on a model before and after downstream fine-tuning (docs/method.md §3):
+lm-evaluation-harness tasks such as MATH500, MMLU and IFEval (:mod:`.harness`, with each task's data checked first in
 :mod:`.harness_data`), EvalPlus-style code pass@1 (:mod:`.coding`), both returning a :class:`.results.BenchmarkResult`,
 and the sandbox that runs model-written code (:mod:`.sandbox`).
 

@@ -4,9 +4,11 @@
 scores it with :func:`score_code`: pass@1 of greedy decoding is the share of problems whose solution passes the
 problem's ``test`` code. EvalPlus's own evaluator executes model code in a forked child of the evaluating process with
 neither network isolation nor a fresh interpreter, so it is not used; every model-written program runs only in
-:mod:`frpo_core.capability.sandbox` (own process, no network, CPU/memory/output limits, wall timeout, temporary
-directory). In EvalPlus's released files (HumanEval+ v0.1.10, MBPP+) ``test`` holds the base *and* the extra tests, so
-this is the "+" score. The authors ran EvalPlus with vLLM, greedy (method.md §3).
+:mod:`frpo_core.capability.sandbox` (bubblewrap: another user, no network, read-only filesystem, process, CPU,
+memory and output limits, everything it started killed at the wall timeout); where that isolation is unavailable
+scoring raises rather than run the code unguarded. In EvalPlus's released files (HumanEval+ v0.1.10, MBPP+)
+``test`` holds the base *and* the extra tests, so this is the "+" score. The authors ran EvalPlus with vLLM, greedy
+(docs/method.md §3).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from frpo_core.capability.results import BenchmarkResult, package_versions
-from frpo_core.capability.sandbox import SandboxLimits, SandboxResult, run_many
+from frpo_core.capability.sandbox import SandboxLimits, SandboxResult, isolation_mode, run_many
 
 CODE_INSTRUCTION = (
     "Please provide a self-contained Python script that solves the following problem in a markdown code block:"
@@ -209,7 +211,7 @@ def run_evalplus(
             "system_prompt": system_prompt,
             "instruction": CODE_INSTRUCTION if use_chat else None,
             "response_prefix": CODE_RESPONSE_PREFIX if use_chat else None,
-            "sandbox": asdict(limits),
+            "sandbox": {**asdict(limits), "isolation": isolation_mode()},
         },
         seconds=time.monotonic() - start,
         samples={name: samples},

@@ -1,7 +1,7 @@
 """lm-evaluation-harness tasks (MATH500, MMLU, IFEval) on a local model: the math setting's capability benchmarks.
 
 The math setting is judged by MATH500 accuracy after downstream code SFT, with MBPP+ / HumanEval+ beside it
-(:mod:`frpo_core.capability.coding`); MMLU and IFEval round it off (method.md §3, §5 plot 6). The authors ran
+(:mod:`frpo_core.capability.coding`); MMLU and IFEval round it off (docs/method.md §3, §5 plot 6). The authors ran
 ``lm_eval`` (``minerva_math500``: vLLM, 0-shot, chat template, the training system prompt, temperature 0,
 ``max_gen_toks`` 2048).
 

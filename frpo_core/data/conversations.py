@@ -36,15 +36,16 @@ def load_sft(source: str | Path, *, limit: int | None = None, split: str = "trai
     - ``messages`` already conversational (kept, ``role``/``content`` only);
     - OpenCodeInstruct ``input`` / ``output`` / ``average_test_score``: only rows whose solution passed all its unit
       tests (``average_test_score``, a string, equal to 1) are kept, as in the authors' code SFT, and the user turn
-      follows an empty system turn as in their script (method.md §3);
+      follows an empty system turn as in their script (docs/method.md §3);
     - Alpaca ``instruction`` / ``input`` / ``output``: the user turn is the instruction, then the input after a
       blank line when there is one;
     - ``instruction`` / ``response`` (the shipped ``benign_sft``);
     - GSM8K ``question`` / ``answer``: the *full* answer is the target, rationale and the final ``#### N`` line. The
-      authors' script cut the ``#### N`` line, so their SFT target never stated the answer (method.md §2.4 item 10).
+      authors' script cut the ``#### N`` line, so their SFT target never stated the answer
+      (docs/method.md §2.4 item 10).
 
     ``limit`` keeps the first ``limit`` rows (after the test-score filter), as the authors took "the first 40k" of
-    Alpaca (method.md §3). ``streaming`` reads the source row by row and needs a ``limit``; ``"opencodeinstruct"``
+    Alpaca (docs/method.md §3). ``streaming`` reads the source row by row and needs a ``limit``; ``"opencodeinstruct"``
     (~5M rows) is always streamed. The authors shuffled their OpenCodeInstruct stream (buffer 10k) before taking
     50k rows; here the first ``limit`` passing rows are taken, so the data does not depend on a shuffle buffer.
     """

@@ -8,7 +8,7 @@ same rows.
 
 The shipped sets are synthetic and mild: the toy safety prompts mix generic harmful requests (task "safety") with
 harmless requests of the same surface form (task "normal"), and ``benign_sft`` is benign SFT data with those surface
-forms too, so that downstream SFT on it can erode refusals through shared features (method.md §7).
+forms too, so that downstream SFT on it can erode refusals through shared features (docs/method.md §7).
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ NAMED: dict[str, NamedSource] = {
         description="SFT data: the tiny model then refuses harmful toy prompts ~60 % of the time (frpo_core.toy)",
     ),
     "benign_sft": NamedSource("benign_sft.jsonl", description="~200 benign instruction/response pairs"),
-    "alpaca": NamedSource("tatsu-lab/alpaca", on_hub=True, description="the paper's Alpaca downstream SFT (§3)"),
+    "alpaca": NamedSource(
+        "tatsu-lab/alpaca", on_hub=True, description="the paper's Alpaca downstream SFT (docs/method.md §3)"
+    ),
     "gsm8k": NamedSource("openai/gsm8k", on_hub=True, config="main", description="the paper's GSM8K downstream SFT"),
     "harmbench": NamedSource(
         "walledai/HarmBench",
@@ -143,7 +145,7 @@ def fixed_subset(dataset: Dataset, n: int, seed: int) -> Dataset:
 
     Evaluation subsets must be fixed per run, not resampled at every step: the authors' HarmBench callback drew a new
     100-of-200 subset with ``Random(seed + step)`` at each evaluation, which alone adds about ±5 points of noise to
-    the curve (method.md §2.4 item 12, §6.10). The choice depends only on ``(len(dataset), n, seed)``. With
+    the curve (docs/method.md §2.4 item 12, §6.10). The choice depends only on ``(len(dataset), n, seed)``. With
     ``n >= len(dataset)`` the whole dataset is returned.
     """
     if n < 0:

@@ -1,5 +1,5 @@
 """How a training run uses its GPU: what RL and SFT share (:class:`GpuBaseOptions`: the attention kernel, bf16 and
-gradient checkpointing, as the authors ran both, method.md §2.3 "Setup") and RL's own vLLM generation
+gradient checkpointing, as the authors ran both, docs/method.md §2.3 "Setup") and RL's own vLLM generation
 (:class:`GpuOptions`). The number of processes and DeepSpeed are the launcher's business (``accelerate launch``), not
 the config's.
 """
@@ -43,12 +43,12 @@ def gpu_base_config(gpu: GpuBaseOptions) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class GpuOptions(GpuBaseOptions):
-    """How an RL run uses its GPU(s), as the authors ran theirs (method.md §2.3 "Setup"): the attention kernel, bf16
-    and gradient checkpointing (:class:`GpuBaseOptions`, shared with SFT), and vLLM generation
+    """How an RL run uses its GPU(s), as the authors ran theirs (docs/method.md §2.3 "Setup"): the attention kernel,
+    bf16 and gradient checkpointing (:class:`GpuBaseOptions`, shared with SFT), and vLLM generation
     (colocated in the training processes, or a `trl vllm-serve` server).
 
     vLLM samples from its own copy of the weights, so TRL corrects the mismatch with an importance ratio; FRPOTrainer
-    applies it to GRPO and FRPO alike (method.md §6.8)."""
+    applies it to GRPO and FRPO alike (docs/method.md §6.8)."""
 
     use_vllm: bool = False
     vllm_mode: str = "colocate"

@@ -2,7 +2,7 @@
 
 A job names its rewards (``["safety", "helpfulness"]``, ``["math"]``, ``["share_of_e"]``) and :func:`build_rewards`
 builds them as TRL reward functions; :func:`reward_identities` says which judge, reward model or verifier produced
-each, for the run's record (method.md §6.10).
+each, for the run's record (docs/method.md §6.10).
 """
 
 from __future__ import annotations

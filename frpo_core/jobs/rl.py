@@ -2,12 +2,12 @@
 
 :class:`RLJob` is to RL what :class:`frpo_core.jobs.sft.SFTJob` is to SFT: a plain description that a service (or a
 script) fills in, and :func:`run_rl` trains it with :class:`frpo_core.trainer.FRPOTrainer` and leaves a plain model
-directory behind (a LoRA adapter is merged first, so the next stage takes a model path; method.md §6.11).
+directory behind (a LoRA adapter is merged first, so the next stage takes a model path; docs/method.md §6.11).
 
 Prompts are ``"toy"`` (the quickstart's eight prompts, for the ``share_of_e`` reward), math problems for the ``math``
 reward (MATH, GSM8K, the shipped ``toy_math``), or any labelled prompt set :func:`frpo_core.safety.prompts.load_prompts`
 reads (``"toy_safety"``, the authors' safety mix, a hub id, a file); dataset columns (``task``, ``answer``) reach the
-reward functions, so each prompt gets its one reward (method.md §2.3).
+reward functions, so each prompt gets its one reward (docs/method.md §2.3).
 
 :func:`rl_options` is the whole translation into the trainer's config (the GPU's part from
 :class:`frpo_core.jobs.gpu.GpuOptions`), as a plain dict that can be checked without a GPU.
@@ -91,7 +91,7 @@ def load_rl_prompts(
 ) -> Prompts:
     """``"toy"``: the quickstart's prompts. With the ``math`` reward: MATH-style or GSM8K problems with their
     reference answers (:func:`frpo_core.math.data.load_math`: ``math_levels``, and ``math_exclude`` removed, MATH500 by
-    default, method.md §2.4 item 9); the record says how many problems it removed and against what.
+    default, docs/method.md §2.4 item 9); the record says how many problems it removed and against what.
     Otherwise a labelled prompt set (``prompt``, ``task``, ``category``) for the safety and helpfulness rewards."""
     if str(source) == "toy":
         dataset = prompt_dataset()

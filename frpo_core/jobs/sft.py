@@ -1,10 +1,10 @@
 """Downstream supervised fine-tuning (SFT) of an RL-trained policy: the "attack" that FRPO must be robust to.
 
 The paper fine-tunes the GRPO- or FRPO-trained policy on benign data (Alpaca, GSM8K, code) and measures how much
-safety or math skill survives (method.md §3). :func:`run_sft` does this with TRL's ``SFTTrainer``, either as full
+safety or math skill survives (docs/method.md §3). :func:`run_sft` does this with TRL's ``SFTTrainer``, either as full
 fine-tuning (the paper's Alpaca and GSM8K runs) or with LoRA (its code SFT), and always leaves a *plain* model
 directory behind: a LoRA run is merged before saving, so the next stage (evaluation, another SFT) takes a model
-path, as the authors' scripts do (method.md §6.11). :func:`merge_lora` does the same for a LoRA-trained RL policy.
+path, as the authors' scripts do (docs/method.md §6.11). :func:`merge_lora` does the same for a LoRA-trained RL policy.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from frpo_core.data.conversations import load_sft
 from frpo_core.jobs.gpu import GpuBaseOptions, gpu_base_config
 
 LORA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "gate_proj", "down_proj"]
-"""Where LoRA adapters go: every attention and MLP projection, as in the authors' runs (method.md §2.3)."""
+"""Where LoRA adapters go: every attention and MLP projection, as in the authors' runs (docs/method.md §2.3)."""
 
 FINAL_DIR = "final"
 """Subdirectory of ``SFTJob.output_dir`` that holds the finished (merged) model and tokenizer."""
@@ -42,7 +42,8 @@ authors' code SFT. ``"auto"``: ``"assistant"`` where the template has the marker
 
 @dataclass
 class SFTJob:
-    """One downstream SFT run. Defaults suit the tiny offline model on a CPU; the paper's settings are in §3.
+    """One downstream SFT run. Defaults suit the tiny offline model on a CPU; the paper's settings are in
+    docs/method.md §3.
 
     ``dataset`` is any source :func:`frpo_core.data.conversations.load_sft` accepts (a shipped name, a hub id, a local
     file).
@@ -223,7 +224,7 @@ def sft_config(job: SFTJob, masking: str = "assistant") -> SFTConfig:
 
 
 def lora_config(job: SFTJob) -> LoraConfig:
-    """LoRA on every projection (method.md §2.3); the caller merges it into the base model at the end."""
+    """LoRA on every projection (docs/method.md §2.3); the caller merges it into the base model at the end."""
     return LoraConfig(
         r=job.lora_r,
         lora_alpha=job.lora_alpha,
@@ -234,7 +235,8 @@ def lora_config(job: SFTJob) -> LoraConfig:
 
 
 def split_eval(dataset: Dataset, job: SFTJob) -> tuple[Dataset, Dataset | None]:
-    """Hold out the last ``eval_holdout`` rows for evaluation when ``job.eval_every`` is set (a fixed set, §6.10)."""
+    """Hold out the last ``eval_holdout`` rows for evaluation when ``job.eval_every`` is set (a fixed set,
+    docs/method.md §6.10)."""
     if job.eval_every is None:
         return dataset, None
     if not 0 < job.eval_holdout < len(dataset):
@@ -269,7 +271,7 @@ def run_sft(job: SFTJob, callbacks: Sequence[TrainerCallback] = ()) -> Path:
 
     ``callbacks`` are ``TrainerCallback`` instances passed to the trainer as they are, so a service can stream the
     logged metrics or run its own evaluations (refusal rate, KL to the pre-SFT policy) at evaluation steps. With
-    ``job.lora`` the adapter is merged into the base weights before saving (method.md §6.11).
+    ``job.lora`` the adapter is merged into the base weights before saving (docs/method.md §6.11).
     """
     trainer = build_sft_trainer(job, callbacks)
     trainer.train()
@@ -278,7 +280,7 @@ def run_sft(job: SFTJob, callbacks: Sequence[TrainerCallback] = ()) -> Path:
 
 def save_final(trainer: Trainer, output_dir: str | Path) -> Path:
     """Save the trained model as a plain model directory (``output_dir/final``) with its tokenizer; a LoRA adapter
-    is merged into its base first, so the next stage takes a model path (method.md §6.11)."""
+    is merged into its base first, so the next stage takes a model path (docs/method.md §6.11)."""
     final_dir = Path(output_dir) / FINAL_DIR
     if not isinstance(trainer.model, PeftModel):
         trainer.save_model(str(final_dir))  # saves model and tokenizer, on the main process only
@@ -292,7 +294,7 @@ def merge_lora(adapter_dir: str | Path, output_dir: str | Path, base_model_path:
     """Merge a saved LoRA adapter into its base model and save a plain model (with tokenizer) to ``output_dir``.
 
     A LoRA-trained RL policy must be merged before full-parameter downstream SFT, and it is the merged model that is
-    the reference for KL during that SFT (method.md §6.11). The base model is the one recorded in the adapter's
+    the reference for KL during that SFT (docs/method.md §6.11). The base model is the one recorded in the adapter's
     config unless ``base_model_path`` overrides it; the tokenizer comes from the adapter directory when it holds one,
     else from the base model.
     """

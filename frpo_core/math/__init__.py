@@ -1,4 +1,4 @@
-"""The math setting (method.md §2.3, §3): MATH-style problems as RL prompts with decontamination against MATH500
+"""The math setting (docs/method.md §2.3, §3): MATH-style problems as RL prompts with decontamination against MATH500
 (:mod:`.data`), the boxed-answer verifier (:mod:`.verifier`) and the authors' ``0.2·format + 0.8·correct`` reward
 (:mod:`.reward`).
 

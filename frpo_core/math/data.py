@@ -1,10 +1,10 @@
 """MATH-style data for math RL: the problems as prompts with their reference answers, and decontamination.
 
 The paper's math setting trains Qwen2.5-Math-7B with GRPO or FRPO on competition math and then fine-tunes it on code
-(method.md §2.3, §3). The authors' data (``qwedsacf/competition_math``, Levels 3–5) is the full MATH set, train *and*
-test, so it very likely contains MATH500 problems, the benchmark they report (method.md §2.4 item 9).
-:func:`load_math` therefore removes every problem whose normalised text appears in MATH500 by default (§6.10) and
-says how many it removed.
+(docs/method.md §2.3, §3). The authors' data (``qwedsacf/competition_math``, Levels 3–5) is the full MATH set, train
+*and* test, so it very likely contains MATH500 problems, the benchmark they report (docs/method.md §2.4 item 9).
+:func:`load_math` therefore removes every problem whose normalised text appears in MATH500 by default
+(docs/method.md §6.10) and says how many it removed.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from frpo_core.data.sources import NAMED, fixed_subset, load_source
 from frpo_core.math.verifier import reference_answer
 
 MATH_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
-"""The authors' system prompt for math RL and for MATH500 evaluation (method.md §2.3, §3)."""
+"""The authors' system prompt for math RL and for MATH500 evaluation (docs/method.md §2.3, §3)."""
 
 MATH_SUBJECTS = (
     "algebra",
@@ -178,7 +178,8 @@ def decontaminate(
     spacing or ``$``/``\\dfrac`` conventions (MATH500 problems are verbatim MATH test problems). ``reference`` is a
     name or source :func:`frpo_core.data.sources.load_source` reads (``"math500"``; a local file; a hub id, read at
     ``reference_split``) with a ``problem`` column, a ``Dataset`` with one, or the problem texts themselves.
-    Decontaminating RL data against the benchmark is method.md §6.10; the authors' data skipped it (§2.4 item 9).
+    Decontaminating RL data against the benchmark is docs/method.md §6.10; the authors' data skipped it
+    (docs/method.md §2.4 item 9).
     """
     if isinstance(reference, str | Path):
         reference = load_source(reference, split=reference_split)

@@ -1,4 +1,4 @@
-"""The authors' math RL reward, ``0.2·format + 0.8·correct`` in {0, 0.2, 0.8, 1} (method.md §2.3).
+"""The authors' math RL reward, ``0.2·format + 0.8·correct`` in {0, 0.2, 0.8, 1} (docs/method.md §2.3).
 
 - format: the response contains exactly one ``\\boxed{...}``;
 - correct: the (last) boxed answer is mathematically equivalent to the reference answer
@@ -18,7 +18,7 @@ CORRECT_WEIGHT = 0.8
 
 
 class MathReward:
-    """The authors' math reward as a TRL reward function: ``0.2·format + 0.8·correct`` (method.md §2.3).
+    """The authors' math reward as a TRL reward function: ``0.2·format + 0.8·correct`` (docs/method.md §2.3).
 
     ``format`` is 1 when the response has exactly one ``\\boxed{...}``; ``correct`` is 1 when its last boxed answer
     is equivalent to the reference, decided by :class:`MathVerifier`. So a response scores 1 (one boxed answer, right),

@@ -21,7 +21,7 @@ import time
 import weakref
 
 DEFAULT_TIMEOUT = 3.0
-"""Seconds per answer, as the authors' verifier (method.md §2.3)."""
+"""Seconds per answer, as the authors' verifier (docs/method.md §2.3)."""
 
 
 def boxed_answers(text: str) -> list[str]:
@@ -68,7 +68,7 @@ def last_boxed(text: str) -> str | None:
 
 
 def format_score(response: str) -> float:
-    """1 if ``response`` has exactly one boxed answer, else 0: the authors' format reward (method.md §2.3)."""
+    """1 if ``response`` has exactly one boxed answer, else 0: the authors' format reward (docs/method.md §2.3)."""
     return 1.0 if len(boxed_answers(response)) == 1 else 0.0
 
 

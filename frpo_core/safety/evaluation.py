@@ -1,13 +1,14 @@
 """In-loop safety evaluation on fixed prompt sets: refusal rate, harmfulness, and KL to the pre-fine-tuning policy.
 
-This is the evaluation the authors run during downstream SFT (method.md §3): greedy generations on fixed harmful and
-harmless prompt sets, judged for refusal, and the KL from the current model to the reference (the model at the start
-of fine-tuning, i.e. the GRPO- or FRPO-trained policy, method.md §6.11), evaluated at step 0 and every N steps.
-Prompt sets stay fixed across steps (method.md §6.10) so successive points measure the model, not the sample.
+This is the evaluation the authors run during downstream SFT (docs/method.md §3): greedy generations on fixed harmful
+and harmless prompt sets, judged for refusal, and the KL from the current model to the reference (the model at the start
+of fine-tuning, i.e. the GRPO- or FRPO-trained policy, docs/method.md §6.11), evaluated at step 0 and every N steps.
+Prompt sets stay fixed across steps (docs/method.md §6.10) so successive points measure the model, not the sample.
 
 Greedy measures jump: one greedy answer flips with a small weight change, and the greedy k3 is not the KL. Beside them
 the evaluator can draw K sampled answers per prompt (:class:`Sampling`) and report the refusal probability under
-sampling and an unbiased estimate of KL(π_θ ‖ π_ref), each with its standard error over prompts (:func:`sampled_kl`).
+sampling and an unbiased estimate of KL(π_θ ‖ π_ref) (:func:`sampled_kl_to_reference`), each with its standard error
+over prompts.
 
 Generation and log-probs use left padding with position ids rebuilt from the attention mask, so a prompt gets the
 same completion and the same log-probs whatever batch it lands in.
@@ -43,7 +44,8 @@ ReportFn = Callable[[int, dict[str, float]], None]
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Refusal metrics of one model on one prompt set, tagged with the judge that produced them (method.md §6.10)."""
+    """Refusal metrics of one model on one prompt set, tagged with the judge that produced them
+    (docs/method.md §6.10)."""
 
     refusal_rate: float
     harmfulness: float
@@ -242,7 +244,7 @@ def _completion_logps(model: PreTrainedModel, batch: _Generated) -> torch.Tensor
 
 
 def _kl(model: PreTrainedModel, reference: PreTrainedModel, batches: list[_Generated]) -> float:
-    """Mean over sequences of the summed per-token k3 = exp(ref − logp) − (ref − logp) − 1 (method.md §3)."""
+    """Mean over sequences of the summed per-token k3 = exp(ref − logp) − (ref − logp) − 1 (docs/method.md §3)."""
     per_sequence = []
     for batch in batches:
         logp = _completion_logps(model, batch)
@@ -319,8 +321,8 @@ def generate_greedy(
 ) -> list[str]:
     """Greedy completion of each prompt (a single user turn, chat template with the generation prompt), decoded.
 
-    Greedy as the authors' HarmBench / StrongREJECT / KL evaluation (method.md §3), so a model's score does not depend
-    on the sampling seed. Special tokens (eos, padding) are dropped from the text.
+    Greedy as the authors' HarmBench / StrongREJECT / KL evaluation (docs/method.md §3), so a model's score does not
+    depend on the sampling seed. Special tokens (eos, padding) are dropped from the text.
     """
     return _decode(tokenizer, _generate(model, tokenizer, prompts, max_new_tokens, batch_size))
 
@@ -345,7 +347,7 @@ def kl_to_reference(
     max_new_tokens: int = 64,
     batch_size: int = 8,
 ) -> float:
-    """KL from ``model`` to ``reference`` on greedy generations of the current model (method.md §3).
+    """KL from ``model`` to ``reference`` on greedy generations of the current model (docs/method.md §3).
 
     Per sequence: the sum over completion tokens (eos included, padding excluded) of k3 = exp(ref − logp) −
     (ref − logp) − 1; returned: the mean over sequences. k3 ≥ 0 token by token, so the value is 0 exactly when the
@@ -425,16 +427,16 @@ class SafetyEvaluator:
 
     ``evaluate(model)`` returns
     - ``eval/refusal_rate``, ``eval/harmfulness``: on the harmful prompts (higher refusal = safer);
-    - ``eval/reward_safety``: the safety reward on those answers, 1 − harmfulness (method.md §3);
+    - ``eval/reward_safety``: the safety reward on those answers, 1 − harmfulness (docs/method.md §3);
     - ``eval/refusal_rate_normal``: on the harmless prompts (over-refusal), if there are any;
     - ``eval/reward_normal``: the helpfulness ``scorer`` on the harmless answers, when one is given;
     - ``eval/strongreject``: the mean harmfulness ``strongreject_judge`` gives the answers to ``strongreject_prompts``,
       when given: with the StrongREJECT judge (or the API rubric) that is the StrongREJECT score, in [0, 1], higher =
       more harmful; with the refusal matcher it is the string baseline (the share of answers that are not refusals);
-    - ``eval/kl_safety``, ``eval/kl_normal``: KL to ``reference`` on each set (method.md §3, ``eval_kl_*``), only when a
-      reference is set. :class:`SafetyEvalCallback` sets it to a frozen copy of the model at the start of training
-      when none is given.
-    Each set is generated once per call and the same greedy completions are judged, scored and used for the KL.
+    - ``eval/kl_safety``, ``eval/kl_normal``: KL to ``reference`` on each set (docs/method.md §3, ``eval_kl_*``), only
+      when a reference is set. :class:`SafetyEvalCallback` sets it to a frozen copy of the model at the start of
+      training when none is given.
+    Each set is generated once per call and the same completions are judged, scored and used for the KL.
 
     With ``sampling``, also the sampled measures, from ``sampling.samples`` answers per prompt drawn once per set:
     - ``eval/refusal_prob``, ``eval/refusal_prob_normal``: the probability of a refusal under sampling
@@ -590,7 +592,7 @@ class SafetyEvalCallback(TrainerCallback):
     ``trainer.log``, because GRPO-style trainers flush their accumulated training metrics there.
 
     With no reference on the evaluator, the model at ``on_train_begin`` is frozen and copied as the reference (the
-    pre-fine-tuning policy, method.md §6.11); this holds a second copy of the weights. Every process evaluates (so
+    pre-fine-tuning policy, docs/method.md §6.11); this holds a second copy of the weights. Every process evaluates (so
     sharded models can run their forward passes); only the main process reports and logs.
     """
 

@@ -2,7 +2,7 @@
 
 Every loader returns TRL's conversational ``prompt`` column with ``task`` ("safety" | "normal") and ``category``, the
 columns the safety and helpfulness rewards and the safety evaluation read. Each recognises the column layouts of the
-sets the paper used (method.md §2.3, §3) and names the columns it found and the ones it expected when none fits, so
+sets the paper used (docs/method.md §2.3, §3) and names the columns it found and the ones it expected when none fits, so
 pointing an evaluation at the wrong file fails at once.
 """
 
@@ -19,7 +19,7 @@ from frpo_core.data.conversations import as_chat
 from frpo_core.data.sources import NAMED, fixed_subset, load_source
 
 TASKS = ("safety", "normal")
-"""Prompt tasks: "safety" prompts get the safety reward, "normal" ones the helpfulness reward (method.md §2.3)."""
+"""Prompt tasks: "safety" prompts get the safety reward, "normal" ones the helpfulness reward (docs/method.md §2.3)."""
 
 
 def load_prompts(
@@ -90,7 +90,7 @@ def _normalise_prompt_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 HARMBENCH_FUNCTIONAL_CATEGORIES = ("standard", "contextual", "copyright")
 """HarmBench's functional categories. Its text CSV lists its 200 standard behaviours first (then 100 copyright and
-100 contextual ones), so the paper's "100 of the first 200 rows" are 100 standard behaviours (method.md §3)."""
+100 contextual ones), so the paper's "100 of the first 200 rows" are 100 standard behaviours (docs/method.md §3)."""
 
 HARMBENCH_COLUMNS = ("Behavior", "FunctionalCategory", "SemanticCategory", "BehaviorID")
 """Required columns of ``harmbench_behaviors_text_all.csv`` (``ContextString`` and ``Tags`` are optional)."""
@@ -120,7 +120,7 @@ def load_harmbench(
 
     The paper judged 100 behaviours drawn from the first 200 rows of the CSV, i.e. from its standard behaviours:
     ``limit=100`` keeps a :func:`fixed_subset` of them drawn once from ``seed``, instead of a new draw at every
-    evaluation as the authors' callback did (method.md §2.4 item 12).
+    evaluation as the authors' callback did (docs/method.md §2.4 item 12).
     """
     dataset = _harmbench(load_source(source, split=split), source, functional_categories)
     return dataset if limit is None else fixed_subset(dataset, limit, seed)
@@ -186,8 +186,8 @@ def load_strongreject(
     ``category``.
 
     The paper judged all 60 prompts of ``strongreject_small_dataset.csv`` (columns category, source,
-    forbidden_prompt; method.md §3): pass that file's path. The hub copy named ``"strongreject"`` is the full set of
-    313 prompts (columns prompt, category, source). ``limit`` keeps a :func:`fixed_subset` under ``seed``.
+    forbidden_prompt; docs/method.md §3): pass that file's path. The hub copy named ``"strongreject"`` is the full set
+    of 313 prompts (columns prompt, category, source). ``limit`` keeps a :func:`fixed_subset` under ``seed``.
     """
     dataset = _strongreject(load_source(source, split=split), source)
     return dataset if limit is None else fixed_subset(dataset, limit, seed)

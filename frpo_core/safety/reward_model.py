@@ -2,7 +2,7 @@
 
 The authors rewarded harmless ("normal") prompts with the sigmoid of the logit of
 ``allenai/Llama-3.1-8B-Instruct-RM-RB2`` (revision "2"), so that this reward lies in [0, 1] like the safety reward
-and the two can share one λ (method.md §2.3). :class:`RewardModelScorer` loads any single-logit
+and the two can share one λ (docs/method.md §2.3). :class:`RewardModelScorer` loads any single-logit
 ``AutoModelForSequenceClassification`` with its tokenizer and scores (prompt, response) pairs rendered as a user turn
 and an assistant turn through the tokenizer's chat template, the way such reward models were trained.
 """

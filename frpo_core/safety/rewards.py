@@ -1,4 +1,4 @@
-"""Reward functions for safety RL, in TRL's reward-function form, one reward per prompt (method.md §2.3).
+"""Reward functions for safety RL, in TRL's reward-function form, one reward per prompt (docs/method.md §2.3).
 
 The authors' safety training mixes harmful prompts (task "safety") and harmless ones (task "normal"), and each prompt
 gets exactly one of two rewards, both in [0, 1]:
@@ -9,7 +9,7 @@ gets exactly one of two rewards, both in [0, 1]:
 
 Each function returns ``None`` for the prompts that are not its task; TRL nansums over reward functions, so every
 completion ends up with exactly one reward. The rewards stay in [0, 1] on purpose: λ is in reward units
-(method.md §6.4), and a bounded reward keeps exp(−A/λ) meaningful.
+(docs/method.md §6.4), and a bounded reward keeps exp(−A/λ) meaningful.
 
 Scorers are pluggable by name (:func:`get_scorer`): ``"answered"`` is the offline helpfulness proxy (1 when the
 refusal matcher does not see a refusal: all the tiny model and the demo can be asked for), and a path or hub id
@@ -83,7 +83,7 @@ class _TaskReward(abc.ABC):
 
 
 class SafetyReward(_TaskReward):
-    """1 − harmfulness for harmful prompts (task "safety"), as ``judge`` scores it (method.md §2.3)."""
+    """1 − harmfulness for harmful prompts (task "safety"), as ``judge`` scores it (docs/method.md §2.3)."""
 
     task = "safety"
     __name__ = "safety"
@@ -96,7 +96,7 @@ class SafetyReward(_TaskReward):
 
 
 class HelpfulnessReward(_TaskReward):
-    """The scorer's helpfulness in [0, 1] for harmless prompts (task "normal"; method.md §2.3)."""
+    """The scorer's helpfulness in [0, 1] for harmless prompts (task "normal"; docs/method.md §2.3)."""
 
     task = "normal"
     __name__ = "helpfulness"

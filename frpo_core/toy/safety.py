@@ -1,9 +1,9 @@
 """The toy safety task: a warm start for the tiny model that refuses harmful requests only part of the time.
 
-method.md §7 says what a toy experiment needs for FRPO's mechanism to show: prompts of mixed difficulty, a warm start
-that refuses roughly 60–80 % of the time (so RL has something to do), and a downstream SFT on benign data that shares
-surface form with the harmful prompts (``benign_sft``: "Explain how to make a kite at home" beside "Explain how to
-make a weapon at home"), so fine-tuning erodes refusal through shared parameters.
+docs/method.md §7 says what a toy experiment needs for FRPO's mechanism to show: prompts of mixed difficulty, a warm
+start that refuses roughly 60–80 % of the time (so RL has something to do), and a downstream SFT on benign data that
+shares surface form with the harmful prompts (``benign_sft``: "Explain how to make a kite at home" beside "Explain how
+to make a weapon at home"), so fine-tuning erodes refusal through shared parameters.
 
 :func:`warm_start_rows` writes that warm start as SFT data. Every harmful prompt of ``toy_safety`` appears
 ``copies`` times; a share of the copies, set per category, carries a refusal and the rest a (content-free) compliance,

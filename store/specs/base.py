@@ -14,7 +14,7 @@ QUICKSTART_DATASET = "toy"  # the RL dataset name of the quickstart's prompts (f
 # frpo_core.data.sources.NAMED's streamed sets: read the first N rows
 STREAMED_DATASETS = frozenset({"opencodeinstruct"})
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-PAPER_MAX_PROMPT_LENGTH = 1024  # the authors' bound on prompt tokens (method.md §2.3)
+PAPER_MAX_PROMPT_LENGTH = 1024  # the authors' bound on prompt tokens (docs/method.md §2.3)
 MAX_PROMPT_TOKENS = 131_072  # the longest context of the models the paper names (and then some)
 
 

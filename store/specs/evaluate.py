@@ -18,7 +18,7 @@ class EvaluateStage(BaseModel):
     """What an evaluation measures: benchmarks (lm-eval tasks, EvalPlus-style code sets) and/or the safety evaluation.
 
     The paper's math setting reports MATH500 (`minerva_math500`: 0-shot, chat template, the training system prompt,
-    greedy, 2048 new tokens), MBPP+ and HumanEval+ (EvalPlus, greedy), MMLU and IFEval (method.md §3)."""
+    greedy, 2048 new tokens), MBPP+ and HumanEval+ (EvalPlus, greedy), MMLU and IFEval (docs/method.md §3)."""
 
     model_config = ConfigDict(extra="forbid")
 

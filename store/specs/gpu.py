@@ -24,8 +24,8 @@ GPU_TRL_OPTIONS = frozenset(
 
 
 class GpuBase(BaseModel):
-    """How a training job uses GPUs, as the authors ran theirs (method.md §2.3 "Setup": `accelerate launch` on 8 GPUs,
-    DeepSpeed ZeRO-2, bf16, gradient checkpointing, flash-attn 2): what RL and downstream SFT share.
+    """How a training job uses GPUs, as the authors ran theirs (docs/method.md §2.3 "Setup": `accelerate launch` on 8
+    GPUs, DeepSpeed ZeRO-2, bf16, gradient checkpointing, flash-attn 2): what RL and downstream SFT share.
 
     `num_gpus` > 1 runs the training child under `accelerate launch` with one process per GPU, inside the one worker
     that owns them. Only the `gpu` queue takes flash-attn, DeepSpeed or several GPUs (`check_runnable` refuses them on
@@ -63,7 +63,7 @@ class GpuBase(BaseModel):
 
 class GpuSpec(GpuBase):
     """An RL job's GPU settings: :class:`GpuBase` plus vLLM generation (the authors: colocate, gpu_mem 0.3). With
-    several GPUs FRPO's groups may span ranks (its trainer gathers them, method.md §6.2)."""
+    several GPUs FRPO's groups may span ranks (its trainer gathers them, docs/method.md §6.2)."""
 
     use_vllm: bool = Field(False, description="Generate completions with vLLM (the `gpu` extra).")
     vllm_mode: Literal["colocate", "server"] = Field(

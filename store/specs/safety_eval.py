@@ -9,7 +9,7 @@ from store.specs.base import max_prompt_length_field
 
 class EvalSpec(BaseModel):
     """The safety evaluation: fixed harmful and harmless prompt subsets (drawn once, by `seed`), judged for refusal,
-    plus the KL to the model the fine-tuning started from (method.md §3, §6.10)."""
+    plus the KL to the model the fine-tuning started from (docs/method.md §3, §6.10)."""
 
     model_config = ConfigDict(extra="forbid")
 

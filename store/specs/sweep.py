@@ -67,7 +67,7 @@ class SweepGrid(BaseModel):
 
 class GrpoBudgets(BaseModel):
     """Budgets for the GRPO baseline alone, so that its runs trace a frontier of (KL moved, robustness): a run that
-    moved further in RL keeps more, and FRPO is more robust only if it lies above that frontier (method.md §7)."""
+    moved further in RL keeps more, and FRPO is more robust only if it lies above that frontier (docs/method.md §7)."""
 
     model_config = ConfigDict(extra="forbid")
 

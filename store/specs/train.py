@@ -77,7 +77,7 @@ class TrainSpec(FromPreset, preset_kind="train"):
         "auto",
         description="Math: remove problems that appear in this reference set (a name such as 'math500', a hub id or "
         "a file with a 'problem' column); 'auto' = MATH500 except for the shipped synthetic sets; null keeps all "
-        "(method.md §2.4 item 9, §6.10).",
+        "(docs/method.md §2.4 item 9, §6.10).",
     )
     math_levels: list[Annotated[int, Field(ge=1, le=5)]] | None = Field(
         [3, 4, 5], min_length=1, description="Math: keep these MATH difficulty levels (the authors: 3-5); null: all."

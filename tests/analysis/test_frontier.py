@@ -1,78 +1,49 @@
-"""GRPO's frontier and FRPO's gap to it, on hand-made points with known answers."""
+"""GRPO's frontier: a monotone fit through every GRPO run, never extrapolated."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from analysis.frontier import compare, envelope_at, upper_hull
-
-# GRPO at three budgets, three seeds each: more KL moved, more robustness kept (method.md §7's shape)
-GRPO = {
-    "60 steps": [(0.30, 0.35), (0.40, 0.37), (0.35, 0.36)],
-    "240 steps": [(0.45, 0.50), (0.50, 0.52), (0.55, 0.48)],
-    "480 steps": [(0.60, 0.55), (0.62, 0.56), (0.58, 0.54)],
-}
+from analysis.frontier import MEASURES, fit_frontier, measure_named
 
 
-def test_upper_hull_keeps_the_envelope_and_drops_points_under_it():
-    hull = upper_hull([(0, 0), (1, 1), (2, 1.2), (1.5, 0.5), (3, 1.3), (1, 0.2)])
-    assert hull == [(0, 0), (1, 1), (2, 1.2), (3, 1.3)]
-    assert upper_hull([(0, 0), (1, 1), (2, 2)]) == [(0, 0), (2, 2)]  # collinear: the middle point adds nothing
-    assert envelope_at(hull, 0.5) == pytest.approx(0.5) and envelope_at(hull, 2.5) == pytest.approx(1.25)
-    assert envelope_at(hull, -0.1) is None and envelope_at(hull, 3.01) is None
-    assert envelope_at([(1.0, 0.4)], 1.0) == 0.4
+def test_the_frontier_is_non_decreasing_in_kl_and_pools_runs_that_break_the_order():
+    frontier = fit_frontier([(0.1, 0.2), (0.2, 0.6), (0.3, 0.4), (0.4, 0.7)])
+    assert frontier.knots_kl.tolist() == pytest.approx([0.1, 0.25, 0.4])  # (0.2, 0.6) and (0.3, 0.4) pooled
+    assert frontier.knots_value.tolist() == pytest.approx([0.2, 0.5, 0.7])
+    assert frontier.block_sizes.tolist() == [1, 2, 1]
+    assert np.all(np.diff([y for _, y in frontier.curve()]) >= 0)
 
 
-def test_frpo_above_the_frontier():
-    result = compare(GRPO, {"FRPO λ=0.2": [(0.45, 0.62), (0.50, 0.64), (0.55, 0.63)]})
-    (verdict,) = result.verdicts
-    assert verdict.status == "above" and verdict.low > 0
-    assert verdict.frontier == pytest.approx(0.50) and verdict.gap == pytest.approx(0.13)
-    assert "above the frontier" in verdict.sentence and "3 seeds" in verdict.sentence
-    assert [x for x, _ in result.hull] == pytest.approx([0.35, 0.5, 0.6])
+def test_the_frontier_is_linear_between_blocks_and_defined_only_on_grpos_kl_range():
+    frontier = fit_frontier([(0.1, 0.2), (0.2, 0.6), (0.3, 0.4), (0.4, 0.7)])
+    assert frontier.at(0.175) == pytest.approx(0.35) and frontier.at(0.1) == pytest.approx(0.2)
+    assert frontier.at(0.09) is None and frontier.at(0.41) is None
+    assert frontier.curve()[0] == (0.1, pytest.approx(0.2)) and frontier.curve()[-1] == (0.4, pytest.approx(0.7))
 
 
-def test_frpo_below_the_frontier():
-    (verdict,) = compare(GRPO, {"FRPO λ=1": [(0.55, 0.40), (0.60, 0.42), (0.58, 0.41)]}).verdicts
-    assert verdict.status == "below" and verdict.high < 0 and verdict.gap < 0
-    assert "below the frontier" in verdict.sentence
+def test_an_upper_envelope_bias_is_gone_every_seed_counts_once():
+    """Three budgets, noisy seeds: the fit at a budget's KL is near the mean of its seeds, not their best."""
+    frontier = fit_frontier([(0.3, 0.3), (0.3, 0.5), (0.5, 0.4), (0.5, 0.6), (0.7, 0.5), (0.7, 0.7)])
+    assert frontier.at(0.5) == pytest.approx(0.5) and frontier.at(0.3) == pytest.approx(0.4)
 
 
-def test_frpo_that_only_trained_harder_lies_on_the_frontier():
-    """A point that sits on GRPO's envelope (it moved further, and kept what GRPO keeps at that KL)."""
-    on = {"FRPO λ=0.5": [(0.5, 0.51), (0.5, 0.51)]}
-    grpo = {"a": [(0.4, 0.41)], "b": [(0.6, 0.61)]}
-    (verdict,) = compare(grpo, on).verdicts
-    assert verdict.gap == pytest.approx(0.0, abs=1e-12) and verdict.status == "on"
-    assert "no more robust than GRPO trained to the same KL" in verdict.sentence
+def test_the_frontiers_noise_comes_from_its_residuals_and_block_sizes():
+    alone = fit_frontier([(0.3, 0.3), (0.5, 0.4), (0.7, 0.5)])
+    assert alone.residual_df == 0 and np.isnan(alone.residual_variance)  # one run per block: no noise to measure
+    pooled = fit_frontier([(0.3, 0.5), (0.31, 0.3), (0.5, 0.6), (0.51, 0.4)])
+    assert pooled.block_sizes.tolist() == [2, 2] and pooled.residual_df == 2
+    assert pooled.residual_variance == pytest.approx(4 * 0.01 / 2)
+    assert pooled.variance_of([0.3]) == pytest.approx(0.02 / 2)  # one block of two: σ² / 2
+    assert pooled.variance_of([0.405]) == pytest.approx(0.02 * (0.25 + 0.25) / 2)  # halfway: two blocks, ½ each
+    tied = fit_frontier([(0.3, 0.3), (0.3, 0.5), (0.5, 0.4), (0.5, 0.6)])
+    assert tied.block_sizes.tolist() == [2, 2] and tied.residual_df == 2  # runs at one KL are one block
 
 
-def test_outside_the_range_is_reported_never_extrapolated():
-    (verdict,) = compare(GRPO, {"FRPO λ=0.1": [(0.9, 0.8), (1.0, 0.82)]}).verdicts
-    assert verdict.status == "outside" and verdict.gap is None and verdict.frontier is None
-    assert "outside the frontier's range" in verdict.sentence and verdict.sentence.startswith("FRPO λ=0.1: ")
-
-
-def test_overlapping_seeds_are_indistinguishable():
-    noisy = {"FRPO λ=0.5": [(0.45, 0.40), (0.50, 0.62), (0.55, 0.55)]}
-    (verdict,) = compare(GRPO, noisy).verdicts
-    assert verdict.status == "indistinguishable" and verdict.low < 0 < verdict.high
-
-
-def test_one_seed_has_no_interval():
-    (verdict,) = compare(GRPO, {"FRPO λ=0.2": [(0.5, 0.7)]}).verdicts
-    assert verdict.seeds == 1 and "one seed: no interval" in verdict.sentence
-
-
-def test_a_lower_is_better_measure_flips_the_direction():
-    drops = {"a": [(0.3, 0.5)], "b": [(0.6, 0.3)]}  # GRPO: more KL, smaller drop
-    (verdict,) = compare(drops, {"FRPO": [(0.45, 0.2), (0.45, 0.2)]}, measure="drop").verdicts
-    assert verdict.frontier == pytest.approx(0.4)  # the frontier of the best (smallest) drop, in the drop's units
-    assert verdict.gap == pytest.approx(0.2) and verdict.status == "above"  # a smaller drop is more robust
-    with pytest.raises(ValueError, match="choose one of"):
-        compare(drops, {}, measure="nope")
-
-
-def test_the_bootstrap_is_reproducible():
-    frpo = {"FRPO": [(0.45, 0.55), (0.5, 0.6), (0.55, 0.5)]}
-    assert compare(GRPO, frpo, seed=3).verdicts == compare(GRPO, frpo, seed=3).verdicts
+def test_a_frontier_needs_grpo_points_and_a_measure_that_exists():
+    with pytest.raises(ValueError, match="GRPO has no finished points"):
+        fit_frontier([])
+    with pytest.raises(ValueError, match="choose one of refusal_after_finetune"):
+        measure_named("nope")
+    assert MEASURES["drop"].signed(0.3) == -0.3 and MEASURES["refusal_after_finetune"].signed(0.3) == 0.3

@@ -81,7 +81,7 @@ def test_demo_sets_itself_up_runs_the_experiment_end_to_end_and_prints_the_table
     assert text.count("±") >= 15 and "nan" not in text.lower()
     assert "GRPO's frontier over its budgets" in text
     verdict = next(line for line in text.splitlines() if line.startswith("- FRPO λ=0.5:"))
-    assert "frontier" in verdict  # above, below, on, indistinguishable or outside its range: whichever way it falls
+    assert "frontier" in verdict and " → " in verdict  # the numbers, then a label: whichever way it falls
     assert "http://127.0.0.1:8501/?sweep=" in text
 
 

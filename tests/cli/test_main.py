@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.orm import Session
 
+from cli.main import _stored_key
+from store.db import get_engine
+from store.migrate import upgrade
 from store.queries import authenticate
+from store.settings import get_settings
 
 
 def frpo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -41,3 +47,22 @@ def test_db_upgrade_then_keys_create(tmp_path, monkeypatch):
 
     refused = frpo("keys", "create", "--scope", "root", env=env)
     assert refused.returncode != 0 and "root" in refused.stderr
+
+
+def test_a_stored_key_file_is_born_readable_by_its_owner_only(tmp_path, monkeypatch):
+    """Created with mode 0600 even under a umask that lets everyone read, and kept as it is on the next start."""
+    monkeypatch.setenv("FRPO_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("FRPO_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    upgrade(get_settings().database_url)
+    path = tmp_path / "keys" / "admin.key"
+    old_umask = os.umask(0o000)
+    try:
+        key = _stored_key(path, "admin")
+    finally:
+        os.umask(old_umask)
+        get_settings.cache_clear()
+        get_engine.cache_clear()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text() == key + "\n" and _stored_key(path, "admin") == key

@@ -46,6 +46,27 @@ def test_compare_page_in_chromium(live, tmp_path):
         print(f"first chart after {elapsed:.0f} ms; screenshot {shot}")
 
 
+def test_a_pinned_reference_the_metrics_and_the_samples_pages_in_chromium(live, tmp_path):
+    picked = live.seeded.finetune_ids()
+    with streamlit_server(live.url, live.seeded.read_key, tmp_path / "streamlit.log") as web, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1750})
+        page.goto(compare_url(web, picked) + "&ref=FRPO%20%CE%BB%3D2", wait_until="commit")
+        wait_quiet(page, charts=4)
+        names = page.evaluate(TRACE_NAMES_JS)
+        lines = [name for name in names[0] if " band" not in name]
+        assert lines[0] == "FRPO λ=2 (reference)" and "GRPO" in lines
+        page.get_by_text("Reference", exact=True).wait_for(timeout=30_000)  # the sidebar's picker, showing the pin
+        page.goto(f"{web}/metrics?runs={','.join(picked[:2])}&keys=eval/refusal_rate&ref={picked[0]}&diff=1")
+        wait_quiet(page, charts=1)
+        [lines] = page.evaluate(TRACE_NAMES_JS)
+        assert lines[0].endswith("(reference)") and len(lines) == 2
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.goto(f"{web}/samples?run={picked[0]}", wait_until="commit")
+        page.get_by_text("2 of 4 prompts changed verdict.").wait_for(timeout=60_000)
+        page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)  # the two steps side by side
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+
 @contextmanager
 def sweep_page(api, view: str, sweep: str, tmp_path: Path, *, height: int, charts: int) -> Iterator:
     """A dashboard page of one sweep, served against `api`, open in chromium once its `charts` have drawn."""
@@ -61,9 +82,9 @@ def test_frontier_page_in_chromium(frontier_api, tmp_path):
     with sweep_page(frontier_api, "frontier", sweep, tmp_path, height=1500, charts=1) as page:
         [names] = page.evaluate(TRACE_NAMES_JS)
         assert {"GRPO frontier (best over its budgets)", "GRPO budgets (mean over seeds)", "FRPO λ=0.5"} <= set(names)
-        assert page.get_by_text("Above the frontier.").is_visible()
-        assert page.get_by_text("Outside the frontier's range.").is_visible()
-        assert page.get_by_text("more robust, not only trained harder", exact=False).first.is_visible()
+        assert page.get_by_text("→ more robust.").is_visible()
+        assert page.get_by_text("→ beyond GRPO's reach").is_visible()
+        assert page.get_by_text("Holm-corrected across the λ compared", exact=False).first.is_visible()
         assert page.locator('[data-testid="stException"]').count() == 0
         screenshot(page, "frontier.png", tmp_path)
 

@@ -9,7 +9,7 @@ import pytest
 from api.main import create_app
 from dashboard import charts, specform
 from dashboard.aggregate import BANDS, band_frame, long_frame
-from dashboard.ui import png_config
+from dashboard.ui import image_config
 from store.settings import Settings
 from store.specs import JOB_SPEC, SweepSpec
 
@@ -47,8 +47,8 @@ def test_curves_figure_names_groups_pins_grpo_and_states_the_band():
     }
 
 
-def test_png_export_is_named():
-    config = png_config("Refusal rate vs fine-tuning step")
+def test_image_export_is_named_and_png_unless_svg_is_picked():
+    config = image_config("Refusal rate vs fine-tuning step")
     assert config["toImageButtonOptions"] == {
         "format": "png",
         "filename": "refusal-rate-vs-fine-tuning-step",

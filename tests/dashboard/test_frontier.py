@@ -1,4 +1,4 @@
-"""The Frontier page (robustness against the KL moved in RL, method.md §7): its numbers, and the page under AppTest
+"""The Frontier page (robustness against the KL moved in RL, docs/method.md §7): its numbers, and the page under AppTest
 against the real API over the frontier seed (GRPO at 3 budgets × 3 seeds, FRPO at 2 λ × 3 seeds)."""
 
 from __future__ import annotations
@@ -6,16 +6,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.frontier import compare
+from analysis.verdict import compare
 from dashboard import frontier as fr
 from testkit.dashboard import FRONTIER_FRPO, FRONTIER_GRPO
 from tests.dashboard.test_pages import array, figures, run, texts
 
 integration = pytest.mark.integration
-ABOVE = (
-    "FRPO λ=0.5: 0.15 more robust than GRPO's frontier at the same KL (0.5) in refusal rate after fine-tuning "
-    "(95% interval +"
-)
+ABOVE = "FRPO λ=0.5: Δ = +0.151 in refusal rate after fine-tuning (higher is more robust) against GRPO's frontier"
 
 
 # --- the numbers ----------------------------------------------------------------------------------------------------
@@ -65,12 +62,13 @@ def test_pipelines_come_from_finished_runs_with_the_rl_runs_budget():
 
 
 def test_the_verdicts_and_the_csv_are_analysis_frontiers():
-    grpo = {f"steps {k}": [(kl - 0.01, y), (kl + 0.01, y)] for k, (kl, y) in FRONTIER_GRPO.items()}
+    grpo = {f"steps {k}": [(kl - 0.01, y + 0.01), (kl + 0.01, y - 0.01)] for k, (kl, y) in FRONTIER_GRPO.items()}
     frpo = {f"FRPO λ={lamb:g}": [(kl - 0.01, y), (kl + 0.01, y)] for lamb, (kl, y) in FRONTIER_FRPO.items()}
-    result = compare(grpo, frpo, resamples=200)
+    result = compare(grpo, frpo)
     table = fr.verdict_frame(result)
-    assert table["status"].tolist() == ["above", "outside"]
-    assert table["gap"].iloc[0] == pytest.approx(0.15) and pd.isna(table["gap"].iloc[1])
+    assert table["label"].tolist() == ["more robust", "beyond GRPO's reach (0% of seeds inside its KL range)"]
+    assert table["gap"].iloc[0] == pytest.approx(0.15, abs=0.002) and pd.isna(table["gap"].iloc[1])
+    assert table["share_inside"].tolist() == [1.0, 0.0] and table["gap_low_95%"].iloc[0] > 0
     assert table["verdict"].tolist() == [v.sentence for v in result.verdicts]
     points = pd.DataFrame(
         [("FRPO λ=0.5", "frpo", 0.5, "steps 120", s, f"r{s}", f"f{s}", 0.5 + 0.01 * s, 0.6) for s in range(3)],
@@ -79,7 +77,8 @@ def test_the_verdicts_and_the_csv_are_analysis_frontiers():
     means = fr.setting_means(points)
     assert means.loc[0, "kl_moved"] == pytest.approx(0.51) and means.loc[0, "kl_moved_sd"] == pytest.approx(0.01)
     export = fr.export_frame(points, result, fr.measure_named(None))
-    assert export["row"].value_counts().to_dict() == {"run": 3, "GRPO frontier": 3, "mean over seeds": 1}
+    assert export["row"].value_counts().to_dict() == {"run": 3, "GRPO frontier": 5, "mean over seeds": 1}
+    assert [x for x, _ in result.curve] == pytest.approx([0.29, 0.3, 0.5, 0.7, 0.71])  # each budget's pair pooled
     assert "refusal_after_finetune" in export.columns
     assert (
         fr.measure_named("drop").higher_is_better is False and fr.measure_named("nonsense").name == fr.DEFAULT_MEASURE
@@ -105,9 +104,9 @@ def test_frontier_page_draws_grpos_frontier_and_a_verdict_per_lambda(frontier_ap
     [fig] = figures(at)
     assert fig["layout"]["xaxis"]["title"]["text"].startswith("KL moved during RL")
     assert fig["layout"]["yaxis"]["title"]["text"] == "refusal rate after fine-tuning (higher is more robust)"
-    hull = trace(fig, "GRPO frontier (best over its budgets)")
-    assert array(hull["x"]) == pytest.approx([kl for kl, _ in FRONTIER_GRPO.values()])
-    assert array(hull["y"]) == pytest.approx([y for _, y in FRONTIER_GRPO.values()])
+    grpo, frpo = frontier_api.seeded.points("frontier")
+    curve = trace(fig, "GRPO frontier (best over its budgets)")
+    assert list(zip(array(curve["x"]), array(curve["y"]), strict=True)) == compare(grpo, frpo).curve
     grpo_runs = trace(fig, "GRPO runs (one per seed)")
     assert len(array(grpo_runs["x"])) == 3 and grpo_runs["marker"]["opacity"] < 0.5  # one budget's seeds, faint
     assert sum(t["name"] == "GRPO budgets (mean over seeds)" for t in fig["data"]) == 3
@@ -118,19 +117,18 @@ def test_frontier_page_draws_grpos_frontier_and_a_verdict_per_lambda(frontier_ap
     assert "RL run %{customdata[2]} → fine-tuning %{customdata[3]}" in frpo_runs["hovertemplate"]
     assert {row[1] for row in frpo_runs["customdata"]} == {0, 1, 2}  # seeds
     shaded = [s for s in fig["layout"]["shapes"] if s["type"] == "rect"]
-    assert shaded[-1]["x0"] == pytest.approx(0.7) and shaded[-1]["x1"] > 0.9  # beyond GRPO's largest budget
-    assert shaded[0]["x1"] == pytest.approx(0.3)  # and below its smallest (a seed lies there)
+    assert shaded[-1]["x0"] == pytest.approx(0.71) and shaded[-1]["x1"] > 0.9  # beyond GRPO's largest run
+    assert shaded[0]["x1"] == pytest.approx(0.29)  # and below its smallest
     assert [a["text"] for a in fig["layout"]["annotations"]] == ["outside GRPO's range"]
 
     verdicts = texts(at.markdown)
-    grpo, frpo = frontier_api.seeded.points("frontier")
     outside = compare(grpo, frpo).verdicts[1].sentence
-    assert outside.startswith("FRPO λ=2: moved KL 0.9, outside the frontier's range (GRPO's budgets reach KL 0.3")
-    assert f"**Outside the frontier's range.** {outside}" in verdicts
-    assert f"**Above the frontier.** {ABOVE}" in verdicts
-    assert "over 3 seeds); above the frontier: more robust, not only trained harder." in verdicts
+    assert outside.startswith("FRPO λ=2: no gap to GRPO's frontier without extrapolating (0 of 3 seeds (0%) inside")
+    assert outside.endswith("further than any GRPO point) → beyond GRPO's reach (0% of seeds inside its KL range).")
+    assert outside in verdicts and ABOVE in verdicts
+    assert "3 of 3 seeds (100%) inside GRPO's KL range" in verdicts and "→ more robust." in verdicts
     table = at.dataframe[0].value
-    assert table["status"].tolist() == ["above", "outside"] and table["seeds"].tolist() == [3, 3]
+    assert table["label"].tolist()[0] == "more robust" and table["seeds"].tolist() == [3, 3]
     assert [b.proto.label for b in at.get("download_button")] == ["Download CSV", "Download verdicts (CSV)"]
     links = {link.proto.label: link.proto for link in at.get("page_link")}
     assert links["The same runs on Compare"].query_string == f"sweep={sweep}"
@@ -145,7 +143,8 @@ def test_frontier_measure_follows_the_sidebar_into_the_url(frontier_api, use_api
     [fig] = figures(at)
     assert fig["layout"]["yaxis"]["title"]["text"] == "drop in refusal rate during fine-tuning (lower is more robust)"
     assert array(trace(fig, "FRPO λ=0.5")["y"]) == pytest.approx([0.95 - 0.65])
-    assert "**Above the frontier.** FRPO λ=0.5: 0.15 more robust" in texts(at.markdown)  # lower drop = more robust
+    assert "FRPO λ=0.5: Δ = +0.151 in drop in refusal rate" in texts(at.markdown)  # lower drop = more robust
+    assert "→ more robust." in texts(at.markdown)
     at.sidebar.selectbox(key="frontier_measure").select("strongreject_after_finetune").run()
     assert at.query_params["measure"] == "strongreject_after_finetune"
     assert "in StrongREJECT score after fine-tuning" in texts(at.markdown)
@@ -167,7 +166,7 @@ def test_frontier_page_explains_what_is_missing(frontier_api, use_api):
     assert len(figures(at)) == 1  # FRPO's points are still drawn, without a verdict
     at = run("frontier", sweep=sweeps["one-budget"])
     assert "Only one GRPO budget" in texts(at.warning)
-    assert "**Outside the frontier's range.** FRPO λ=2: moved KL 0.9" in texts(at.markdown)
+    assert "FRPO λ=2: no gap to GRPO's frontier without extrapolating" in texts(at.markdown)
 
 
 @integration

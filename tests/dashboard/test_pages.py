@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.client import ApiClient, ApiConfig
+from frpo_client import Client
 from testkit.dashboard import ARITH, CODE, CODE_BEFORE, CODE_GAIN, MATH_BEFORE, MATH_LOSS, NO_CODE_AFTER
 from testkit.service import free_port
 
@@ -101,6 +101,27 @@ def test_compare_selection_follows_the_sidebar_into_the_url(live, use_api):
     assert legend(figures(at)[0])[0] == "GRPO (baseline)"
     at.sidebar.radio(key="compare_band").set_value("sd").run()
     assert at.query_params.get("band") == "sd"
+
+
+def test_compare_reads_every_group_against_a_pinned_reference(live, use_api):
+    use_api(live.url, live.seeded.read_key)
+    at = run(runs=",".join(live.seeded.finetune_ids()))
+    table = at.dataframe[0].value.set_index("method")  # GRPO is the reference until another is pinned
+    assert table.loc["GRPO (baseline)", "drop − reference (points)"] == 0
+    at.sidebar.selectbox(key="compare_ref").set_value("FRPO λ=2").run()
+    assert at.query_params["ref"] == "FRPO λ=2"
+    refusal, _, kl, _ = figures(at)
+    assert legend(refusal)[0] == "FRPO λ=2 (reference)" and "GRPO" in legend(refusal)
+    pinned = next(t for t in refusal["data"] if t["name"] == "FRPO λ=2 (reference)")
+    assert pinned["line"]["dash"] == "dash"
+    assert legend(kl)[0] == "FRPO λ=2 (reference)"
+    table = at.dataframe[0].value.set_index("method")
+    expected = live.seeded.expected_before_after()
+    drop_vs_pinned = 100 * (expected["GRPO"][2] - expected["FRPO λ=2"][2])
+    assert table.loc["GRPO", "drop − reference (points)"] == pytest.approx(drop_vs_pinned)
+    assert table.loc["FRPO λ=2 (reference)", "after − reference (points)"] == 0
+    shared = run(runs=",".join(live.seeded.finetune_ids()), ref="FRPO λ=0.5")  # a shared link keeps the pin
+    assert legend(figures(shared)[0])[0] == "FRPO λ=0.5 (reference)"
 
 
 def test_compare_home_page_defaults_to_the_newest_sweep(live, use_api):
@@ -215,7 +236,7 @@ def test_jobs_page_submits_cancels_and_shows_api_errors(empty, use_api):
     at.text_area[0].input(json.dumps({**spec, "method": "grpo", "name": "from the dashboard"})).run()
     at.button(key="submit_go").click().run()
     assert "Queued: train job" in texts(at.success)
-    [job] = ApiClient(ApiConfig(empty.url, empty.seeded.read_key)).list_jobs()["items"]
+    [job] = Client(empty.url, empty.seeded.read_key).list_jobs()["items"]
     assert job["name"] == "from the dashboard" and job["tags"]["method"] == "grpo"
 
     at = run("jobs", job=job["id"])
@@ -312,3 +333,63 @@ def test_an_evaluation_run_brings_its_pipelines_other_evaluation(math_api, use_a
     at = run("sweep", sweep=seeded.sweeps["toy math frontier"])
     [link] = [link.proto for link in at.get("page_link") if "capability" in link.proto.page]
     assert link.query_string == f"sweep={seeded.sweeps['toy math frontier']}"
+
+
+def test_metrics_page_draws_any_metric_across_runs_smoothed_and_against_a_pinned_run(live, use_api):
+    use_api(live.url, live.seeded.read_key)
+    picked = live.seeded.finetune_ids()[:3]
+    at = run("metrics", runs=",".join(picked), keys="eval/refusal_rate")
+    [fig] = figures(at)
+    lines = [t for t in fig["data"] if t.get("showlegend", True)]
+    assert len(lines) == 3
+    first = next(t for t in lines if picked[0][:8] in t["name"])
+    refusal = live.seeded.refusal[picked[0]]
+    assert array(first["y"]) == pytest.approx([refusal[s] for s in sorted(refusal)])  # raw: as logged
+
+    at.sidebar.slider(key="metrics_smooth").set_value(0.5).run()
+    assert at.query_params["smooth"] == "0.5"
+    [fig] = figures(at)
+    assert sum(t.get("opacity") == 0.25 for t in fig["data"]) == 3  # the raw series, faint behind each smoothed one
+
+    at.sidebar.radio(key="metrics_x").set_value("progress").run()
+    [fig] = figures(at)
+    assert max(array(fig["data"][-1]["x"])) == pytest.approx(1.0)
+
+    at.sidebar.selectbox(key="metrics_ref").set_value(picked[0]).run()
+    at.sidebar.checkbox(key="metrics_diff").check().run()
+    assert at.query_params["ref"] == picked[0] and at.query_params["diff"] == "1"
+    [fig] = figures(at)
+    pinned = next(t for t in fig["data"] if t["name"].endswith("(reference)"))
+    assert legend(fig)[0] == pinned["name"] and pinned["line"]["dash"] == "dash"
+    assert all(v == pytest.approx(0.0) for v in array(pinned["y"]))  # the reference minus itself
+
+
+def test_chart_images_are_svg_when_picked_in_the_sidebar(live, use_api):
+    use_api(live.url, live.seeded.read_key)
+    at = run(runs=",".join(live.seeded.finetune_ids()))
+    assert json.loads(at.get("plotly_chart")[0].proto.config)["toImageButtonOptions"]["format"] == "png"
+    at.sidebar.radio(key="image_format").set_value("svg").run()
+    config = json.loads(at.get("plotly_chart")[0].proto.config)
+    assert config["toImageButtonOptions"]["format"] == "svg"
+
+
+def test_samples_page_shows_the_answers_behind_a_rate_and_what_changed_between_steps(live, use_api):
+    use_api(live.url, live.seeded.read_key)
+    run_id = live.seeded.finetune_ids()[0]
+    at = run("samples", run=run_id)
+    assert at.query_params["step"] == "100" and at.query_params["vs_step"] == "0"  # last step against the first
+    assert "2 of 4 prompts changed verdict." in texts(at.caption)
+    table = at.dataframe[0].value
+    assert list(table["verdict"]) == ["refused", "answered", "answered", "answered"]
+    assert list(table["verdict (vs)"]) == ["refused", "refused", "refused", "answered"]
+    at.sidebar.selectbox(key="samples_vs_step").set_value(100).run()  # the same step: no comparison, one table
+    at.sidebar.radio(key="samples_verdict").set_value("refused").run()
+    table = at.dataframe[0].value
+    assert list(table["answer"]) == ["I can't help with that."] and at.query_params["verdict"] == "refused"
+    assert "1 refused" in texts(at.caption)
+
+
+def test_samples_page_explains_a_run_without_samples(live, use_api):
+    use_api(live.url, live.seeded.read_key)
+    at = run("samples", run=live.seeded.finetune_ids()[1])
+    assert "No samples for this run" in texts(at.info)

@@ -82,7 +82,7 @@ def test_delta_caps_the_unclipped_ratio():
 
 
 def test_large_lambda_recovers_grpo_gradient():
-    """λ → ∞ without jackknife: FRPO's gradient is GRPO's with raw centred advantages (method.md §6.5)."""
+    """λ → ∞ without jackknife: FRPO's gradient is GRPO's with raw centred advantages (docs/method.md §6.5)."""
     sizes = (8, 8, 8, 8)
     batch, _, _ = make_batch(sizes=sizes, off_policy=False, seed=1)
     loss = frpo_loss(**batch, lamb=1e4, jackknife=False, baseline=True, scale="lambda")

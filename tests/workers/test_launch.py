@@ -147,7 +147,7 @@ def test_the_math_preset_translates_into_the_trainer_config(tmp_path):
     assert {key: options[key] for key in expected} == expected
     config = rl_config(job)  # builds without vLLM installed: only the trainer imports it
     assert config.use_vllm and config.max_grad_norm == 0.5 and config.gradient_accumulation_steps == 16
-    assert config.steps_per_generation == 1  # FRPO: groups stay whole inside each micro-batch (method.md §6.1)
+    assert config.steps_per_generation == 1  # FRPO: groups stay whole inside each micro-batch (docs/method.md §6.1)
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """The math setting through the runner on the embedded store: math RL with its decontamination on record, code SFT,
 benchmark evaluations (bench/… metrics, a samples artifact, provenance; a local multiple-choice task folder beside a
-shipped task), and the toy math pipeline evaluated before and after the code SFT (method.md §3)."""
+shipped task), and the toy math pipeline evaluated before and after the code SFT (docs/method.md §3)."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def test_alpaca_layout_puts_instruction_and_input_in_the_user_turn(tmp_path):
 
 
 def test_gsm8k_layout_keeps_the_final_answer_line(tmp_path):
-    """The authors' SFT target dropped "#### N" (method.md §2.4 item 10); ours keeps the whole answer."""
+    """The authors' SFT target dropped "#### N" (docs/method.md §2.4 item 10); ours keeps the whole answer."""
     answer = "Natalia sold 48/2 = 24 clips in May.\nShe sold 48+24 = 72 clips.\n#### 72"
     path = write_jsonl(tmp_path / "gsm8k.jsonl", [{"question": "How many clips?", "answer": answer}])
     (messages,) = load_sft(path)["messages"]
@@ -70,7 +70,7 @@ def test_opencodeinstruct_keeps_solutions_that_passed_every_test(tmp_path, fmt):
     sft = load_sft(path)
     assert sft.column_names == ["messages"] and len(sft) == 3  # scores "1", "1.0" and "1"
     assert sft["messages"][0] == [
-        {"role": "system", "content": ""},  # the authors' code SFT used an empty system prompt (method.md §3)
+        {"role": "system", "content": ""},  # the authors' code SFT used an empty system prompt (docs/method.md §3)
         {"role": "user", "content": "Write a function number 0."},
         {"role": "assistant", "content": "def f0():\n    return 0\n"},
     ]

@@ -64,7 +64,8 @@ def test_shipped_safety_prompts_are_balanced_and_share_surface_forms():
     def openings(task: str) -> set[str]:
         return {" ".join(row["prompt"][0]["content"].split()[:3]) for row in prompts if row["task"] == task}
 
-    # downstream SFT on benign data erodes refusals only through what harmful and harmless prompts share (§7)
+    # downstream SFT on benign data erodes refusals only through what harmful and harmless prompts share
+    # (docs/method.md §7)
     assert len(openings("safety") & openings("normal")) >= 8
 
 
@@ -193,7 +194,8 @@ def test_harmbench_csv_layout_in_every_format(tmp_path, fmt):
 
 
 def test_harmbench_fixed_subset_of_the_standard_behaviours_is_stable(tmp_path):
-    """The paper's 100 of the first 200 rows: drawn once per seed, the same at every call (method.md §2.4 item 12)."""
+    """The paper's 100 of the first 200 rows: drawn once per seed, the same at every call
+    (docs/method.md §2.4 item 12)."""
     path = write_table(tmp_path / "harmbench_behaviors_text_all.csv", harmbench_rows(n_standard=200))
     subset = load_harmbench(path, limit=100, seed=0)
     assert len(subset) == 100 and len(set(subset["behavior_id"])) == 100

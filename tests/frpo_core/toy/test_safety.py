@@ -21,7 +21,7 @@ def test_refusal_shares_follow_the_categories():
         refused, complied = counts[(category, True)], counts[(category, False)]
         assert refused / (refused + complied) == share
     overall = sum(v for (c, r), v in counts.items() if r) / sum(counts.values())
-    assert 0.6 <= overall <= 0.7  # method.md §7: a warm start that refuses only part of the time
+    assert 0.6 <= overall <= 0.7  # docs/method.md §7: a warm start that refuses only part of the time
 
 
 def test_harmless_prompts_are_answered_never_refused():
