@@ -4,6 +4,11 @@ A pipeline's numbers come from two runs' evaluation series: the RL run's last ev
 it moved from the model it started from, docs/method.md §7) and the fine-tuning run's first and last evaluations
 (refusal before and after downstream fine-tuning, and over-refusal of harmless prompts at the end). Groups are (method,
 λ): the seeds of one setting, summarised by mean, standard deviation and range.
+
+Where the runs logged the sampled measures (`eval/kl_safety_sampled`, `eval/refusal_prob`, `eval/refusal_prob_normal`:
+the unbiased KL estimate on sampled answers and the refusal probability under sampling), they are read instead of the
+greedy ones (`eval/kl_safety`, `eval/refusal_rate`, `eval/refusal_rate_normal`), which older runs logged alone; each
+result says which it read (:attr:`PipelineResult.measure`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,14 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 Series = Mapping[str, Sequence[tuple[int, float]]]  # metric key -> [(step, value)], steps ascending
+
+SAMPLED, GREEDY = "sampled", "greedy"
+# greedy key -> its sampled counterpart (logged beside it by runs with `eval.samples` > 0)
+SAMPLED_KEYS = {
+    "eval/kl_safety": "eval/kl_safety_sampled",
+    "eval/refusal_rate": "eval/refusal_prob",
+    "eval/refusal_rate_normal": "eval/refusal_prob_normal",
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,7 @@ class PipelineResult:
     budget: tuple[tuple[str, float], ...] = ()  # the RL run's (steps, β, lr): GRPO's budgets trace its frontier
     strongreject_after_finetune: float | None = None
     helpfulness_after_finetune: float | None = None
+    measure: str = GREEDY  # what KL and refusal were read from: SAMPLED, GREEDY or "KL sampled, refusal greedy" …
 
     @property
     def drop(self) -> float | None:
@@ -73,19 +87,32 @@ def last(series: Series, key: str) -> float | None:
     return points[-1][1] if points else None
 
 
+def _read(series: Series, greedy_key: str) -> tuple[str, str]:
+    """(the key to read, SAMPLED or GREEDY): the sampled counterpart of ``greedy_key`` where the run logged it."""
+    sampled_key = SAMPLED_KEYS[greedy_key]
+    return (sampled_key, SAMPLED) if series.get(sampled_key) else (greedy_key, GREEDY)
+
+
 def pipeline_result(tags: Mapping, rl: Series, finetune: Series) -> PipelineResult:
-    """A pipeline's numbers from its runs' tags and evaluation series (``eval/*`` keys)."""
+    """A pipeline's numbers from its runs' tags and evaluation series (``eval/*`` keys): the sampled KL and refusal
+    where the runs logged them, else the greedy ones, the choice in ``measure``."""
+    kl_key, kl_measure = _read(rl, "eval/kl_safety")
+    refusal_key, refusal_measure = _read(finetune, "eval/refusal_rate")
+    over_refusal_key = (
+        SAMPLED_KEYS["eval/refusal_rate_normal"] if refusal_measure == SAMPLED else "eval/refusal_rate_normal"
+    )
     return PipelineResult(
         method=str(tags.get("method")),
         lamb=tags.get("lamb"),
         seed=int(tags.get("seed", 0)),
-        kl_moved=last(rl, "eval/kl_safety"),
-        refusal_after_rl=first(finetune, "eval/refusal_rate"),
-        refusal_after_finetune=last(finetune, "eval/refusal_rate"),
-        over_refusal_after_finetune=last(finetune, "eval/refusal_rate_normal"),
+        kl_moved=last(rl, kl_key),
+        refusal_after_rl=first(finetune, refusal_key),
+        refusal_after_finetune=last(finetune, refusal_key),
+        over_refusal_after_finetune=last(finetune, over_refusal_key),
         budget=budget_of(tags),
         strongreject_after_finetune=last(finetune, "eval/strongreject"),
         helpfulness_after_finetune=last(finetune, "eval/reward_normal"),
+        measure=kl_measure if kl_measure == refusal_measure else f"KL {kl_measure}, refusal {refusal_measure}",
     )
 
 

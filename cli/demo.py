@@ -60,7 +60,16 @@ from analysis.capability import (
     summarise_scores,
     training_reward,
 )
-from analysis.pipelines import PipelineResult, format_table, frontier_points, pipeline_result, summarise
+from analysis.pipelines import (
+    GREEDY,
+    SAMPLED,
+    SAMPLED_KEYS,
+    PipelineResult,
+    format_table,
+    frontier_points,
+    pipeline_result,
+    summarise,
+)
 from analysis.verdict import compare
 from cli.processes import start_worker, stop_workers
 from frpo_client import FINISHED, Client
@@ -201,7 +210,7 @@ def report(setting: DemoSetting[R], sweep_id: str, results: R, elapsed: float) -
 def _safety_results(client: Client, warm: dict, jobs: list[dict]) -> list[PipelineResult]:
     """Each pipeline's numbers from its RL run's and its fine-tuning run's evaluation series (the warm start's own
     refusal is the step-0 evaluation of every RL run, so it needs nothing more)."""
-    keys = ["eval/refusal_rate", "eval/refusal_rate_normal", "eval/kl_safety"]
+    keys = [*SAMPLED_KEYS, *SAMPLED_KEYS.values()]
     by_id = {job["id"]: job for job in jobs}
     results = []
     for job in jobs:
@@ -211,17 +220,32 @@ def _safety_results(client: Client, warm: dict, jobs: list[dict]) -> list[Pipeli
     return results
 
 
+_MEASURE_NOTES = {  # one per measure, shown where a result rests on it
+    SAMPLED: (
+        "sampled: refusal = the share of sampled answers refused (eval/refusal_prob); KL moved = the unbiased estimate",
+        "of KL(RL policy ‖ warm start) on answers sampled from the RL policy, RL's length (eval/kl_safety_sampled).",
+    ),
+    GREEDY: (
+        "greedy: refusal of the greedy answer (eval/refusal_rate); KL moved = sequence-summed k3 on the greedy answers",
+        "(eval/kl_safety): not the KL, and it jumps where a greedy answer changes.",
+    ),
+}
+
+
 def _safety_report(results: list[PipelineResult]) -> list[str]:
-    """The table, GRPO's frontier and the verdict per λ."""
+    """The table, GRPO's frontier and the verdict per λ, saying which measures (sampled or greedy) they rest on."""
     frontier = compare(*frontier_points(results))
     curve = ", ".join(f"({kl:.2f}, {y:.2f})" for kl, y in frontier.curve)
+    used = sorted({r.measure for r in results})
+    notes = [line for name, note in _MEASURE_NOTES.items() if any(name in m for m in used) for line in note]
     return [
-        "Refusal of held-out harmful prompts (greedy, offline refusal matcher), mean ± sd over seeds:",
+        f"Refusal of held-out harmful prompts (offline refusal matcher; measures: {'; '.join(used)}), mean ± sd over "
+        "seeds:",
         format_table(summarise(results)),
         "",
-        "drop = refusal after RL − after downstream SFT; KL moved = KL of the RL policy from the warm start",
-        "(sequence-summed k3 on its greedy answers to the harmful evaluation prompts); over-refusal = refusal of",
-        "harmless prompts after the downstream SFT.",
+        "drop = refusal after RL − after downstream SFT; KL moved = KL of the RL policy from the warm start on the",
+        "harmful evaluation prompts; over-refusal = refusal of harmless prompts after the downstream SFT.",
+        *notes,
         "",
         "Robustness against the KL moved in RL (docs/method.md §7). GRPO's frontier over its budgets (a monotone fit",
         f"through all its runs), (KL moved, refusal after SFT): {curve}",

@@ -108,7 +108,8 @@ PRESETS: dict[str, Preset] = {
                 "n_harmless": 24,
                 "every": 60,
                 "max_new_tokens": 32,
-            },
+                "samples": 0,  # the sampled measures cost ~5× the greedy evaluation on a CPU: off until the demo
+            },  # can afford them (greedy refusal and KL, as before)
         },
         "Safety RL of the tiny model on the shipped toy prompts (start it from a 'toy-warm-start' run: parent_id).",
     ),
@@ -154,6 +155,7 @@ PRESETS: dict[str, Preset] = {
                 "n_harmless": 24,
                 "every": 10,
                 "max_new_tokens": 32,
+                "samples": 0,  # as toy-safety: greedy measures only, for the demo's time
             },
         },
         "Downstream SFT of a toy-safety run on benign instructions that share the harmful prompts' surface form.",

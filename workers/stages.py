@@ -139,12 +139,21 @@ def _load(path: str):
     return AutoModelForCausalLM.from_pretrained(path, local_files_only=Path(path).is_dir()).eval()
 
 
-def _safety_evaluation(spec: EvalSpec, engine: Engine, attempt: Attempt, tokenizer_path: str, reference: str | None):
+def _safety_evaluation(
+    spec: EvalSpec,
+    engine: Engine,
+    attempt: Attempt,
+    tokenizer_path: str,
+    reference: str | None,
+    rl_generation: tuple[int, float] | None = None,
+):
     """A safety evaluator on the spec's fixed prompt subsets, its judges and scorer recorded on the run
-    (docs/method.md §6.10)."""
+    (docs/method.md §6.10). Its sampled answers are `eval.sample_length` tokens long at `eval.temperature`, where unset
+    as an RL run's own answers (`rl_generation`: its completion length and temperature), else `eval.max_new_tokens`
+    tokens at temperature 1."""
     from transformers import AutoTokenizer
 
-    from frpo_core.safety.evaluation import evaluator_for_prompt_set
+    from frpo_core.safety.evaluation import Sampling, evaluator_for_prompt_set
     from frpo_core.safety.judges import get_judge
     from frpo_core.safety.rewards import get_scorer
 
@@ -156,6 +165,13 @@ def _safety_evaluation(spec: EvalSpec, engine: Engine, attempt: Attempt, tokeniz
         used["helpfulness"] = f"{scorer.name}@{scorer.version}"
     if strongreject_judge is not None:
         used["strongreject_judge"] = f"{strongreject_judge.name}@{strongreject_judge.version}"
+    sampling = None
+    if spec.samples:
+        rl_length, rl_temperature = rl_generation or (None, None)
+        length = spec.sample_length or rl_length or spec.max_new_tokens
+        temperature = spec.temperature or rl_temperature or 1.0
+        sampling = Sampling(spec.samples, length, temperature, spec.seed)
+        used["sampling"] = f"{spec.samples} answers a prompt, {length} tokens, temperature {temperature:g}"
     evaluator = evaluator_for_prompt_set(
         spec.prompts,
         judge=judge,
@@ -171,6 +187,7 @@ def _safety_evaluation(spec: EvalSpec, engine: Engine, attempt: Attempt, tokeniz
         strongreject_judge=strongreject_judge,
         harmless=spec.harmless_prompts,
         max_prompt_length=spec.max_prompt_length,
+        sampling=sampling,
     )
     if is_main_process():
         with attempt_scope(engine, attempt) as session:
@@ -180,16 +197,24 @@ def _safety_evaluation(spec: EvalSpec, engine: Engine, attempt: Attempt, tokeniz
     return evaluator
 
 
-def _callbacks(spec_eval: EvalSpec | None, engine: Engine, attempt: Attempt, start: str, reference: str | None):
+def _callbacks(
+    spec_eval: EvalSpec | None,
+    engine: Engine,
+    attempt: Attempt,
+    start: str,
+    reference: str | None,
+    rl_generation: tuple[int, float] | None = None,
+):
     """The store sink (rank 0 only: every rank logs, one writes), plus the in-loop safety evaluation (step 0, every
-    `every` steps, the end) when asked: every rank evaluates, so sharded models can run it; rank 0 reports."""
+    `every` steps, the end) when asked: every rank evaluates, so sharded models can run it; rank 0 reports. An RL
+    run gives its `rl_generation` (completion length, temperature), which its sampled measures default to."""
     from frpo_core.safety.evaluation import SafetyEvalCallback
     from workers.sink import StoreSink
 
     outage = get_settings().store_outage_seconds
     callbacks = [StoreSink(engine, attempt, outage_seconds=outage)] if is_main_process() else []
     if spec_eval is not None:
-        evaluator = _safety_evaluation(spec_eval, engine, attempt, start, reference)
+        evaluator = _safety_evaluation(spec_eval, engine, attempt, start, reference, rl_generation)
         callbacks.append(SafetyEvalCallback(evaluator, spec_eval.every, report=_reporter(engine, attempt)))
     return callbacks
 
@@ -282,7 +307,8 @@ def _run_rl(job, spec_eval: EvalSpec | None, attempt: Attempt, engine: Engine, s
     from frpo_core.jobs.sft import save_final
 
     prompts = load_rl_prompts_of(job)
-    callbacks = _callbacks(spec_eval, engine, attempt, start, reference=start)
+    generation = (job.max_completion_length, float(job.options.get("temperature", 1.0)))  # TRL's default: 1
+    callbacks = _callbacks(spec_eval, engine, attempt, start, reference=start, rl_generation=generation)
     trainer = build_rl_trainer(job, callbacks, prompts)
     if is_main_process():
         _record_inputs(engine, attempt, reward_identities(trainer.reward_funcs), prompts.record, prompts.bound)

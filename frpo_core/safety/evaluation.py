@@ -5,6 +5,11 @@ and harmless prompt sets, judged for refusal, and the KL from the current model 
 of fine-tuning, i.e. the GRPO- or FRPO-trained policy, docs/method.md §6.11), evaluated at step 0 and every N steps.
 Prompt sets stay fixed across steps (docs/method.md §6.10) so successive points measure the model, not the sample.
 
+Greedy measures jump: one greedy answer flips with a small weight change, and the greedy k3 is not the KL. Beside them
+the evaluator can draw K sampled answers per prompt (:class:`Sampling`) and report the refusal probability under
+sampling and an unbiased estimate of KL(π_θ ‖ π_ref) (:func:`sampled_kl_to_reference`), each with its standard error
+over prompts.
+
 Generation and log-probs use left padding with position ids rebuilt from the attention mask, so a prompt gets the
 same completion and the same log-probs whatever batch it lands in.
 """
@@ -51,8 +56,49 @@ class EvalResult:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """How the sampled measures draw their answers: ``samples`` per prompt, ``max_new_tokens`` each (RL's completion
+    length, so the KL covers the tokens RL produces), from the policy at ``temperature``, with the generator seeded by
+    ``seed`` at every evaluation (the same random numbers at every step, so successive points differ by the model)."""
+
+    samples: int
+    max_new_tokens: int
+    temperature: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.max_new_tokens < 1:
+            raise ValueError(
+                f"Sampling needs samples ≥ 1 and max_new_tokens ≥ 1, got {self.samples}, {self.max_new_tokens}"
+            )
+        if not self.temperature > 0:
+            raise ValueError(f"Sampling temperature must be > 0, got {self.temperature}")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over prompts with its standard error (sample sd / √n; None for a single prompt)."""
+
+    mean: float
+    se: float | None
+    n: int
+
+    @classmethod
+    def over_prompts(cls, per_prompt: Sequence[float]) -> Estimate:
+        if not per_prompt:
+            return cls(float("nan"), None, 0)
+        se = statistics.stdev(per_prompt) / len(per_prompt) ** 0.5 if len(per_prompt) > 1 else None
+        return cls(statistics.fmean(per_prompt), se, len(per_prompt))
+
+    def metrics(self, key: str) -> dict[str, float]:
+        """``{key: mean, key_se: se}``, the standard error left out where there is none."""
+        return {key: self.mean} | ({f"{key}_se": self.se} if self.se is not None else {})
+
+
+@dataclass(frozen=True)
 class _Generated:
-    """One batch of greedy generations: left-padded prompts followed by completions (eos kept, padding masked)."""
+    """One batch of generations: left-padded prompts followed by completions (eos kept, padding masked); with
+    sampling, each prompt's samples are consecutive rows."""
 
     sequences: torch.Tensor  # (B, P + C) token ids
     attention_mask: torch.Tensor  # (B, P + C): prompt padding 0, completion up to and including eos 1, after eos 0
@@ -85,24 +131,62 @@ def _device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def _generation_config(max_new_tokens: int, eos: list[int], pad: int, sampling: Sampling | None) -> GenerationConfig:
+    """Greedy, or plain sampling from the policy at the temperature. A fresh config, every sampling knob named: unset
+    fields are filled from the checkpoint's generation_config (e.g. top_k, top_p, repetition_penalty), which would
+    make the samples come from another distribution than the policy whose KL and refusal probability we estimate."""
+    common = {"max_new_tokens": max_new_tokens, "eos_token_id": eos, "pad_token_id": pad}
+    if sampling is None:
+        return GenerationConfig(do_sample=False, **common)
+    return GenerationConfig(
+        do_sample=True,
+        num_return_sequences=sampling.samples,
+        temperature=sampling.temperature,
+        top_k=0,
+        top_p=1.0,
+        min_p=0.0,
+        typical_p=1.0,
+        epsilon_cutoff=0.0,
+        eta_cutoff=0.0,
+        repetition_penalty=1.0,
+        no_repeat_ngram_size=0,
+        **common,
+    )
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Draw from a generator seeded with ``seed``, leaving the caller's random state (training's) as it was."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
 def _generate(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     prompts: Sequence[str],
     max_new_tokens: int,
     batch_size: int,
+    sampling: Sampling | None = None,
 ) -> list[_Generated]:
-    """Greedy completions of each prompt as a single user turn through the chat template (no system prompt)."""
+    """Completions of each prompt as a single user turn through the chat template (no system prompt): greedy, or with
+    ``sampling`` ``sampling.samples`` sampled ones per prompt of ``sampling.max_new_tokens`` tokens (``max_new_tokens``
+    is then not used), ``batch_size`` prompts per generate call."""
+    if sampling is not None:
+        max_new_tokens = sampling.max_new_tokens
     if batch_size < 1 or max_new_tokens < 1:
         raise ValueError("batch_size and max_new_tokens must be ≥ 1")
     eos = _eos_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
-    # A fresh config: greedy must not inherit a checkpoint's sampling defaults (temperature, top_p, ...).
-    config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=eos, pad_token_id=pad)
+    config = _generation_config(max_new_tokens, eos, pad, sampling)
     device = _device(model)
     eos_tensor = torch.tensor(eos, device=device)
     out = []
-    with _eval_mode(model):
+    with _eval_mode(model), _seeded(sampling.seed if sampling else None, device):
         for start in range(0, len(prompts), batch_size):
             texts = [
                 tokenizer.apply_chat_template(
@@ -117,7 +201,8 @@ def _generate(
             is_eos = torch.isin(completion, eos_tensor)
             # keep every token up to and including the first eos; what follows is padding
             completion_mask = (is_eos.cumsum(-1) - is_eos.long()) == 0
-            attention_mask = torch.cat([enc["attention_mask"], completion_mask.long()], dim=1)
+            prompt_mask = enc["attention_mask"].repeat_interleave(config.num_return_sequences or 1, dim=0)
+            attention_mask = torch.cat([prompt_mask, completion_mask.long()], dim=1)
             out.append(_Generated(sequences, attention_mask, completion_mask))
     return out
 
@@ -131,10 +216,10 @@ def _decode(tokenizer: PreTrainedTokenizerBase, batches: list[_Generated]) -> li
     return texts
 
 
-def _completion_logps(model: PreTrainedModel, batch: _Generated) -> torch.Tensor:
-    """(B, C) float32 log-probs of the completion tokens under ``model``: one forward pass for the batch."""
+def _completion_logits(model: PreTrainedModel, batch: _Generated, rows: slice = slice(None)) -> torch.Tensor:
+    """(b, C, V) float32 logits of ``model`` at the positions that predict the completion tokens of ``rows``."""
     device = _device(model)
-    sequences, attention_mask = batch.sequences.to(device), batch.attention_mask.to(device)
+    sequences, attention_mask = batch.sequences[rows].to(device), batch.attention_mask[rows].to(device)
     n_completion = batch.completion_mask.shape[1]
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     # Under mixed precision accelerate wraps the live model's forward in autocast; score with the unwrapped forward
@@ -148,8 +233,14 @@ def _completion_logps(model: PreTrainedModel, batch: _Generated) -> torch.Tensor
             logits_to_keep=n_completion + 1,
             use_cache=False,
         ).logits[:, :-1]
-    logps = torch.log_softmax(logits.float(), dim=-1)
-    return logps.gather(-1, sequences[:, -n_completion:].unsqueeze(-1)).squeeze(-1)
+    return logits.float()
+
+
+def _completion_logps(model: PreTrainedModel, batch: _Generated) -> torch.Tensor:
+    """(B, C) float32 log-probs of the completion tokens under ``model``: one forward pass for the batch."""
+    logps = torch.log_softmax(_completion_logits(model, batch), dim=-1)
+    n_completion = batch.completion_mask.shape[1]
+    return logps.gather(-1, batch.sequences[:, -n_completion:].to(logps.device).unsqueeze(-1)).squeeze(-1)
 
 
 def _kl(model: PreTrainedModel, reference: PreTrainedModel, batches: list[_Generated]) -> float:
@@ -166,6 +257,45 @@ def _kl(model: PreTrainedModel, reference: PreTrainedModel, batches: list[_Gener
     if not per_sequence:
         return float("nan")
     return torch.cat(per_sequence).mean().item()
+
+
+_LOGITS_BUDGET = 2**26  # float32 logits per scoring chunk (256 MiB a tensor): bounds memory at a large vocabulary
+
+
+def _sequence_kls(
+    model: PreTrainedModel, reference: PreTrainedModel, batch: _Generated, temperature: float
+) -> torch.Tensor:
+    """(B,) float64: per sampled sequence, the sum over its completion positions (eos included, padding excluded) of
+    the exact next-token KL(π_θ(·|prefix) ‖ π_ref(·|prefix)) at ``temperature``, scored in row chunks."""
+    n_rows, n_completion = batch.completion_mask.shape
+    vocab = getattr(model.config.get_text_config(), "vocab_size", None) or 1
+    chunk = max(1, _LOGITS_BUDGET // (n_completion * vocab))
+    sums = []
+    for start in range(0, n_rows, chunk):
+        rows = slice(start, start + chunk)
+        logp = torch.log_softmax(_completion_logits(model, batch, rows) / temperature, dim=-1)
+        logq = torch.log_softmax(_completion_logits(reference, batch, rows).to(logp.device) / temperature, dim=-1)
+        per_token = (logp.exp() * (logp - logq)).sum(-1).double().clamp(min=0.0)  # ≥ 0 up to rounding
+        mask = batch.completion_mask[rows].to(logp.device)
+        sums.append(torch.where(mask, per_token, torch.zeros_like(per_token)).sum(-1).cpu())
+    return torch.cat(sums) if sums else torch.zeros(0, dtype=torch.float64)
+
+
+def _per_prompt(values: Sequence[float], samples: int) -> list[float]:
+    """Means of consecutive groups of ``samples`` values: one per prompt."""
+    return [statistics.fmean(values[i : i + samples]) for i in range(0, len(values), samples)]
+
+
+def _sampled_kl(
+    model: PreTrainedModel, reference: PreTrainedModel, batches: list[_Generated], sampling: Sampling
+) -> Estimate:
+    per_sequence = [kl for batch in batches for kl in _sequence_kls(model, reference, batch, sampling.temperature)]
+    return Estimate.over_prompts(_per_prompt([float(kl) for kl in per_sequence], sampling.samples))
+
+
+def _refusal_probability(judge: Judge, prompts: Sequence[str], completions: list[str], samples: int) -> Estimate:
+    judgements = judge.judge([p for p in prompts for _ in range(samples)], completions)
+    return Estimate.over_prompts(_per_prompt([float(j.refused) for j in judgements], samples))
 
 
 def _result(judge: Judge, prompts: Sequence[str], completions: list[str]) -> EvalResult:
@@ -228,6 +358,52 @@ def kl_to_reference(
     return _kl(model, reference, _generate(model, tokenizer, prompts, max_new_tokens, batch_size))
 
 
+def sampled_kl_to_reference(
+    model: PreTrainedModel,
+    reference: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    sampling: Sampling,
+    batch_size: int = 8,
+) -> Estimate:
+    """An unbiased estimate of KL(π_θ ‖ π_ref) per prompt, on completions sampled from ``model`` (π_θ), averaged over
+    prompts with its standard error.
+
+    For a prompt x, with completions cut at ``sampling.max_new_tokens`` tokens (or eos), the chain rule gives
+
+        KL(π_θ ‖ π_ref)(x) = E_{y ~ π_θ(·|x)} Σ_t KL_t(y_<t),
+        KL_t(y_<t) = Σ_v π_θ(v | x, y_<t) [log π_θ(v | x, y_<t) − log π_ref(v | x, y_<t)],
+
+    so for K samples y⁽ᵏ⁾ ~ π_θ the estimate is (1/K) Σ_k Σ_{t ≤ |y⁽ᵏ⁾|} KL_t(y⁽ᵏ⁾_<t), both models' next-token
+    distributions taken at ``sampling.temperature`` (at 1, the policies themselves). It is the expectation, given the
+    sampled prefix, of both textbook estimators: the sequence log-ratio Σ_t [log π_θ(y_t|·) − log π_ref(y_t|·)] and
+    the per-token k3 = r − 1 − log r (r = π_ref/π_θ at the sampled token). So it is unbiased like them and, by
+    Rao–Blackwell, has no more variance than either; it is never negative, exactly 0 for a model against itself, and
+    has none of the log-ratio's negative values or k3's heavy tail where π_ref ≫ π_θ on a sampled token. It needs no
+    extra forward pass (the full next-token distributions come with the log-probs of the sampled tokens).
+
+    Across prompts: the mean of the per-prompt estimates and its standard error (sd / √n, which counts both the
+    prompts' spread and the sampling noise).
+    """
+    batches = _generate(model, tokenizer, prompts, sampling.max_new_tokens, batch_size, sampling)
+    return _sampled_kl(model, reference, batches, sampling)
+
+
+def refusal_probability(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    judge: Judge,
+    sampling: Sampling,
+    batch_size: int = 8,
+) -> Estimate:
+    """The probability that ``model`` refuses under sampling: per prompt, the share of ``sampling.samples`` sampled
+    answers ``judge`` counts as refusals; averaged over prompts, with its standard error. Unlike the greedy refusal
+    rate it moves smoothly with the weights and sees how deep a refusal is, not only which answer is most likely."""
+    batches = _generate(model, tokenizer, prompts, sampling.max_new_tokens, batch_size, sampling)
+    return _refusal_probability(judge, prompts, _decode(tokenizer, batches), sampling.samples)
+
+
 def frozen_copy(model: PreTrainedModel) -> PreTrainedModel:
     """A detached, gradient-free, eval-mode copy of ``model``: the reference for KL during fine-tuning.
 
@@ -262,6 +438,13 @@ class SafetyEvaluator:
       training when none is given.
     Each set is generated once per call and the same completions are judged, scored and used for the KL.
 
+    With ``sampling``, also the sampled measures, from ``sampling.samples`` answers per prompt drawn once per set:
+    - ``eval/refusal_prob``, ``eval/refusal_prob_normal``: the probability of a refusal under sampling
+      (:func:`refusal_probability`) on the harmful and the harmless prompts;
+    - ``eval/kl_safety_sampled``, ``eval/kl_normal_sampled``: the unbiased estimate of KL(π_θ ‖ π_ref)
+      (:func:`sampled_kl_to_reference`), when a reference is set;
+    each with its standard error over prompts as ``<key>_se`` (with two prompts or more).
+
     With ``max_prompt_length``, every prompt is bounded once, here, to that many tokens after the chat template, as
     RL bounds its prompts (:func:`frpo_core.data.prompt_length.bound_prompts`: cut from the left inside the text, the
     template's start and end kept; a prompt the template alone makes too long is dropped), so one long prompt cannot
@@ -281,6 +464,7 @@ class SafetyEvaluator:
         strongreject_prompts: Sequence[str] = (),
         strongreject_judge: Judge | None = None,
         max_prompt_length: int | None = None,
+        sampling: Sampling | None = None,
     ) -> None:
         if not harmful_prompts:
             raise ValueError("SafetyEvaluator needs at least one harmful prompt (harmless ones are optional)")
@@ -299,6 +483,7 @@ class SafetyEvaluator:
         self.scorer = scorer
         self.strongreject_prompts = tuple(strongreject_prompts)
         self.strongreject_judge = strongreject_judge or judge
+        self.sampling = sampling
 
     def _bound(self, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[str]:
         """``prompts`` (single user turns) within ``max_prompt_length`` tokens after the chat template, counted."""
@@ -333,6 +518,8 @@ class SafetyEvaluator:
                 metrics["eval/reward_normal"] = statistics.fmean(self.scorer.score(list(prompts), completions))
             if self.reference is not None:
                 metrics[kl_key] = _kl(model, self.reference, batches)
+            if self.sampling is not None:
+                metrics |= self._sampled(model, prompts, f"eval/refusal_prob{suffix}", f"{kl_key}_sampled")
         if self.strongreject_prompts:
             answers = generate_greedy(
                 model, self.tokenizer, list(self.strongreject_prompts), self.max_new_tokens, self.batch_size
@@ -340,6 +527,16 @@ class SafetyEvaluator:
             metrics["eval/strongreject"] = _result(
                 self.strongreject_judge, self.strongreject_prompts, answers
             ).harmfulness
+        return metrics
+
+    def _sampled(self, model: PreTrainedModel, prompts: Sequence[str], refusal_key: str, kl_key: str) -> dict:
+        """The sampled measures of one prompt set: one draw of answers, judged and used for the KL."""
+        sampling = self.sampling
+        batches = _generate(model, self.tokenizer, prompts, sampling.max_new_tokens, self.batch_size, sampling)
+        completions = _decode(self.tokenizer, batches)
+        metrics = _refusal_probability(self.judge, prompts, completions, sampling.samples).metrics(refusal_key)
+        if self.reference is not None:
+            metrics |= _sampled_kl(model, self.reference, batches, sampling).metrics(kl_key)
         return metrics
 
 
@@ -359,11 +556,12 @@ def evaluator_for_prompt_set(
     strongreject_judge: Judge | None = None,
     harmless: str | None = None,
     max_prompt_length: int | None = None,
+    sampling: Sampling | None = None,
 ) -> SafetyEvaluator:
     """A SafetyEvaluator on fixed subsets of a labelled prompt set (task "safety" / "normal"), drawn once by `seed`.
     Harmless prompts come from ``harmless`` when given (e.g. HarmBench has none), and are skipped if there are none;
     with ``strongreject``, the evaluator also answers a fixed subset of that set (all of it by default). Prompts are
-    bounded to ``max_prompt_length`` tokens (see :class:`SafetyEvaluator`)."""
+    bounded to ``max_prompt_length`` tokens; ``sampling`` adds the sampled measures (see :class:`SafetyEvaluator`)."""
     from frpo_core.safety.prompts import load_prompts
 
     def texts(source: str, task: str | None, n: int | None) -> list[str]:
@@ -380,6 +578,7 @@ def evaluator_for_prompt_set(
         strongreject_prompts=texts(strongreject, None, n_strongreject) if strongreject else (),
         strongreject_judge=strongreject_judge,
         max_prompt_length=max_prompt_length,
+        sampling=sampling,
     )
 
 

@@ -23,7 +23,27 @@ class EvalSpec(BaseModel):
         0, ge=0, le=MAX_SEED, description="Seeds the subsets once; every evaluation of a run uses the same prompts."
     )
     judge: str = source_field("refusal-matcher", "'refusal-matcher' (offline), 'hf-classifier:<path>', …")
-    max_new_tokens: int = Field(48, ge=1, le=4096)
+    max_new_tokens: int = Field(48, ge=1, le=4096, description="Length of the greedy answers (eval/refusal_rate, …).")
+    samples: int = Field(
+        8,
+        ge=0,
+        le=256,
+        description="Sampled answers per prompt for the sampled measures (eval/refusal_prob, eval/kl_safety_sampled, "
+        "…); 0: greedy measures only.",
+    )
+    sample_length: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="Tokens per sampled answer; null: the run's own completion length (RL: max_completion_length), "
+        "else max_new_tokens.",
+    )
+    temperature: float | None = Field(
+        None,
+        gt=0,
+        le=10,
+        description="Sampling temperature of the sampled measures; null: the RL run's own (1 if unset).",
+    )
     max_prompt_length: int | None = max_prompt_length_field("Evaluation prompts")
     every: int = Field(10, ge=1, le=MAX_STEPS, description="Evaluate at step 0, every this many steps and at the end.")
     helpfulness: str | None = source_field(

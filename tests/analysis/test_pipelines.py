@@ -24,6 +24,29 @@ def test_pipeline_result_reads_first_and_last_evaluations():
     assert r.kl_moved == 0.7 and r.refusal_after_rl == 0.9 and r.refusal_after_finetune == 0.6
     assert r.over_refusal_after_finetune == 0.2
     assert r.drop == pytest.approx(0.3)
+    assert r.measure == "greedy"  # runs that logged only the greedy measures
+
+
+def test_pipeline_result_prefers_the_sampled_measures_where_the_runs_logged_them():
+    rl = {"eval/kl_safety": [(0, 0.0), (40, 9.0)], "eval/kl_safety_sampled": [(0, 0.0), (40, 0.7)]}
+    finetune = {
+        "eval/refusal_rate": [(0, 1.0), (40, 0.0)],
+        "eval/refusal_rate_normal": [(0, 0.0), (40, 1.0)],
+        "eval/refusal_prob": [(0, 0.9), (40, 0.6)],
+        "eval/refusal_prob_normal": [(0, 0.05), (40, 0.2)],
+    }
+    r = pipeline_result({"method": "frpo", "lamb": 0.5}, rl, finetune)
+    assert (r.kl_moved, r.refusal_after_rl, r.refusal_after_finetune, r.over_refusal_after_finetune) == (
+        0.7,
+        0.9,
+        0.6,
+        0.2,
+    )
+    assert r.measure == "sampled"
+    greedy_rl = {"eval/kl_safety": rl["eval/kl_safety"]}
+    mixed = pipeline_result({"method": "frpo", "lamb": 0.5}, greedy_rl, finetune)
+    assert mixed.kl_moved == 9.0 and mixed.refusal_after_finetune == 0.6
+    assert mixed.measure == "KL greedy, refusal sampled"
 
 
 def test_missing_series_give_none_not_an_error():

@@ -60,6 +60,9 @@ def test_job_kinds_and_the_default_kind():
         ({"overlong_prompts": "keep"}, "overlong_prompts"),
         ({"trl": {"max_prompt_length": 512}}, "may not set 'max_prompt_length': set the spec's own field"),
         ({"eval": {"max_prompt_length": 0}}, "eval.max_prompt_length"),
+        ({"eval": {"samples": -1}}, "eval.samples"),
+        ({"eval": {"temperature": 0}}, "eval.temperature"),
+        ({"eval": {"sample_length": 0}}, "eval.sample_length"),
     ],
 )
 def test_bad_specs_name_the_field(body, field):

@@ -112,7 +112,7 @@ def test_safety_pipeline_from_a_warm_start_evaluates_at_the_expected_steps(sqlit
     assert runner.execute(warm.id, settings, sqlite_engine) == "succeeded"
     assert "eval/refusal_rate" not in steps_by_key(sqlite_engine, warm.id)  # a warm start is not evaluated
 
-    small_eval = {"n_harmful": 4, "n_harmless": 4, "every": 2, "max_new_tokens": 8}
+    small_eval = {"n_harmful": 4, "n_harmless": 4, "every": 2, "max_new_tokens": 8, "samples": 2}
     spec = PipelineSpec(
         train=TrainSpec(
             preset="toy-safety",
@@ -137,7 +137,15 @@ def test_safety_pipeline_from_a_warm_start_evaluates_at_the_expected_steps(sqlit
     assert steps["eval/reward_safety"] == steps["eval/reward_normal"] == [0, 2, 3]
     kl = metric_values(sqlite_engine, train, "eval/kl_safety")
     assert kl[0] == pytest.approx(0.0, abs=1e-6) and kl[3] > 0  # the KL moved from the warm start
+    sampled_keys = ("eval/refusal_prob", "eval/refusal_prob_se", "eval/refusal_prob_normal", "eval/kl_safety_sampled")
+    assert all(
+        steps[key] == [0, 2, 3] for key in (*sampled_keys, "eval/kl_safety_sampled_se", "eval/kl_normal_sampled")
+    )
+    sampled_kl = metric_values(sqlite_engine, train, "eval/kl_safety_sampled")
+    assert sampled_kl[0] == pytest.approx(0.0, abs=1e-6) and sampled_kl[3] > 0
     messages = events(sqlite_engine, train)
+    # the sampled answers are as long as RL's (max_completion_length 16), not the greedy answers' 8 tokens
+    assert any("sampling = 2 answers a prompt, 16 tokens, temperature 1" in m for m in messages)
     assert any(m.startswith("rewards: safety = refusal-matcher@") and "helpfulness = answered@" in m for m in messages)
     assert any(
         m.startswith("evaluation: judge = refusal-matcher@") and "helpfulness = answered@" in m for m in messages
@@ -146,6 +154,8 @@ def test_safety_pipeline_from_a_warm_start_evaluates_at_the_expected_steps(sqlit
     assert runner.execute(finetune, settings, sqlite_engine) == "succeeded"
     steps = steps_by_key(sqlite_engine, finetune)
     assert steps["eval/refusal_rate"] == [0, 2, 3] and steps["eval/refusal_rate_normal"] == [0, 2, 3]
+    assert all(steps[key] == [0, 2, 3] for key in sampled_keys)
+    assert any("sampling = 2 answers a prompt, 8 tokens" in m for m in events(sqlite_engine, finetune))  # SFT: its own
     tags = get_run(sqlite_engine, finetune).tags
     assert tags["preset"] == "toy-safety" and tags["finetune_preset"] == "toy-benign-sft"
 

@@ -1,4 +1,5 @@
-"""In-loop evaluation: greedy generation, refusal rate, KL to the reference, and the callback inside a real FRPO run."""
+"""In-loop evaluation: greedy generation, refusal rate, KL to the reference, the sampled measures (refusal probability,
+unbiased KL), and the callback inside a real FRPO run."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from frpo_core.safety.evaluation import (
     EvalResult,
     SafetyEvalCallback,
     SafetyEvaluator,
+    Sampling,
+    _eos_ids,
     _generate,
     frozen_copy,
     generate_greedy,
     kl_to_reference,
+    refusal_probability,
     refusal_rate,
+    sampled_kl_to_reference,
 )
 from frpo_core.safety.judges import Judgement, RefusalMatcher
 from frpo_core.tiny import build_tiny_model, load_tiny_model
@@ -145,6 +150,115 @@ def test_safety_evaluator_scores_helpfulness_and_strongreject_and_may_skip_harml
     assert 0.0 <= metrics["eval/reward_normal"] <= 1.0 and 0.0 <= metrics["eval/strongreject"] <= 1.0
     harmful_only = SafetyEvaluator(PROMPTS[:3], [], RefuseShort(), tokenizer, max_new_tokens=8).evaluate(model)
     assert not any(key.endswith("_normal") for key in harmful_only) and "eval/refusal_rate" in harmful_only
+
+
+SAMPLED_KEYS = {
+    "eval/refusal_prob",
+    "eval/refusal_prob_se",
+    "eval/refusal_prob_normal",
+    "eval/refusal_prob_normal_se",
+    "eval/kl_safety_sampled",
+    "eval/kl_safety_sampled_se",
+    "eval/kl_normal_sampled",
+    "eval/kl_normal_sampled_se",
+}
+
+
+def test_sampled_kl_of_a_policy_against_itself_is_exactly_zero(lively):
+    model, tokenizer = lively
+    estimate = sampled_kl_to_reference(model, frozen_copy(model), tokenizer, PROMPTS, Sampling(4, 8), batch_size=4)
+    # each sample contributes the exact next-token KL along its prefix, 0 for identical models: no sampling noise
+    assert estimate.mean == pytest.approx(0.0, abs=1e-6) and estimate.se == pytest.approx(0.0, abs=1e-6)
+    assert estimate.n == len(PROMPTS)
+
+
+def exact_two_token_kl(policy, reference, tokenizer, prompt: str) -> float:
+    """KL(policy ‖ reference) over answers of at most two tokens, by enumerating the first token: KL of the first-token
+    distributions plus, for every first token but eos (which ends the answer), its probability times the KL of the
+    second-token distributions after it."""
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+    )
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        p1 = torch.log_softmax(policy(ids).logits[0, -1].double(), -1)
+        q1 = torch.log_softmax(reference(ids).logits[0, -1].double(), -1)
+        vocab = torch.arange(p1.shape[0]).unsqueeze(1)
+        extended = torch.cat([ids.expand(len(vocab), -1), vocab], dim=1)
+        p2 = torch.log_softmax(policy(extended).logits[:, -1].double(), -1)
+        q2 = torch.log_softmax(reference(extended).logits[:, -1].double(), -1)
+    second = (p2.exp() * (p2 - q2)).sum(-1)
+    second[_eos_ids(policy, tokenizer)] = 0.0
+    return float((p1.exp() * (p1 - q1)).sum() + (p1.exp() * second).sum())
+
+
+def test_sampled_kl_agrees_with_the_exact_kl_enumerated_over_two_token_answers(lively):
+    model, tokenizer = lively
+    perturbed = frozen_copy(model)
+    shake(perturbed, 0.02, seed=3)
+    exact = exact_two_token_kl(perturbed, model, tokenizer, "Hi")
+    # the same prompt eight times: independent per-prompt estimates, so the standard error is the sampling error alone
+    estimate = sampled_kl_to_reference(perturbed, model, tokenizer, ["Hi"] * 8, Sampling(16, 2, seed=5), batch_size=8)
+    assert exact > 0 and estimate.mean > 0 and 0 < estimate.se < 0.2 * exact
+    assert abs(estimate.mean - exact) < 4 * estimate.se
+
+
+def test_sampled_measures_honour_samples_length_and_seed(lively):
+    model, tokenizer = lively
+    sampling = Sampling(samples=3, max_new_tokens=5, seed=7)
+    (batch,) = _generate(model, tokenizer, PROMPTS[:4], 64, batch_size=4, sampling=sampling)
+    assert batch.completion_mask.shape == (4 * 3, 5) and batch.completion_mask.sum(-1).max() == 5
+    completions = batch.sequences[:, -5:]
+    assert not all(torch.equal(completions[0], row) for row in completions[1:3])  # a prompt's samples differ
+    (again,) = _generate(model, tokenizer, PROMPTS[:4], 64, batch_size=4, sampling=sampling)
+    assert torch.equal(again.sequences, batch.sequences)  # seeded: every evaluation draws the same random numbers
+    state = torch.get_rng_state()
+    seen = []
+
+    class Recording(RefuseShort):
+        def judge(self, prompts, responses):
+            seen.append(list(prompts))
+            return super().judge(prompts, responses)
+
+    refusal_probability(model, tokenizer, PROMPTS[:4], Recording(), sampling, batch_size=3)
+    assert seen == [[p for p in PROMPTS[:4] for _ in range(3)]]  # K answers per prompt, each judged
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's (training's) random state is untouched
+    with pytest.raises(ValueError, match="samples"):
+        Sampling(samples=0, max_new_tokens=5)
+    with pytest.raises(ValueError, match="temperature"):
+        Sampling(samples=2, max_new_tokens=5, temperature=0.0)
+
+
+def test_refusal_probability_of_a_policy_that_always_refuses_is_one_with_no_error(lively):
+    model, tokenizer = lively
+    silent = frozen_copy(model)
+    # an untied head that puts all its mass on eos: every sampled answer is empty, which the matcher calls a refusal
+    silent.lm_head = torch.nn.Linear(silent.config.hidden_size, silent.config.vocab_size, bias=True)
+    with torch.no_grad():
+        silent.lm_head.weight.zero_()
+        silent.lm_head.bias.fill_(-30.0)
+        silent.lm_head.bias[tokenizer.eos_token_id] = 30.0
+    always = refusal_probability(silent, tokenizer, PROMPTS, RefusalMatcher(), Sampling(4, 6))
+    assert (always.mean, always.se, always.n) == (1.0, 0.0, len(PROMPTS))
+    varied = refusal_probability(model, tokenizer, PROMPTS, RefuseShort(), Sampling(8, 6))
+    assert 0.0 < varied.mean < 1.0 and varied.se > 0
+
+
+def test_safety_evaluator_adds_the_sampled_measures(lively):
+    model, tokenizer = lively
+    sampling = Sampling(2, 6)
+    evaluator = SafetyEvaluator(PROMPTS[:3], PROMPTS[3:], RefuseShort(), tokenizer, max_new_tokens=8, sampling=sampling)
+    no_reference = evaluator.evaluate(model)
+    assert set(no_reference) == METRIC_KEYS - {"eval/kl_safety", "eval/kl_normal"} | {
+        k for k in SAMPLED_KEYS if "refusal" in k
+    }
+    evaluator.reference = frozen_copy(model)
+    metrics = evaluator.evaluate(model)
+    assert set(metrics) == METRIC_KEYS | SAMPLED_KEYS
+    assert metrics["eval/kl_safety_sampled"] == pytest.approx(0.0, abs=1e-6)
+    assert metrics["eval/refusal_prob"] == no_reference["eval/refusal_prob"]  # the same draw at every evaluation
+    one_prompt = SafetyEvaluator(PROMPTS[:1], [], RefuseShort(), tokenizer, sampling=sampling).evaluate(model)
+    assert "eval/refusal_prob" in one_prompt and "eval/refusal_prob_se" not in one_prompt  # no se from one prompt
 
 
 class LogRecorder(TrainerCallback):
