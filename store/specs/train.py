@@ -85,7 +85,7 @@ class TrainSpec(FromPreset, preset_kind="train"):
     learning_rate: LearningRate = 3e-3
     max_steps: Steps = 40
     num_generations: int = Field(8, ge=2, le=1024)
-    per_device_train_batch_size: int = Field(32, ge=1, le=65_536)
+    per_device_train_batch_size: int = Field(32, ge=1, le=65_536, validate_default=True)  # default too: whole groups
     max_completion_length: int = Field(16, ge=1, le=MAX_PROMPT_TOKENS)
     max_prompt_length: int | None = max_prompt_length_field("RL prompts")
     overlong_prompts: Literal["truncate", "drop"] = overlong_prompts_field()

@@ -95,6 +95,17 @@ def test_job_values_the_database_or_trainer_could_not_take_are_refused_with_422(
     assert count(engine) == 0
 
 
+def test_a_sweep_whose_base_default_batch_splits_its_groups_is_refused_with_422_not_500(client, engine):
+    """Schemathesis found it: the base's default batch (32) with num_generations 1024 failed only when the sweep's
+    points were built, a 500; the default is checked like a given value."""
+    body = {"name": "s", "base": {"kind": "train", "num_generations": 1024}, "grid": {"seed": [0]}}
+    response = client.post("/api/v1/sweeps", json=body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]["fields"][0]
+    assert error["field"] == "base.per_device_train_batch_size" and "num_generations (1024)" in error["message"]
+    assert count(engine) == 0
+
+
 def test_sweep_budgets_beyond_a_million_steps_are_refused_with_422(client):
     body = {"name": "s", "base": SMALLEST, "grid": {"seed": [0]}, "grpo_budgets": {"max_steps": [10**19]}}
     response = client.post("/api/v1/sweeps", json=body)

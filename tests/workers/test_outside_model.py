@@ -115,6 +115,7 @@ def test_safety_pipeline_on_a_real_chat_model_from_the_registry(
         "n_harmless": 2,
         "every": 2,
         "max_new_tokens": 8,
+        "samples": 2,  # the sampled measures on a real model, kept cheap (8 a prompt made the test 8× slower)
         "max_prompt_length": MAX_PROMPT_LENGTH,
     }
     spec = PipelineSpec(
