@@ -314,6 +314,7 @@ def rl_job(spec: TrainSpec, start: str, output_dir: Path):
         math_levels=spec.math_levels,
         math_exclude=spec.decontaminate,
         gpu=_gpu_options(spec.gpu, GpuOptions, **_vllm_server()),
+        report_to=tuple(spec.report_to),
         options=spec.trl.model_dump(),
     )
 
@@ -429,6 +430,7 @@ def sft_job(spec: FinetuneSpec, start: str, output_dir: Path):
         max_grad_norm=spec.max_grad_norm,
         gpu=_gpu_options(spec.gpu, GpuBaseOptions),
         masking=spec.masking,
+        report_to=tuple(spec.report_to),
     )
 
 
@@ -448,6 +450,7 @@ def _downstream_rl(
         beta=spec.beta,
         **_shared_rl_fields(spec),
         gpu=_gpu_options(spec.gpu, GpuOptions),
+        report_to=tuple(spec.report_to),
         options={
             "lr_scheduler_type": spec.lr_scheduler_type,
             "warmup_steps": spec.warmup_ratio,  # transformers 5: a float < 1 is a ratio of the total steps

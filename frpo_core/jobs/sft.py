@@ -24,6 +24,7 @@ from trl.chat_template_utils import get_training_chat_template, has_generation_m
 
 from frpo_core.data.conversations import load_sft
 from frpo_core.jobs.gpu import GpuBaseOptions, gpu_base_config
+from frpo_core.jobs.trackers import report_to_setting
 
 LORA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "gate_proj", "down_proj"]
 """Where LoRA adapters go: every attention and MLP projection, as in the authors' runs (docs/method.md §2.3)."""
@@ -75,6 +76,7 @@ class SFTJob:
     eval_every: int | None = None
     max_grad_norm: float | None = None  # gradient clipping; None: TRL's default (1.0); the authors' code SFT: 0.3
     gpu: GpuBaseOptions | None = None  # attention, bf16, checkpointing; None: TRL's defaults with fp32 weights
+    report_to: tuple[str, ...] = ()  # outside trackers (wandb, mlflow, trackio, tensorboard) beside the caller's own
     masking: Masking = "auto"  # how the loss stays on the answer (MASKINGS)
 
 
@@ -216,7 +218,7 @@ def sft_config(job: SFTJob, masking: str = "assistant") -> SFTConfig:
         eval_strategy="steps" if evaluate else "no",
         eval_steps=job.eval_every,
         eval_on_start=evaluate,
-        report_to="none",
+        report_to=report_to_setting(job.report_to),
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=True,
         **options,

@@ -14,10 +14,12 @@ from store.specs.base import (
     STREAMED_DATASETS,
     STRICT,
     FromPreset,
+    Tracker,
     max_prompt_length_field,
     overlong_prompts_field,
     preset_field,
     preset_tags,
+    report_to_field,
     source_field,
 )
 from store.specs.gpu import GpuBase
@@ -76,6 +78,7 @@ class FinetuneStage(FromPreset, preset_kind="finetune"):
     eval: EvalSpec | None = Field(
         default_factory=EvalSpec, description="In-loop safety evaluation (null: none, e.g. for a warm start)."
     )
+    report_to: list[Tracker] = report_to_field()
     queue: Literal["cpu", "gpu"] = "cpu"
     gpu: GpuBase | None = Field(
         None,

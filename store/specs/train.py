@@ -19,10 +19,12 @@ from store.specs.base import (
     LearningRate,
     Seed,
     Steps,
+    Tracker,
     max_prompt_length_field,
     overlong_prompts_field,
     preset_field,
     preset_tags,
+    report_to_field,
     source_field,
 )
 from store.specs.gpu import GpuSpec
@@ -105,6 +107,7 @@ class TrainSpec(FromPreset, preset_kind="train"):
     gpu: GpuSpec | None = Field(
         None, description="GPU settings (processes, DeepSpeed, vLLM, attention, bf16); null: the trainer's defaults."
     )
+    report_to: list[Tracker] = report_to_field()
     trl: TrlOptions = Field(
         default_factory=TrlOptions,
         description="Further GRPOConfig options (an allow-list; the spec's own fields, GPU settings and options that "

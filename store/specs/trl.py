@@ -58,7 +58,7 @@ REFUSED_TRL_OPTIONS: dict[str, str] = {
     "gpu.attn_implementation and gpu.bf16",
     "output_dir": _WORKER,
     "save_strategy": _WORKER,
-    "report_to": f"{_WORKER}: metrics go to this service's store, not to an outside tracker",
+    "report_to": "set the spec's own field 'report_to' (the trackers; the store always gets everything)",
     "use_cpu": f"{_WORKER} (set queue instead)",
     "resume_from_checkpoint": f"{_WORKER} (a requeued job resumes from its last checkpoint)",
     **dict.fromkeys(
