@@ -60,6 +60,9 @@ def overlong_prompts_field() -> Any:
 
 
 Tracker = Literal["wandb", "mlflow", "trackio", "tensorboard"]
+# TRL 1.16's GRPO loss types, each a baseline FRPO can be compared against; "frpo" is this project's (frpo_core.loss).
+Baseline = Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"]
+Method = Literal["frpo", "grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"]
 
 
 def report_to_field() -> Any:

@@ -17,6 +17,7 @@ from store.specs.base import (
     FromPreset,
     Lamb,
     LearningRate,
+    Method,
     Seed,
     Steps,
     Tracker,
@@ -38,7 +39,12 @@ class TrainSpec(FromPreset, preset_kind="train"):
     model_config = STRICT
 
     kind: Literal["train"] = "train"
-    method: Literal["grpo", "frpo"] = Field("frpo", description="The policy loss; everything else is shared.")
+    method: Method = Field(
+        "frpo",
+        description="The policy loss; everything else is shared. 'frpo': the fine-tuning-robust objective (λ, "
+        "frpo_*); the others are TRL's GRPO loss types ('grpo', 'dr_grpo', 'dapo', 'bnpo', 'cispo', 'sapo', 'luspo', "
+        "'vespo'), each a baseline.",
+    )
     preset: str | None = preset_field("train")
     name: str | None = Field(None, max_length=200, description="A label for lists and charts.")
     model: str = source_field(TINY_MODEL, "'tiny' (built offline), a hub id, or a path under a model root.")
