@@ -431,6 +431,7 @@ def sft_job(spec: FinetuneSpec, start: str, output_dir: Path):
         gpu=_gpu_options(spec.gpu, GpuBaseOptions),
         masking=spec.masking,
         report_to=tuple(spec.report_to),
+        options=spec.sft.model_dump(),
     )
 
 

@@ -113,6 +113,21 @@ def test_every_trl_loss_type_is_a_method_and_others_are_refused_naming_the_field
         TrainSpec(method="ppo")
 
 
+def test_sft_options_are_an_allow_list_for_mode_sft():
+    spec = FinetuneSpec(
+        model="tiny", sft={"packing": True, "optim": "adafactor"}, lr_scheduler_type="cosine_with_min_lr"
+    )
+    assert spec.sft.model_dump() == {"packing": True, "optim": "adafactor"}  # only what was given is kept
+    for bad, where in (
+        ({"sft": {"chat_template_path": "/etc/passwd"}}, "sft.chat_template_path"),
+        ({"sft": {"trust_remote_code": True}}, "sft.trust_remote_code"),
+        ({"sft": {"dataset_num_proc": 1000}}, "sft.dataset_num_proc"),
+        ({"mode": "rl", "sft": {"packing": True}}, "apply to mode 'sft'"),
+    ):
+        with pytest.raises(pydantic.ValidationError, match=where):
+            FinetuneSpec(model="tiny", **bad)
+
+
 def test_paths_are_confined_to_model_roots(tmp_path):
     inside = tmp_path / "models" / "m"
     inside.mkdir(parents=True)
