@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis.frontier import MEASURES, Measure
 from analysis.pipelines import (
+    SAMPLED_KEYS,
     PipelineResult,
     baseline_budgets_differ,
     budget_label,
@@ -32,8 +33,9 @@ from analysis.verdict import Comparison
 Json = dict[str, Any]
 
 KL_KEY = "eval/kl_safety"  # logged by RL runs with `eval` set: the KL from the model RL started from
-RL_KEYS = (KL_KEY,)
-FINETUNE_KEYS = ("eval/refusal_rate", "eval/strongreject", "eval/reward_normal")
+# the sampled measures beside the greedy ones: analysis.pipelines reads them where the runs logged them
+RL_KEYS = (KL_KEY, SAMPLED_KEYS[KL_KEY])
+FINETUNE_KEYS = ("eval/refusal_rate", SAMPLED_KEYS["eval/refusal_rate"], "eval/strongreject", "eval/reward_normal")
 DEFAULT_MEASURE = "refusal_after_finetune"
 # What each measure is read from (the fine-tuning run's series), to say which key is missing when none was logged.
 MEASURE_KEYS = {
