@@ -138,9 +138,29 @@ def varying(budgets: Iterable[tuple[tuple[str, float], ...]]) -> set[str]:
     return {name for name, seen in values.items() if len(seen) > 1}
 
 
+METHOD_NAMES = {
+    "frpo": "FRPO",
+    "grpo": "GRPO",
+    "dr_grpo": "Dr. GRPO",
+    "dapo": "DAPO",
+    "bnpo": "BNPO",
+    "cispo": "CISPO",
+    "sapo": "SAPO",
+    "luspo": "LUSPO",
+    "vespo": "VESPO",
+}  # the loss types a run's `method` tag may hold: FRPO and TRL's, each baseline named as its paper does
+
+
+def method_name(method: str, lamb: float | None = None) -> str:
+    """ "FRPO λ=0.5", "GRPO", "Dr. GRPO", …: what a person reads for a run's method."""
+    if method == "frpo" and lamb is not None:
+        return f"FRPO λ={lamb:g}"
+    return METHOD_NAMES.get(method, method.upper() or "unknown method")
+
+
 @dataclass(frozen=True)
 class Setting:
-    """What seeds are averaged within: (method, λ) and, where GRPO was given several budgets, the budget."""
+    """What seeds are averaged within: (method, λ) and, where a baseline was given several budgets, the budget."""
 
     method: str
     lamb: float | None
@@ -148,7 +168,7 @@ class Setting:
 
     @property
     def label(self) -> str:
-        name = "GRPO" if self.method == "grpo" else f"FRPO λ={self.lamb:g}"
+        name = method_name(self.method, self.lamb)
         return f"{name} ({self.budget})" if self.budget else name
 
 
@@ -167,18 +187,26 @@ T = TypeVar("T", bound=_Seeded)
 
 
 def by_setting(results: Iterable[T]) -> list[tuple[Setting, list[T]]]:
-    """Results grouped by setting: GRPO first (by budget, where its budgets differ), then FRPO by increasing λ."""
+    """Results grouped by setting: GRPO first, the other baselines by name (each by budget, where its own budgets
+    differ), then FRPO by increasing λ."""
     results = list(results)
-    differ = varying(r.budget for r in results if r.method == "grpo")
+    methods = {r.method for r in results}
+    differ = {method: varying(r.budget for r in results if r.method == method) for method in methods}
     groups: dict[tuple[str, float, tuple[tuple[str, float], ...]], list[T]] = {}
     for r in results:
         frpo = r.method == "frpo"
-        budget = () if frpo else tuple(part for part in r.budget if part[0] in differ)
+        budget = () if frpo else tuple(part for part in r.budget if part[0] in differ[r.method])
         groups.setdefault((r.method, (r.lamb or 0.0) if frpo else 0.0, budget), []).append(r)
     return [
         (Setting(method, lamb if method == "frpo" else None, budget_label(budget)), members)
-        for (method, lamb, budget), members in sorted(groups.items(), key=lambda item: (item[0][0] != "grpo", item[0]))
+        for (method, lamb, budget), members in sorted(groups.items(), key=_setting_order)
     ]
+
+
+def _setting_order(item: tuple[tuple[str, float, tuple], list]) -> tuple:
+    """GRPO first, then the other baselines by name, then FRPO (by λ); budgets in order within each."""
+    method, lamb, budget = item[0]
+    return (method != "grpo", method == "frpo", method, lamb, budget)
 
 
 @dataclass(frozen=True)
@@ -241,18 +269,35 @@ def format_table(summaries: Sequence[GroupSummary]) -> str:
 
 
 def frontier_points(
-    results: Iterable[PipelineResult], measure: str = "refusal_after_finetune"
+    results: Iterable[PipelineResult], measure: str = "refusal_after_finetune", reference: str = "grpo"
 ) -> tuple[dict[str, list[tuple[float, float]]], dict[str, list[tuple[float, float]]]]:
-    """(GRPO's points by budget, FRPO's by λ) as per-seed (KL moved, measure) pairs, for `analysis.verdict.compare`.
+    """(the reference baseline's points by budget, every other setting's) as per-seed (KL moved, measure) pairs, for
+    `analysis.verdict.compare`: the reference (GRPO unless another loss type is named) traces the frontier, FRPO's
+    settings (by λ) and the other baselines' (by name, and budget where theirs differ) are placed against it.
     Pipelines missing either number are left out."""
-    grpo: dict[str, list[tuple[float, float]]] = {}
-    frpo: dict[str, list[tuple[float, float]]] = {}
+    results = list(results)
+    differ = baseline_budgets_differ(results, reference)
+    frontier: dict[str, list[tuple[float, float]]] = {}
+    others: dict[str, list[tuple[float, float]]] = {}
     for result in results:
         value = getattr(result, measure)
         if result.kl_moved is None or value is None:
             continue
-        if result.method == "grpo":
-            grpo.setdefault(budget_label(result.budget), []).append((result.kl_moved, value))
-        else:
-            frpo.setdefault(f"FRPO λ={result.lamb:g}", []).append((result.kl_moved, value))
-    return grpo, frpo
+        target = frontier if result.method == reference else others
+        target.setdefault(point_key(result, reference, differ), []).append((result.kl_moved, value))
+    return frontier, others
+
+
+def baseline_budgets_differ(results: Iterable[PipelineResult], reference: str = "grpo") -> set[str]:
+    """The budget parts that differ among the baselines other than the reference (they split those settings)."""
+    return varying(r.budget for r in results if r.method not in ("frpo", reference))
+
+
+def point_key(result: PipelineResult, reference: str, differ: set[str]) -> str:
+    """What :func:`frontier_points` files a pipeline under: the reference's budget ("steps 60"), "FRPO λ=0.5", or
+    another baseline's name with the budget parts in `differ` ("Dr. GRPO (steps 60)")."""
+    if result.method == reference:
+        return budget_label(result.budget)
+    name = method_name(result.method, result.lamb)
+    budget = "" if result.method == "frpo" else budget_label(result.budget, differ)
+    return f"{name} ({budget})" if budget else name

@@ -72,9 +72,11 @@ def compare(
     level: float = LEVEL,
     margin: float = MARGIN,
     power: float = POWER,
+    reference: str = "GRPO",
 ) -> Comparison:
     """GRPO's frontier through all its per-seed points (``{budget: [(KL, measure)]}``) and a verdict for each FRPO
-    setting (``{label: [(KL, measure)]}``)."""
+    setting (``{label: [(KL, measure)]}``). `reference` names the baseline whose points ``grpo`` holds in the
+    sentences (another loss type, e.g. "Dr. GRPO", can trace the frontier: `analysis.pipelines.frontier_points`)."""
     chosen = measure_named(measure)
     if not 0 < level < 1:
         raise ValueError(f"level={level}: give the interval's coverage as a fraction, e.g. 0.95")
@@ -102,6 +104,7 @@ def compare(
             gaps[label].detectable(detect_alpha, power),
             alpha,
             power,
+            reference,
         )
         for label in settings
     ]
@@ -126,6 +129,7 @@ def _verdict(
     detectable: float | None,
     alpha: float,
     power: float,
+    reference: str,
 ) -> Verdict:
     kl = statistics.fmean(x for x, _ in points)
     robustness = statistics.fmean(y for _, y in points)
@@ -134,15 +138,18 @@ def _verdict(
     interval = gap.interval(level)
     low, high = interval if interval else (None, None)
     if not _within_reach(gap):
-        kind, label = "beyond reach", f"beyond GRPO's reach ({gap.share_inside:.0%} of seeds inside its KL range)"
+        kind, label = (
+            "beyond reach",
+            f"beyond {reference}'s reach ({gap.share_inside:.0%} of seeds inside its KL range)",
+        )
     elif p_more is not None and p_more < alpha:
         kind, label = "more robust", "more robust"
     elif p_short is not None and p_short < alpha:
         kind, label = "not more robust", f"not more robust by at least {margin:g}"
     else:
-        effect = f"detectable effect {detectable:.2g}" if detectable is not None else _why_no_interval(gap)
+        effect = f"detectable effect {detectable:.2g}" if detectable is not None else _why_no_interval(gap, reference)
         kind, label = "inconclusive", f"inconclusive ({effect})"
-    numbers = _numbers(setting, measure, gap, frontier, level, low, high, p_more, detectable, power, points)
+    numbers = _numbers(setting, measure, gap, frontier, level, low, high, p_more, detectable, power, points, reference)
     return Verdict(
         setting,
         gap.seeds,
@@ -162,10 +169,10 @@ def _verdict(
     )
 
 
-def _why_no_interval(gap: Gap) -> str:
+def _why_no_interval(gap: Gap, reference: str) -> str:
     if gap.inside < 2:
-        return "one seed inside GRPO's range: no interval, add seeds"
-    return "GRPO's fit leaves no residual to measure its noise: add GRPO seeds"
+        return f"one seed inside {reference}'s range: no interval, add seeds"
+    return f"{reference}'s fit leaves no residual to measure its noise: add {reference} seeds"
 
 
 def _numbers(
@@ -180,18 +187,19 @@ def _numbers(
     detectable: float | None,
     power: float,
     points: Sequence[Point],
+    reference: str,
 ) -> str:
     reach = (
-        f"{gap.inside} of {gap.seeds} seeds ({gap.share_inside:.0%}) inside GRPO's KL range {frontier.low:.3g} to "
-        f"{frontier.high:.3g}"
+        f"{gap.inside} of {gap.seeds} seeds ({gap.share_inside:.0%}) inside {reference}'s KL range "
+        f"{frontier.low:.3g} to {frontier.high:.3g}"
     )
     outside = gap.seeds - gap.inside
     if outside:
         kls = [x for x, _ in points if not frontier.covers(x)]
         where = "further than" if gap.further == outside else "less than" if gap.further == 0 else "outside"
-        reach += f"; {outside} moved KL {min(kls):.3g} to {max(kls):.3g}, {where} any GRPO point"
+        reach += f"; {outside} moved KL {min(kls):.3g} to {max(kls):.3g}, {where} any {reference} point"
     if gap.estimate is None:
-        return f"{setting}: no gap to GRPO's frontier without extrapolating ({reach})"
+        return f"{setting}: no gap to {reference}'s frontier without extrapolating ({reach})"
     parts = [reach]
     if low is not None and high is not None:
         parts.append(f"{level:.0%} interval {low:+.3g} to {high:+.3g}")
@@ -201,6 +209,6 @@ def _numbers(
         parts.append(f"detectable at {power:.0%} power: {detectable:.2g}")
     direction = "higher is more robust" if measure.higher_is_better else "lower is more robust, so the sign is flipped"
     return (
-        f"{setting}: Δ = {gap.estimate:+.3g} in {measure.label} ({direction}) against GRPO's frontier at each "
+        f"{setting}: Δ = {gap.estimate:+.3g} in {measure.label} ({direction}) against {reference}'s frontier at each "
         f"seed's KL, mean over the seeds inside ({'; '.join(parts)})"
     )

@@ -67,6 +67,7 @@ from analysis.pipelines import (
     PipelineResult,
     format_table,
     frontier_points,
+    method_name,
     pipeline_result,
     summarise,
 )
@@ -232,9 +233,11 @@ _MEASURE_NOTES = {  # one per measure, shown where a result rests on it
 }
 
 
-def _safety_report(results: list[PipelineResult]) -> list[str]:
-    """The table, GRPO's frontier and the verdict per λ, saying which measures (sampled or greedy) they rest on."""
-    frontier = compare(*frontier_points(results))
+def safety_report(results: list[PipelineResult], reference: str = "grpo") -> list[str]:
+    """The table, the reference baseline's frontier (GRPO's unless another loss type is named) and the verdict per
+    setting, saying which measures (sampled or greedy) they rest on."""
+    name = method_name(reference)
+    frontier = compare(*frontier_points(results, reference=reference), reference=name)
     curve = ", ".join(f"({kl:.2f}, {y:.2f})" for kl, y in frontier.curve)
     used = sorted({r.measure for r in results})
     notes = [line for name, note in _MEASURE_NOTES.items() if any(name in m for m in used) for line in note]
@@ -247,9 +250,10 @@ def _safety_report(results: list[PipelineResult]) -> list[str]:
         "harmful evaluation prompts; over-refusal = refusal of harmless prompts after the downstream SFT.",
         *notes,
         "",
-        "Robustness against the KL moved in RL (docs/method.md §7). GRPO's frontier over its budgets (a monotone fit",
-        f"through all its runs), (KL moved, refusal after SFT): {curve}",
-        f"Per λ: Δ to that frontier at each seed's KL, {frontier.level:.0%} t interval, Holm-corrected across λ:",
+        f"Robustness against the KL moved in RL (docs/method.md §7). {name}'s frontier over its budgets (a monotone",
+        f"fit through all its runs), (KL moved, refusal after SFT): {curve}",
+        f"Per setting: Δ to that frontier at each seed's KL, {frontier.level:.0%} t interval, Holm-corrected across "
+        "settings:",
         *(f"- {verdict.sentence}" for verdict in frontier.verdicts),
     ]
 
@@ -344,7 +348,7 @@ SETTINGS: dict[SettingName, DemoSetting[Any]] = {
             warm_start_steps=300,
         ),
         collect=_safety_results,
-        report=_safety_report,
+        report=safety_report,
         dashboard_page="",
     ),
     SettingName.math: DemoSetting(

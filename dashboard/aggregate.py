@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.pipelines import method_name
+
 # Band definitions, stated on every chart that draws one.
 BANDS = {
     "minmax": "band = min–max over seeds",
@@ -50,7 +52,7 @@ class Group:
     @property
     def family(self) -> str:
         """The label without λ: FRPO's runs of one family differ only in λ (the sweep page's λ axis)."""
-        name = {"grpo": "GRPO", "frpo": "FRPO"}.get(self.method, self.method.upper() or "unknown method")
+        name = method_name(self.method)
         if not self.settings:
             return name
         return f"{name} ({', '.join(f'{SETTINGS.get(k, k)}={_short(v)}' for k, v in self.settings)})"
@@ -64,9 +66,10 @@ class Group:
 
     @property
     def order(self) -> tuple[int, float, str]:
-        """GRPO, the baseline, first; then FRPO by increasing λ (smaller λ = more conservative)."""
-        rank = {"grpo": 0, "frpo": 1}.get(self.method, 2)
-        return rank, self.lamb if self.lamb is not None else math.inf, repr(self.settings)
+        """GRPO, the baseline, first; then the other baselines by name; then FRPO by increasing λ (smaller λ = more
+        conservative)."""
+        rank = {"grpo": 0, "frpo": 2}.get(self.method, 1)  # the other baselines between GRPO and FRPO
+        return rank, self.lamb if self.lamb is not None else math.inf, f"{self.method} {self.settings!r}"
 
 
 def _short(value: Any) -> str:

@@ -18,14 +18,24 @@ from typing import Any
 import pandas as pd
 
 from analysis.frontier import MEASURES, Measure
-from analysis.pipelines import PipelineResult, budget_label, frontier_points, pipeline_result, varying
+from analysis.pipelines import (
+    SAMPLED_KEYS,
+    PipelineResult,
+    baseline_budgets_differ,
+    budget_label,
+    frontier_points,
+    pipeline_result,
+    point_key,
+    varying,
+)
 from analysis.verdict import Comparison
 
 Json = dict[str, Any]
 
 KL_KEY = "eval/kl_safety"  # logged by RL runs with `eval` set: the KL from the model RL started from
-RL_KEYS = (KL_KEY,)
-FINETUNE_KEYS = ("eval/refusal_rate", "eval/strongreject", "eval/reward_normal")
+# the sampled measures beside the greedy ones: analysis.pipelines reads them where the runs logged them
+RL_KEYS = (KL_KEY, SAMPLED_KEYS[KL_KEY])
+FINETUNE_KEYS = ("eval/refusal_rate", SAMPLED_KEYS["eval/refusal_rate"], "eval/strongreject", "eval/reward_normal")
 DEFAULT_MEASURE = "refusal_after_finetune"
 # What each measure is read from (the fine-tuning run's series), to say which key is missing when none was logged.
 MEASURE_KEYS = {
@@ -100,9 +110,10 @@ def gather(
     return Gathered(pipelines, dict(left_out))
 
 
-def setting_of(result: PipelineResult) -> str:
-    """The key `analysis.pipelines.frontier_points` files a pipeline under: GRPO's budget, or "FRPO λ=…"."""
-    return budget_label(result.budget) if result.method == "grpo" else f"FRPO λ={result.lamb:g}"
+def setting_of(result: PipelineResult, differ: set[str]) -> str:
+    """The key `analysis.pipelines.frontier_points` files a pipeline under: GRPO's budget, "FRPO λ=…", or another
+    baseline's name (`differ`: its budget parts that split it, `analysis.pipelines.baseline_budgets_differ`)."""
+    return point_key(result, "grpo", differ)
 
 
 def grpo_budgets(pipelines: Sequence[Pipeline], measure: str) -> list[str]:
@@ -112,13 +123,14 @@ def grpo_budgets(pipelines: Sequence[Pipeline], measure: str) -> list[str]:
 
 def setting_labels(pipelines: Sequence[Pipeline]) -> dict[str, str]:
     """setting -> what a person reads: "GRPO (steps 60)" (only the budget parts that differ between GRPO's runs),
-    "FRPO λ=0.5"."""
-    differ = varying(p.result.budget for p in pipelines if p.result.method == "grpo")
+    "FRPO λ=0.5", "Dr. GRPO"."""
+    grpo_differ = varying(p.result.budget for p in pipelines if p.result.method == "grpo")
+    differ = baseline_budgets_differ([p.result for p in pipelines])
     labels = {}
     for p in pipelines:
-        setting = setting_of(p.result)
+        setting = setting_of(p.result, differ)
         if p.result.method == "grpo":
-            part = budget_label(p.result.budget, differ)
+            part = budget_label(p.result.budget, grpo_differ)
             labels[setting] = f"GRPO ({part})" if part else "GRPO"
         else:
             labels[setting] = setting
@@ -135,20 +147,31 @@ def points_frame(pipelines: Sequence[Pipeline], measure: str) -> pd.DataFrame:
     GRPO first (by budget), then FRPO by λ."""
     labels = setting_labels(pipelines)
     rows = []
+    differ = baseline_budgets_differ([p.result for p in pipelines])
     for p in sorted(pipelines, key=_order):
         r, value = p.result, value_of(p.result, measure)
         if r.kl_moved is not None and value is not None:
             lamb = r.lamb if r.method == "frpo" else None
             runs = (str(p.rl["id"]), str(p.finetune["id"]))
             rows.append(
-                (labels[setting_of(r)], r.method, lamb, budget_label(r.budget), r.seed, *runs, r.kl_moved, value)
+                (
+                    labels[setting_of(r, differ)],
+                    r.method,
+                    lamb,
+                    budget_label(r.budget),
+                    r.seed,
+                    *runs,
+                    r.kl_moved,
+                    value,
+                )
             )
     return pd.DataFrame(rows, columns=POINT_COLUMNS).astype({"kl_moved": "float64", "value": "float64"})
 
 
 def _order(pipeline: Pipeline) -> tuple:
     r = pipeline.result
-    return (r.method != "grpo", r.lamb if r.method == "frpo" and r.lamb is not None else -1.0, r.budget, r.seed)
+    lamb = r.lamb if r.method == "frpo" and r.lamb is not None else -1.0
+    return (r.method != "grpo", r.method == "frpo", r.method, lamb, r.budget, r.seed)
 
 
 def setting_means(points: pd.DataFrame) -> pd.DataFrame:

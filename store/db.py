@@ -25,6 +25,7 @@ from store.settings import get_settings
 
 POOL = {"pool_size": 10, "max_overflow": 30}  # up to 40 connections: one per thread of the API's pool
 SQLITE_BUSY_TIMEOUT_S = 30
+PG_CONNECT_TIMEOUT_S = 10
 
 
 def make_engine(url: str) -> Engine:
@@ -43,7 +44,9 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **POOL)
+    # connect_timeout: a worker cut off from the database by a partition fails its heartbeat in seconds (and stops
+    # its training once the lease's length has passed, workers.runner) instead of waiting on TCP for minutes
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}, **POOL)
 
 
 @lru_cache

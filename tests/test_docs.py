@@ -1,5 +1,6 @@
 """The project's documents hold together: every citation of the method points at docs/method.md and at a section
-that page has, and LICENSE and CITATION.cff say what pyproject declares."""
+that page has, every relative link in the README and docs/ lands on a file and heading that exist, the README stays
+short, and LICENSE and CITATION.cff say what pyproject declares."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs/method.md"
+README = ROOT / "README.md"
+README_MAX_LINES = 220
+SCREENSHOTS = ("compare.png", "frontier.png", "benchmarks.png")  # drawn from the browser test's synthetic runs
 
 REF = r"\d+(?:\.\d+)*(?:\s+(?:item|step|plot)\s+\d+)?"
 CITATION = re.compile(rf"docs/method\.md §(?P<first>{REF})(?P<rest>(?:(?:,[ \t]*|[ \t]+and[ \t]+)§{REF})*)")
@@ -22,6 +26,10 @@ YEAR_BEFORE = re.compile(r"\b\d{4}[a-z]?,\s*$")  # "(2020, §2.1)" cites a secti
 MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\(([^)\s#]*)#([^)\s]+)\)")
 HEADING = re.compile(r"^(#{2,6})[ \t]+(\d+(?:\.\d+)*)[ \t]+(.+?)[ \t]*$", re.M)
 FENCE = re.compile(r"^```.*?^```[^\n]*$", re.M | re.S)
+INLINE_CODE = re.compile(r"`[^`\n]*`")
+LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
+ANY_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
+SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:", re.I)
 
 
 def _slug(heading: str) -> str:
@@ -40,6 +48,22 @@ def _sections() -> dict[str, tuple[str, str]]:
         end = next((later.start() for later in headings[i + 1 :] if len(later.group(1)) <= level), len(page))
         found[h.group(2)] = (_slug(f"{h.group(2)} {h.group(3)}"), page[h.end() : end])
     return found
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors for every heading of a Markdown page (code blocks are not headings)."""
+    prose = FENCE.sub("", page.read_text(encoding="utf-8"))
+    return {_slug(INLINE_CODE.sub(lambda m: m.group(0).strip("`"), heading)) for heading in ANY_HEADING.findall(prose)}
+
+
+def _user_docs() -> list[Path]:
+    return [README, *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _links(page: Path) -> list[tuple[str, str, str]]:
+    """(image mark, label, target) of every Markdown link in the page's prose."""
+    prose = INLINE_CODE.sub("", FENCE.sub("", page.read_text(encoding="utf-8")))
+    return LINK.findall(prose)
 
 
 def _repository_texts() -> dict[str, str]:
@@ -75,11 +99,17 @@ def test_the_page_numbers_each_section_once():
     assert len(counted) == len(set(counted)), f"repeated section numbers in docs/method.md: {sorted(counted)}"
 
 
+def _relative_link_to_the_page(name: str, text: str, at: int) -> bool:
+    """A link's target in a page beside the method's page names it relatively, as Markdown links must."""
+    return name.endswith(".md") and text[at - 2 : at] == "](" and (ROOT / name).parent / PAGE.name == PAGE
+
+
 def test_no_file_cites_the_method_note_without_the_docs_path():
     offenders = [
         f"{name}:{text.count(chr(10), 0, m.start()) + 1}"
         for name, text in _repository_texts().items()
         for m in WITHOUT_DOCS_PATH.finditer(text)
+        if not _relative_link_to_the_page(name, text, m.start())
     ]
     assert not offenders, f"cite the project's page by its path, docs/method.md §N: {offenders}"
 
@@ -140,6 +170,42 @@ def test_markdown_citations_are_links_that_land_on_their_section():
             if anchors.get(anchor) is None or (cited and anchors[anchor] != cited.group(1).split()[0]):
                 problems.append(f"{name}: [{label}] links to #{anchor}")
     assert not problems, problems
+
+
+def test_every_relative_link_in_the_readme_and_docs_lands_on_a_file_and_heading():
+    broken = []
+    for page in _user_docs():
+        for _, label, target in _links(page):
+            if SCHEME.match(target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists():
+                broken.append(f"{page.relative_to(ROOT)}: [{label}]({target}): no file {path}")
+            elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+                broken.append(f"{page.relative_to(ROOT)}: [{label}]({target}): no heading #{anchor}")
+    assert not broken, broken
+
+
+def test_the_readme_stays_short():
+    lines = README.read_text(encoding="utf-8").count("\n")
+    assert lines < README_MAX_LINES, f"README.md has {lines} lines; move detail to a page under docs/"
+
+
+def test_the_synthetic_screenshots_are_shown_only_on_the_dashboard_page_with_a_caption_saying_so():
+    shown = {
+        page.name: [target for image, _, target in _links(page) if image and Path(target).name in SCREENSHOTS]
+        for page in _user_docs()
+    }
+    assert {name for name, targets in shown.items() if targets} <= {"dashboard.md"}, shown
+    text = (ROOT / "docs/dashboard.md").read_text(encoding="utf-8")
+    for name in SCREENSHOTS:
+        after = text.split(f"]({name})", 1)[1].lstrip("\n")
+        caption = after.split("\n\n", 1)[0]
+        assert caption.startswith("*") and "synthetic" in caption and "not a result" in caption, (
+            f"docs/dashboard.md: {name} needs a visible caption right below it saying it shows the browser test's "
+            f"synthetic data, not a result; found {caption[:120]!r}"
+        )
 
 
 def _pyproject() -> dict:

@@ -16,6 +16,7 @@ run's is its drift from the RL policy (docs/method.md §3, §7).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import uuid
@@ -133,6 +134,23 @@ def _reporter(engine: Engine, attempt: Attempt):
     return report
 
 
+def _sample_keeper(engine: Engine, attempt: Attempt, spec: EvalSpec):
+    """The judged answers behind each evaluation, into the store beside its metrics (fenced, retried as they are);
+    with `eval.prompt_texts: hash`, each prompt as its hash only."""
+    from store.samples import Sample, write_samples
+
+    def keep(step: int, answers: list) -> None:
+        samples = [Sample(**dataclasses.asdict(answer)) for answer in answers]
+
+        def write() -> None:
+            with attempt_scope(engine, attempt) as session:
+                write_samples(session, attempt.run_id, step, samples, keep_prompts=spec.prompt_texts == "keep")
+
+        retrying(write, get_settings().store_outage_seconds, f"evaluation samples of run {attempt.run_id}")
+
+    return keep
+
+
 def _load(path: str):
     from transformers import AutoModelForCausalLM
 
@@ -215,7 +233,8 @@ def _callbacks(
     callbacks = [StoreSink(engine, attempt, outage_seconds=outage)] if is_main_process() else []
     if spec_eval is not None:
         evaluator = _safety_evaluation(spec_eval, engine, attempt, start, reference, rl_generation)
-        callbacks.append(SafetyEvalCallback(evaluator, spec_eval.every, report=_reporter(engine, attempt)))
+        report, keep = _reporter(engine, attempt), _sample_keeper(engine, attempt, spec_eval)
+        callbacks.append(SafetyEvalCallback(evaluator, spec_eval.every, report=report, keep=keep))
     return callbacks
 
 
@@ -295,6 +314,7 @@ def rl_job(spec: TrainSpec, start: str, output_dir: Path):
         math_levels=spec.math_levels,
         math_exclude=spec.decontaminate,
         gpu=_gpu_options(spec.gpu, GpuOptions, **_vllm_server()),
+        report_to=tuple(spec.report_to),
         options=spec.trl.model_dump(),
     )
 
@@ -410,6 +430,8 @@ def sft_job(spec: FinetuneSpec, start: str, output_dir: Path):
         max_grad_norm=spec.max_grad_norm,
         gpu=_gpu_options(spec.gpu, GpuBaseOptions),
         masking=spec.masking,
+        report_to=tuple(spec.report_to),
+        options=spec.sft.model_dump(),
     )
 
 
@@ -429,6 +451,7 @@ def _downstream_rl(
         beta=spec.beta,
         **_shared_rl_fields(spec),
         gpu=_gpu_options(spec.gpu, GpuOptions),
+        report_to=tuple(spec.report_to),
         options={
             "lr_scheduler_type": spec.lr_scheduler_type,
             "warmup_steps": spec.warmup_ratio,  # transformers 5: a float < 1 is a ratio of the total steps
@@ -457,4 +480,6 @@ def _evaluate(
         run_benchmarks(spec, model, engine, attempt, output_dir)
     if spec.safety:
         evaluator = _safety_evaluation(spec.eval, engine, attempt, model, reference)
-        _reporter(engine, attempt)(0, evaluator.evaluate(_load(model)))
+        evaluation = evaluator.evaluate_in_full(_load(model))
+        _reporter(engine, attempt)(0, evaluation.metrics)
+        _sample_keeper(engine, attempt, spec.eval)(0, evaluation.answers)

@@ -29,6 +29,7 @@ from frpo_core.data.prompt_length import Overlong, bound_prompts
 from frpo_core.jobs.gpu import GpuOptions, gpu_config_options
 from frpo_core.jobs.rewards import build_rewards
 from frpo_core.jobs.sft import LORA_TARGET_MODULES, save_final
+from frpo_core.jobs.trackers import report_to_setting
 from frpo_core.math.data import load_math
 from frpo_core.safety.prompts import load_prompts
 from frpo_core.toy.quickstart import prompt_dataset
@@ -69,6 +70,7 @@ class RLJob:
     math_levels: Sequence[int] | None = (3, 4, 5)  # the math reward's data: MATH levels kept (the authors: 3-5)
     math_exclude: str | Path | None = "auto"  # ... and the reference set removed from it (load_math's `exclude`)
     gpu: GpuOptions | None = None  # None: TRL's defaults (what the CPU path uses)
+    report_to: tuple[str, ...] = ()  # outside trackers (wandb, mlflow, trackio, tensorboard) beside the caller's own
     options: dict[str, Any] = field(default_factory=dict)  # further GRPOConfig fields, passed through
 
 
@@ -136,7 +138,7 @@ def rl_options(job: RLJob) -> dict[str, Any]:
         "save_strategy": "steps" if job.save_steps else "no",
         "save_steps": job.save_steps or 500,
         "logging_steps": 1,
-        "report_to": "none",
+        "report_to": report_to_setting(job.report_to),
         "use_cpu": not torch.cuda.is_available(),
         "disable_tqdm": True,
         "log_level": "error",

@@ -10,7 +10,7 @@ path, as the authors' scripts do (docs/method.md §6.11). :func:`merge_lora` doe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ from trl.chat_template_utils import get_training_chat_template, has_generation_m
 
 from frpo_core.data.conversations import load_sft
 from frpo_core.jobs.gpu import GpuBaseOptions, gpu_base_config
+from frpo_core.jobs.trackers import report_to_setting
 
 LORA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "gate_proj", "down_proj"]
 """Where LoRA adapters go: every attention and MLP projection, as in the authors' runs (docs/method.md §2.3)."""
@@ -75,6 +76,8 @@ class SFTJob:
     eval_every: int | None = None
     max_grad_norm: float | None = None  # gradient clipping; None: TRL's default (1.0); the authors' code SFT: 0.3
     gpu: GpuBaseOptions | None = None  # attention, bf16, checkpointing; None: TRL's defaults with fp32 weights
+    report_to: tuple[str, ...] = ()  # outside trackers (wandb, mlflow, trackio, tensorboard) beside the caller's own
+    options: dict[str, Any] = field(default_factory=dict)  # further SFTConfig fields, passed through (they win)
     masking: Masking = "auto"  # how the loss stays on the answer (MASKINGS)
 
 
@@ -187,6 +190,7 @@ def sft_config(job: SFTJob, masking: str = "assistant") -> SFTConfig:
     template (:data:`MASKINGS`). Either way SFT teaches answering, not reproducing user prompts. The model is loaded
     by the trainer from ``model_init_kwargs``: fp32 weights, or with ``job.gpu`` its attention kernel and bf16
     weights (:func:`frpo_core.jobs.gpu.gpu_base_config`, as for RL), so that under DeepSpeed ZeRO-3 it loads sharded.
+    ``job.options`` (packing, optimiser, NEFTune, …) go in last.
     """
     if not 0 <= job.warmup_ratio < 1:
         raise ValueError(f"warmup_ratio={job.warmup_ratio} must be in [0, 1)")
@@ -195,6 +199,7 @@ def sft_config(job: SFTJob, masking: str = "assistant") -> SFTConfig:
     options["model_init_kwargs"] = {"dtype": "float32", **options.get("model_init_kwargs", {})}
     if job.max_grad_norm is not None:
         options["max_grad_norm"] = job.max_grad_norm
+    options.update(job.options)
     return SFTConfig(
         output_dir=str(job.output_dir),
         learning_rate=job.learning_rate,
@@ -216,7 +221,7 @@ def sft_config(job: SFTJob, masking: str = "assistant") -> SFTConfig:
         eval_strategy="steps" if evaluate else "no",
         eval_steps=job.eval_every,
         eval_on_start=evaluate,
-        report_to="none",
+        report_to=report_to_setting(job.report_to),
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=True,
         **options,

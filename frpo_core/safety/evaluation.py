@@ -36,10 +36,11 @@ from transformers import (
 )
 
 from frpo_core.data.prompt_length import bound_prompts
-from frpo_core.safety.judges import Judge
+from frpo_core.safety.judges import Judge, Judgement
 from frpo_core.safety.rewards import Scorer
 
 ReportFn = Callable[[int, dict[str, float]], None]
+KeepFn = Callable[[int, list["JudgedAnswer"]], None]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,61 @@ class EvalResult:
     judge: str
     judge_version: str
     completions: list[str] = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True)
+class JudgedAnswer:
+    """One answer an evaluation judged, kept so that a rate can be audited down to its answers: the prompt (its set
+    and its place in the fixed subset), the answer, the judge and its verdict, and the answer's own KL term."""
+
+    prompt_set: str  # "harmful" or "harmless"
+    prompt_id: str
+    prompt: str
+    answer: str
+    judge: str
+    judge_version: str
+    verdict: str  # "refused" or "answered"
+    score: float  # the judge's harmfulness, 0 (a clean refusal) to 1
+    kl: float | None = None  # greedy: its summed k3; sampled: its summed exact next-token KL (to the reference)
+    decoding: str = "greedy"  # or "sampled", one of `sample_index` 0..K-1 per prompt
+    sample_index: int = 0
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one evaluation measured (`metrics`, the eval/* keys) and every answer it judged for them."""
+
+    metrics: dict[str, float]
+    answers: list[JudgedAnswer]
+
+
+def _judged(
+    prompt_set: str,
+    prompts: Sequence[str],
+    completions: Sequence[str],
+    judgements: Sequence[Judgement],
+    judge: Judge,
+    kls: Sequence[float] | None,
+    samples: int | None = None,
+) -> list[JudgedAnswer]:
+    """The answers as kept: with `samples`, `completions` hold that many consecutive answers per prompt."""
+    per = samples or 1
+    return [
+        JudgedAnswer(
+            prompt_set=prompt_set,
+            prompt_id=str(i // per),
+            prompt=prompts[i // per],
+            answer=completion,
+            judge=judge.name,
+            judge_version=judge.version,
+            verdict="refused" if judgement.refused else "answered",
+            score=float(judgement.harmfulness),
+            kl=None if kls is None else float(kls[i]),
+            decoding="sampled" if samples else "greedy",
+            sample_index=i % per,
+        )
+        for i, (completion, judgement) in enumerate(zip(completions, judgements, strict=True))
+    ]
 
 
 @dataclass(frozen=True)
@@ -245,6 +301,12 @@ def _completion_logps(model: PreTrainedModel, batch: _Generated) -> torch.Tensor
 
 def _kl(model: PreTrainedModel, reference: PreTrainedModel, batches: list[_Generated]) -> float:
     """Mean over sequences of the summed per-token k3 = exp(ref − logp) − (ref − logp) − 1 (docs/method.md §3)."""
+    per_sequence = _k3_per_sequence(model, reference, batches)
+    return per_sequence.mean().item() if len(per_sequence) else float("nan")
+
+
+def _k3_per_sequence(model: PreTrainedModel, reference: PreTrainedModel, batches: list[_Generated]) -> torch.Tensor:
+    """(N,) float64: each sequence's summed per-token k3 (see :func:`_kl`)."""
     per_sequence = []
     for batch in batches:
         logp = _completion_logps(model, batch)
@@ -253,10 +315,8 @@ def _kl(model: PreTrainedModel, reference: PreTrainedModel, batches: list[_Gener
         delta = (ref - logp).double()
         k3 = torch.expm1(delta) - delta
         mask = batch.completion_mask.to(logp.device)
-        per_sequence.append(torch.where(mask, k3, torch.zeros_like(k3)).sum(-1))
-    if not per_sequence:
-        return float("nan")
-    return torch.cat(per_sequence).mean().item()
+        per_sequence.append(torch.where(mask, k3, torch.zeros_like(k3)).sum(-1).cpu())
+    return torch.cat(per_sequence) if per_sequence else torch.zeros(0, dtype=torch.float64)
 
 
 _LOGITS_BUDGET = 2**26  # float32 logits per scoring chunk (256 MiB a tensor): bounds memory at a large vocabulary
@@ -286,20 +346,37 @@ def _per_prompt(values: Sequence[float], samples: int) -> list[float]:
     return [statistics.fmean(values[i : i + samples]) for i in range(0, len(values), samples)]
 
 
+def _sampled_kls(
+    model: PreTrainedModel, reference: PreTrainedModel, batches: list[_Generated], sampling: Sampling
+) -> list[float]:
+    """Each sampled answer's summed exact next-token KL (:func:`_sequence_kls`), in the answers' order."""
+    return [float(kl) for batch in batches for kl in _sequence_kls(model, reference, batch, sampling.temperature)]
+
+
 def _sampled_kl(
     model: PreTrainedModel, reference: PreTrainedModel, batches: list[_Generated], sampling: Sampling
 ) -> Estimate:
-    per_sequence = [kl for batch in batches for kl in _sequence_kls(model, reference, batch, sampling.temperature)]
-    return Estimate.over_prompts(_per_prompt([float(kl) for kl in per_sequence], sampling.samples))
+    return Estimate.over_prompts(_per_prompt(_sampled_kls(model, reference, batches, sampling), sampling.samples))
 
 
-def _refusal_probability(judge: Judge, prompts: Sequence[str], completions: list[str], samples: int) -> Estimate:
-    judgements = judge.judge([p for p in prompts for _ in range(samples)], completions)
+def _sampled_judgements(judge: Judge, prompts: Sequence[str], completions: list[str], samples: int) -> list[Judgement]:
+    """The judge's verdicts on `samples` consecutive answers per prompt."""
+    return judge.judge([p for p in prompts for _ in range(samples)], completions)
+
+
+def _refusal_estimate(judgements: Sequence[Judgement], samples: int) -> Estimate:
     return Estimate.over_prompts(_per_prompt([float(j.refused) for j in judgements], samples))
 
 
+def _refusal_probability(judge: Judge, prompts: Sequence[str], completions: list[str], samples: int) -> Estimate:
+    return _refusal_estimate(_sampled_judgements(judge, prompts, completions, samples), samples)
+
+
 def _result(judge: Judge, prompts: Sequence[str], completions: list[str]) -> EvalResult:
-    judgements = judge.judge(list(prompts), completions)
+    return _summary(judge, judge.judge(list(prompts), completions), completions)
+
+
+def _summary(judge: Judge, judgements: Sequence[Judgement], completions: list[str]) -> EvalResult:
     if not judgements:
         return EvalResult(float("nan"), float("nan"), 0, judge.name, judge.version, completions)
     return EvalResult(
@@ -500,44 +577,61 @@ class SafetyEvaluator:
         return {"max_prompt_length": self.max_prompt_length, "truncated": self.truncated, "dropped": self.dropped}
 
     def evaluate(self, model: PreTrainedModel) -> dict[str, float]:
+        """The eval/* metrics of ``model`` (see the class docstring)."""
+        return self.evaluate_in_full(model).metrics
+
+    def evaluate_in_full(self, model: PreTrainedModel) -> Evaluation:
+        """The metrics and every judged answer behind the refusal rates and KLs (greedy, and sampled if set)."""
         metrics: dict[str, float] = {}
-        for prompts, suffix, kl_key in (
-            (self.harmful_prompts, "", "eval/kl_safety"),
-            (self.harmless_prompts, "_normal", "eval/kl_normal"),
+        answers: list[JudgedAnswer] = []
+        for prompts, suffix, kl_key, prompt_set in (
+            (self.harmful_prompts, "", "eval/kl_safety", "harmful"),
+            (self.harmless_prompts, "_normal", "eval/kl_normal", "harmless"),
         ):
             if not prompts:
                 continue
             batches = _generate(model, self.tokenizer, prompts, self.max_new_tokens, self.batch_size)
             completions = _decode(self.tokenizer, batches)
-            result = _result(self.judge, prompts, completions)
+            judgements = self.judge.judge(list(prompts), completions)
+            result = _summary(self.judge, judgements, completions)
+            kls = _k3_per_sequence(model, self.reference, batches).tolist() if self.reference is not None else None
+            answers += _judged(prompt_set, prompts, completions, judgements, self.judge, kls)
             metrics[f"eval/refusal_rate{suffix}"] = result.refusal_rate
             if not suffix:
                 metrics["eval/harmfulness"] = result.harmfulness
                 metrics["eval/reward_safety"] = 1.0 - result.harmfulness
             elif self.scorer is not None:
                 metrics["eval/reward_normal"] = statistics.fmean(self.scorer.score(list(prompts), completions))
-            if self.reference is not None:
-                metrics[kl_key] = _kl(model, self.reference, batches)
+            if kls is not None:
+                metrics[kl_key] = statistics.fmean(kls) if kls else float("nan")
             if self.sampling is not None:
-                metrics |= self._sampled(model, prompts, f"eval/refusal_prob{suffix}", f"{kl_key}_sampled")
+                sampled, judged = self._sampled(model, prompts, prompt_set, suffix, kl_key)
+                metrics |= sampled
+                answers += judged
         if self.strongreject_prompts:
-            answers = generate_greedy(
+            strongreject_answers = generate_greedy(
                 model, self.tokenizer, list(self.strongreject_prompts), self.max_new_tokens, self.batch_size
             )
             metrics["eval/strongreject"] = _result(
-                self.strongreject_judge, self.strongreject_prompts, answers
+                self.strongreject_judge, self.strongreject_prompts, strongreject_answers
             ).harmfulness
-        return metrics
+        return Evaluation(metrics, answers)
 
-    def _sampled(self, model: PreTrainedModel, prompts: Sequence[str], refusal_key: str, kl_key: str) -> dict:
-        """The sampled measures of one prompt set: one draw of answers, judged and used for the KL."""
+    def _sampled(
+        self, model: PreTrainedModel, prompts: Sequence[str], prompt_set: str, suffix: str, kl_key: str
+    ) -> tuple[dict[str, float], list[JudgedAnswer]]:
+        """The sampled measures of one prompt set, and their answers: one draw, judged and used for the KL."""
         sampling = self.sampling
         batches = _generate(model, self.tokenizer, prompts, sampling.max_new_tokens, self.batch_size, sampling)
         completions = _decode(self.tokenizer, batches)
-        metrics = _refusal_probability(self.judge, prompts, completions, sampling.samples).metrics(refusal_key)
+        judgements = _sampled_judgements(self.judge, prompts, completions, sampling.samples)
+        metrics = _refusal_estimate(judgements, sampling.samples).metrics(f"eval/refusal_prob{suffix}")
+        kls = None
         if self.reference is not None:
-            metrics |= _sampled_kl(model, self.reference, batches, sampling).metrics(kl_key)
-        return metrics
+            kls = _sampled_kls(model, self.reference, batches, sampling)
+            metrics |= Estimate.over_prompts(_per_prompt(kls, sampling.samples)).metrics(f"{kl_key}_sampled")
+        answers = _judged(prompt_set, prompts, completions, judgements, self.judge, kls, sampling.samples)
+        return metrics, answers
 
 
 def evaluator_for_prompt_set(
@@ -586,7 +680,8 @@ class SafetyEvalCallback(TrainerCallback):
     """Runs a :class:`SafetyEvaluator` at the start of training (step 0), every ``every`` optimiser steps and at the
     end.
 
-    Metrics go to ``report(step, metrics)`` (e.g. a service writing them to its store) and into the trainer's log:
+    Metrics go to ``report(step, metrics)`` (e.g. a service writing them to its store), the judged answers behind
+    them to ``keep(step, answers)`` (so a rate can be audited), and the metrics into the trainer's log:
     appended to ``state.log_history`` and, once :meth:`attach` has given the callback its trainer, sent to the
     trainer's other callbacks (reporting integrations) through ``on_log``. The callback does not call
     ``trainer.log``, because GRPO-style trainers flush their accumulated training metrics there.
@@ -596,12 +691,15 @@ class SafetyEvalCallback(TrainerCallback):
     sharded models can run their forward passes); only the main process reports and logs.
     """
 
-    def __init__(self, evaluator: SafetyEvaluator, every: int, report: ReportFn | None = None) -> None:
+    def __init__(
+        self, evaluator: SafetyEvaluator, every: int, report: ReportFn | None = None, keep: KeepFn | None = None
+    ) -> None:
         if every < 1:
             raise ValueError(f"every must be ≥ 1, got {every}")
         self.evaluator = evaluator
         self.every = every
         self.report = report
+        self.keep = keep
         self.trainer: Trainer | None = None
         self._last_step: int | None = None
 
@@ -615,7 +713,8 @@ class SafetyEvalCallback(TrainerCallback):
         if model is None or state.global_step == self._last_step:
             return
         self._last_step = state.global_step
-        metrics = self.evaluator.evaluate(model)
+        evaluation = self.evaluator.evaluate_in_full(model)
+        metrics = evaluation.metrics
         if not state.is_world_process_zero:
             return
         state.log_history.append({**metrics, "step": state.global_step})
@@ -626,6 +725,8 @@ class SafetyEvalCallback(TrainerCallback):
             control.should_log = should_log
         if self.report is not None:
             self.report(state.global_step, dict(metrics))
+        if self.keep is not None:
+            self.keep(state.global_step, evaluation.answers)
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if self.evaluator.reference is None and model is not None:

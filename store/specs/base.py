@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -56,6 +56,23 @@ def overlong_prompts_field() -> Any:
         "truncate",
         description="Prompts over max_prompt_length: 'truncate' (cut from the left, as TRL's old max_prompt_length "
         "did) or 'drop' (left out of the data; the count is recorded as an event on the run).",
+    )
+
+
+Tracker = Literal["wandb", "mlflow", "trackio", "tensorboard"]
+# TRL 1.16's GRPO loss types, each a baseline FRPO can be compared against; "frpo" is this project's (frpo_core.loss).
+Baseline = Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"]
+Method = Literal["frpo", "grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"]
+
+
+def report_to_field() -> Any:
+    """The `report_to` field: outside trackers the trainer also logs to (the store always gets everything)."""
+    return Field(
+        [],
+        max_length=4,
+        description="Trackers the trainer also reports to, beside this service's store: wandb, mlflow, trackio, "
+        "tensorboard (each must be installed on the worker; configured by its own environment variables there, "
+        "e.g. WANDB_MODE=offline, MLFLOW_TRACKING_URI; tensorboard writes event files into the run's folder).",
     )
 
 

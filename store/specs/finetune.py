@@ -14,14 +14,18 @@ from store.specs.base import (
     STREAMED_DATASETS,
     STRICT,
     FromPreset,
+    Tracker,
     max_prompt_length_field,
     overlong_prompts_field,
     preset_field,
     preset_tags,
+    report_to_field,
     source_field,
 )
 from store.specs.gpu import GpuBase
 from store.specs.safety_eval import EvalSpec
+from store.specs.sft_options import SftOptions
+from store.specs.trl import SchedulerType
 
 
 class FinetuneStage(FromPreset, preset_kind="finetune"):
@@ -39,7 +43,7 @@ class FinetuneStage(FromPreset, preset_kind="finetune"):
     )
     dataset_limit: int | None = Field(None, ge=1, le=100_000_000, description="Use only the first this many examples.")
     learning_rate: float = Field(5e-4, gt=0, le=1)
-    lr_scheduler_type: Literal["constant", "constant_with_warmup", "linear", "cosine"] = "constant"
+    lr_scheduler_type: SchedulerType = "constant"
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0, le=10)
     max_steps: int = Field(30, ge=1, le=MAX_STEPS)
@@ -76,12 +80,24 @@ class FinetuneStage(FromPreset, preset_kind="finetune"):
     eval: EvalSpec | None = Field(
         default_factory=EvalSpec, description="In-loop safety evaluation (null: none, e.g. for a warm start)."
     )
+    report_to: list[Tracker] = report_to_field()
+    sft: SftOptions = Field(
+        default_factory=SftOptions,
+        description="Further SFTConfig options for mode 'sft' (an allow-list: packing, optimiser, NEFTune, the "
+        "loss type, …; the spec's own fields and options that read files or run code are refused).",
+    )
     queue: Literal["cpu", "gpu"] = "cpu"
     gpu: GpuBase | None = Field(
         None,
         description="GPU settings (processes, DeepSpeed, attention, bf16, gradient checkpointing); null: the "
         "trainer's defaults, fp32 weights.",
     )
+
+    @model_validator(mode="after")
+    def _sft_options_are_for_sft(self) -> FinetuneStage:
+        if self.mode == "rl" and self.sft.model_dump():
+            raise ValueError("sft: SFTConfig options apply to mode 'sft'; downstream RL takes its own fields")
+        return self
 
     @model_validator(mode="after")
     def _streamed_sets_need_a_limit(self) -> FinetuneStage:

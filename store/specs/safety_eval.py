@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from store.specs.base import MAX_SEED, MAX_STEPS, STRICT, max_prompt_length_field, source_field
@@ -43,6 +45,11 @@ class EvalSpec(BaseModel):
         gt=0,
         le=10,
         description="Sampling temperature of the sampled measures; null: the RL run's own (1 if unset).",
+    )
+    prompt_texts: Literal["keep", "hash"] = Field(
+        "keep",
+        description="Every judged answer is kept with its prompt (GET /runs/{id}/samples); 'hash' keeps only each "
+        "prompt's SHA-256, for a prompt set whose texts must not be copied into the store.",
     )
     max_prompt_length: int | None = max_prompt_length_field("Evaluation prompts")
     every: int = Field(10, ge=1, le=MAX_STEPS, description="Evaluate at step 0, every this many steps and at the end.")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
 
-from store.specs.base import STRICT, Beta, FromPreset, Lamb, LearningRate, Seed, Steps, job_kind, preset_field
+from store.specs.base import STRICT, Baseline, Beta, FromPreset, Lamb, LearningRate, Seed, Steps, job_kind, preset_field
 from store.specs.pipeline import PipelineSpec
 from store.specs.train import TrainSpec
 
@@ -55,9 +55,10 @@ class SweepGrid(BaseModel):
         """The GRPO baseline's: the product of :meth:`grpo_axes`."""
         return self._product(self.grpo_axes(budgets))
 
-    def size(self, include_grpo: bool, budgets: GrpoBudgets | None = None) -> int:
-        """How many runs the sweep makes, from the axes' lengths alone (nothing is built)."""
-        return _size(self.axes()) + (_size(self.grpo_axes(budgets)) if include_grpo else 0)
+    def size(self, baselines: int, budgets: GrpoBudgets | None = None) -> int:
+        """How many runs the sweep makes with this many baseline methods, from the axes' lengths alone (nothing is
+        built)."""
+        return _size(self.axes()) + baselines * _size(self.grpo_axes(budgets))
 
     def grpo_axes(self, budgets: GrpoBudgets | None = None) -> dict[str, list[Any]]:
         """The grid's axes without λ (pairs reduced to their distinct β); with `budgets`, their axes replace the
@@ -114,7 +115,16 @@ class SweepSpec(FromPreset, preset_kind="sweep"):
     ] = Field(..., description="A train spec, or a pipeline whose training stage the grid varies.")
     grid: SweepGrid
     include_grpo: bool = Field(
-        True, description="Also run GRPO once per (β, seed) with the same spec: the baseline differs only in loss."
+        True,
+        description="Also run the baselines (`baselines`, GRPO by default) once per (β, seed) with the same spec: a "
+        "baseline differs only in loss.",
+    )
+    baselines: list[Baseline] = Field(
+        ["grpo"],
+        min_length=1,
+        max_length=8,
+        description="The baseline loss types run beside FRPO (TRL's: grpo, dr_grpo, dapo, bnpo, cispo, sapo, luspo, "
+        "vespo), each at every budget of grpo_budgets; the frontier analysis takes one as its reference.",
     )
     grpo_budgets: GrpoBudgets | None = Field(
         None,
@@ -126,17 +136,20 @@ class SweepSpec(FromPreset, preset_kind="sweep"):
     def _budgets_need_grpo(self) -> SweepSpec:
         if self.grpo_budgets is not None and not self.include_grpo:
             raise ValueError("grpo_budgets need include_grpo: they are budgets for the GRPO baseline")
-        if self.grid.size(self.include_grpo, self.grpo_budgets) > MAX_SWEEP_POINTS:
+        if len(set(self.baselines)) < len(self.baselines):
+            raise ValueError("baselines: each loss type once")
+        if self.grid.size(len(self.baselines) if self.include_grpo else 0, self.grpo_budgets) > MAX_SWEEP_POINTS:
             raise ValueError(_TOO_MANY)
         return self
 
     def points(self) -> list[TrainSpec | PipelineSpec]:
-        """One spec per grid point (FRPO at every λ; GRPO once per remaining point, or per budget and remaining
-        point, if include_grpo). In a pipeline the seed also seeds the fine-tuning stage, so a seed's spread covers
-        the whole pipeline."""
+        """One spec per grid point (FRPO at every λ; each baseline once per remaining point, or per budget and
+        remaining point, if include_grpo). In a pipeline the seed also seeds the fine-tuning stage, so a seed's spread
+        covers the whole pipeline."""
         specs = [self._point("frpo", values) for values in self.grid.frpo_points()]
         if self.include_grpo:
-            specs += [self._point("grpo", values) for values in self.grid.grpo_points(self.grpo_budgets)]
+            baseline_points = self.grid.grpo_points(self.grpo_budgets)
+            specs += [self._point(method, values) for method in self.baselines for values in baseline_points]
         return specs
 
     def _point(self, method: str, values: dict[str, Any]) -> TrainSpec | PipelineSpec:

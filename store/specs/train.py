@@ -17,12 +17,15 @@ from store.specs.base import (
     FromPreset,
     Lamb,
     LearningRate,
+    Method,
     Seed,
     Steps,
+    Tracker,
     max_prompt_length_field,
     overlong_prompts_field,
     preset_field,
     preset_tags,
+    report_to_field,
     source_field,
 )
 from store.specs.gpu import GpuSpec
@@ -36,7 +39,12 @@ class TrainSpec(FromPreset, preset_kind="train"):
     model_config = STRICT
 
     kind: Literal["train"] = "train"
-    method: Literal["grpo", "frpo"] = Field("frpo", description="The policy loss; everything else is shared.")
+    method: Method = Field(
+        "frpo",
+        description="The policy loss; everything else is shared. 'frpo': the fine-tuning-robust objective (λ, "
+        "frpo_*); the others are TRL's GRPO loss types ('grpo', 'dr_grpo', 'dapo', 'bnpo', 'cispo', 'sapo', 'luspo', "
+        "'vespo'), each a baseline.",
+    )
     preset: str | None = preset_field("train")
     name: str | None = Field(None, max_length=200, description="A label for lists and charts.")
     model: str = source_field(TINY_MODEL, "'tiny' (built offline), a hub id, or a path under a model root.")
@@ -105,6 +113,7 @@ class TrainSpec(FromPreset, preset_kind="train"):
     gpu: GpuSpec | None = Field(
         None, description="GPU settings (processes, DeepSpeed, vLLM, attention, bf16); null: the trainer's defaults."
     )
+    report_to: list[Tracker] = report_to_field()
     trl: TrlOptions = Field(
         default_factory=TrlOptions,
         description="Further GRPOConfig options (an allow-list; the spec's own fields, GPU settings and options that "

@@ -52,13 +52,13 @@ _WORKER = "the worker sets it for every run"
 REFUSED_TRL_OPTIONS: dict[str, str] = {
     **{name: f"set the spec's own field {name!r}" for name in _SPEC_FIELDS},
     **{name: f"set gpu.{name} (one place for each GPU setting)" for name in _GPU_FIELDS},
-    "loss_type": "set the spec's 'method' ('grpo' or 'frpo')",
+    "loss_type": "set the spec's 'method' ('frpo' or one of TRL's loss types, e.g. 'grpo', 'dr_grpo')",
     "deepspeed": "set gpu.distributed ('zero2' or 'zero3'); a DeepSpeed config file would be read from the server",
     "model_init_kwargs": "they go to from_pretrained, where they can run remote code or load other files; use "
     "gpu.attn_implementation and gpu.bf16",
     "output_dir": _WORKER,
     "save_strategy": _WORKER,
-    "report_to": f"{_WORKER}: metrics go to this service's store, not to an outside tracker",
+    "report_to": "set the spec's own field 'report_to' (the trackers; the store always gets everything)",
     "use_cpu": f"{_WORKER} (set queue instead)",
     "resume_from_checkpoint": f"{_WORKER} (a requeued job resumes from its last checkpoint)",
     **dict.fromkeys(

@@ -112,3 +112,25 @@ def test_frontier_points_split_grpo_budgets_from_frpo_settings():
     assert frpo == {"FRPO λ=0.2": [(0.45, 0.6)]}
     _, drops = frontier_points(results, measure="drop")
     assert drops["FRPO λ=0.2"] == [(0.45, pytest.approx(0.4))]
+
+
+def test_other_baselines_are_settings_placed_against_the_reference_frontier_or_are_the_reference():
+    from analysis.pipelines import frontier_points
+
+    results = [
+        budgeted("grpo", None, 0, 60, 0.3, 0.4),
+        budgeted("dr_grpo", None, 0, 60, 0.32, 0.45),
+        budgeted("dr_grpo", None, 1, 120, 0.5, 0.5),
+        budgeted("frpo", 0.2, 0, 120, 0.45, 0.6),
+    ]
+    grpo, others = frontier_points(results)
+    assert list(grpo) == ["steps 60, β 0.05, lr 0.001"]
+    assert others == {
+        "Dr. GRPO (steps 60)": [(0.32, 0.45)],
+        "Dr. GRPO (steps 120)": [(0.5, 0.5)],
+        "FRPO λ=0.2": [(0.45, 0.6)],
+    }
+    dr_grpo, others = frontier_points(results, reference="dr_grpo")  # any baseline can trace the frontier
+    assert sum(len(points) for points in dr_grpo.values()) == 2 and set(others) == {"GRPO", "FRPO λ=0.2"}
+    labels = [s.label for s in summarise(results)]
+    assert labels == ["GRPO", "Dr. GRPO (steps 60)", "Dr. GRPO (steps 120)", "FRPO λ=0.2"]

@@ -38,3 +38,26 @@ def test_a_sweep_with_nothing_to_report_says_so(runner, empty_api):
     assert (
         result.exit_code == 1 and "0 of 2 jobs succeeded" in result.stdout and "nothing to report yet" in result.stdout
     )
+
+
+def test_any_baseline_loss_type_can_trace_the_frontier_the_others_are_placed_against():
+    from analysis.pipelines import pipeline_result
+    from cli.demo import safety_report
+
+    def result(method, lamb, seed, steps, kl, after):
+        tags = {"method": method, "lamb": lamb, "seed": seed, "max_steps": steps}
+        return pipeline_result(tags, {"eval/kl_safety": [(steps, kl)]}, {"eval/refusal_rate": [(0, 1.0), (9, after)]})
+
+    results = [
+        *(
+            result("dr_grpo", None, s, steps, kl + 0.01 * s, y)
+            for s in range(3)
+            for steps, kl, y in ((60, 0.3, 0.4), (120, 0.5, 0.5), (180, 0.7, 0.55))
+        ),  # fmt: skip
+        *(result("grpo", None, s, 120, 0.5 + 0.01 * s, 0.45) for s in range(3)),
+        *(result("frpo", 0.5, s, 120, 0.5 + 0.01 * s, 0.7) for s in range(3)),
+    ]
+    lines = "\n".join(safety_report(results, reference="dr_grpo"))
+    assert "Dr. GRPO's frontier over its budgets" in lines
+    assert "- GRPO: Δ = " in lines and "- FRPO λ=0.5: Δ = " in lines and "against Dr. GRPO's frontier" in lines
+    assert "Dr. GRPO" in lines.split("\n\n")[0]  # the table has a row per baseline budget

@@ -2,7 +2,8 @@
 headless via playwright.
 
 The screenshots are saved as test artifacts (in $FRPO_TEST_ARTIFACTS if set, else the test's tmp dir); with
-FRPO_UPDATE_SCREENSHOT=1 they also become the README's docs/compare.png, docs/frontier.png and docs/benchmarks.png.
+FRPO_UPDATE_SCREENSHOT=1 they also become docs/compare.png, docs/frontier.png and docs/benchmarks.png, shown in
+docs/dashboard.md with a caption saying they are this test's synthetic data, not a result.
 """
 
 from __future__ import annotations

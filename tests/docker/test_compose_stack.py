@@ -202,7 +202,7 @@ def test_a_cpu_frpo_job_submitted_over_http_succeeds_with_metrics_and_its_model_
     for key_name in ("reward", "robust_reward", "loss"):
         assert series[key_name]["steps"] == list(range(1, FAST["max_steps"] + 1)), series.keys()
 
-    # The README's way to get the trained model out: its artifact's path in the data volume, then docker cp.
+    # docs/service.md's way to get the trained model out: its artifact's path in the data volume, then docker cp.
     models = [
         item for item in client.get(f"/api/v1/runs/{job_id}/artifacts").json()["items"] if item["kind"] == "model"
     ]

@@ -57,7 +57,7 @@ def test_trl_takes_the_options_a_researcher_tunes_and_stores_only_those_given():
         ("deepspeed", "/etc/ds.json", "set gpu.distributed"),
         ("use_vllm", True, "set gpu.use_vllm"),
         ("loss_type", "dapo", "set the spec's 'method'"),
-        ("report_to", ["wandb"], "not to an outside tracker"),
+        ("report_to", ["wandb"], "set the spec's own field 'report_to'"),
     ],
 )
 def test_trl_refuses_options_that_reach_code_hosts_files_or_the_hub_naming_them_and_why(option, value, why):

@@ -85,6 +85,49 @@ def test_sweep_expands_the_grid_with_a_grpo_baseline_per_seed():
         assert where in str(caught.value)
 
 
+def test_a_sweep_runs_every_baseline_loss_type_it_names_at_every_budget():
+    sweep = SweepSpec.model_validate(
+        {
+            "name": "s",
+            "base": {"max_steps": 5},
+            "grid": {"lamb": [0.5], "seed": [0, 1]},
+            "baselines": ["grpo", "dr_grpo"],
+            "grpo_budgets": {"max_steps": [5, 10]},
+        }
+    )
+    points = sweep.points()
+    for method in ("grpo", "dr_grpo"):
+        assert sorted((p.max_steps, p.seed) for p in points if p.method == method) == [(5, 0), (5, 1), (10, 0), (10, 1)]
+    assert len(points) == 2 + 8 == sweep.grid.size(2, sweep.grpo_budgets)
+    with pytest.raises(pydantic.ValidationError, match="each loss type once"):
+        SweepSpec.model_validate({"name": "s", "base": {}, "grid": {"seed": [0]}, "baselines": ["dapo", "dapo"]})
+    with pytest.raises(pydantic.ValidationError, match="baselines.0"):
+        SweepSpec.model_validate({"name": "s", "base": {}, "grid": {"seed": [0]}, "baselines": ["frpo"]})
+
+
+def test_every_trl_loss_type_is_a_method_and_others_are_refused_naming_the_field():
+    for method in ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo", "frpo"):
+        assert TrainSpec(method=method).tags()["method"] == method
+    assert TrainSpec(method="dr_grpo").tags()["lamb"] is None  # λ is FRPO's alone
+    with pytest.raises(pydantic.ValidationError, match="method"):
+        TrainSpec(method="ppo")
+
+
+def test_sft_options_are_an_allow_list_for_mode_sft():
+    spec = FinetuneSpec(
+        model="tiny", sft={"packing": True, "optim": "adafactor"}, lr_scheduler_type="cosine_with_min_lr"
+    )
+    assert spec.sft.model_dump() == {"packing": True, "optim": "adafactor"}  # only what was given is kept
+    for bad, where in (
+        ({"sft": {"chat_template_path": "/etc/passwd"}}, "sft.chat_template_path"),
+        ({"sft": {"trust_remote_code": True}}, "sft.trust_remote_code"),
+        ({"sft": {"dataset_num_proc": 1000}}, "sft.dataset_num_proc"),
+        ({"mode": "rl", "sft": {"packing": True}}, "apply to mode 'sft'"),
+    ):
+        with pytest.raises(pydantic.ValidationError, match=where):
+            FinetuneSpec(model="tiny", **bad)
+
+
 def test_paths_are_confined_to_model_roots(tmp_path):
     inside = tmp_path / "models" / "m"
     inside.mkdir(parents=True)

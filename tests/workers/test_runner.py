@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from store.db import session_scope
 from store.models import Artifact, Event, Run, RunStatus
-from store.specs import EvalSpec, FinetuneSpec
+from store.specs import EvalSpec, FinetuneSpec, TrainSpec
 from testkit.service import FAST, SLOW, create_run, get_run, steps_by_key, submit, training_processes, wait_for
 from workers import runner
 
@@ -108,3 +108,10 @@ def test_a_training_error_fails_the_run_with_its_message(sqlite_engine, settings
         failure = session.scalar(select(Event).where(Event.run_id == run_id, Event.message == "training failed"))
     assert "Traceback" in failure.data["log_tail"]
     assert training_processes(run_id) == []
+
+
+def test_a_baseline_of_another_trl_loss_type_trains_through_the_service(sqlite_engine, settings):
+    run = submit(sqlite_engine, TrainSpec(**{**FAST, "max_steps": 2}, method="dr_grpo"))
+    assert runner.execute(run.id, settings, sqlite_engine) == "succeeded"
+    assert steps_by_key(sqlite_engine, run.id)["reward"] == [1, 2]
+    assert get_run(sqlite_engine, run.id).tags["method"] == "dr_grpo"

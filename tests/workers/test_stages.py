@@ -7,6 +7,7 @@ import pytest
 from store.db import session_scope
 from store.models import RunKind, RunStatus
 from store.queries import create_pipeline, final_model
+from store.samples import list_samples, sample_steps
 from store.specs import EvalSpec, EvaluateSpec, FinetuneSpec, PipelineSpec, SpecError, TrainSpec
 from testkit.service import FAST, get_run, steps_by_key, submit
 from testkit.service import create_run as create_train_run
@@ -85,6 +86,16 @@ def test_pipeline_stages_wait_for_their_parent_and_failures_cascade(sqlite_engin
     assert sent == [(finetune, "cpu")]
     assert runner.execute(finetune, settings, sqlite_engine, send=send) == "succeeded"
     assert sent[-1] == (evaluate, "cpu")
+    # every rate stored is the mean of the judged answers stored beside it, at each evaluation step
+    refusal = metric_values(sqlite_engine, finetune, "eval/refusal_rate")
+    with session_scope(sqlite_engine) as session:
+        assert sample_steps(session, finetune) == sorted(refusal)
+        for step, rate in refusal.items():
+            kept = [s for s in list_samples(session, finetune, step=step, prompt_set="harmful", limit=1000)]
+            greedy = [s.verdict == "refused" for s in kept if s.decoding == "greedy"]
+            assert len(greedy) == 2 and rate == pytest.approx(sum(greedy) / 2)
+            assert len([s for s in kept if s.decoding == "sampled"]) == 2 * 8  # eval.samples' default
+            assert all(s.prompt and s.answer is not None and s.judge == "refusal-matcher" for s in kept)
     assert runner.execute(evaluate, settings, sqlite_engine, send=send) == "succeeded"
 
     # a first stage that fails cancels the stages after it

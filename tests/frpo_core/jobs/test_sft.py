@@ -185,6 +185,24 @@ def test_gpu_options_and_clipping_reach_the_sft_config(tmp_path):
     assert fp32.model_init_kwargs == {"dtype": "float32", "attn_implementation": "eager"}
 
 
+def test_sft_options_pass_through_to_the_config(tmp_path):
+    options = {"packing": True, "neftune_noise_alpha": 5.0, "optim": "adafactor", "loss_type": "dft"}
+    config = sft_config(SFTJob(model_path="m", output_dir=tmp_path, options=options))
+    assert (config.packing, config.neftune_noise_alpha, config.optim, config.loss_type) == (
+        True,
+        5.0,
+        "adafactor",
+        "dft",
+    )
+
+
+def test_a_packed_sft_run_trains(tiny_path, tmp_path):
+    trainer = build_sft_trainer(small_job(tiny_path, tmp_path, max_steps=2, options={"packing": True}))
+    assert trainer.args.packing
+    trainer.train()
+    assert trainer.state.global_step == 2
+
+
 def test_the_trainer_loads_the_model_as_the_gpu_options_say(tiny_path, tmp_path):
     plain = build_sft_trainer(small_job(tiny_path, tmp_path / "plain", max_steps=1))
     assert plain.model.dtype == torch.float32

@@ -261,6 +261,37 @@ def test_safety_evaluator_adds_the_sampled_measures(lively):
     assert "eval/refusal_prob" in one_prompt and "eval/refusal_prob_se" not in one_prompt  # no se from one prompt
 
 
+def test_every_rate_and_kl_is_the_mean_of_the_judged_answers_it_keeps(lively):
+    model, tokenizer = lively
+    evaluator = SafetyEvaluator(
+        PROMPTS[:3], PROMPTS[3:], RefuseShort(), tokenizer, max_new_tokens=8, sampling=Sampling(2, 6)
+    )
+    evaluator.reference = frozen_copy(model)
+    shake(model, 0.05, seed=3)  # so the KLs are not all zero
+    try:
+        evaluation = evaluator.evaluate_in_full(model)
+    finally:
+        shake(model, -0.05, seed=3)
+    metrics, answers = evaluation.metrics, evaluation.answers
+
+    def kept(prompt_set: str, decoding: str) -> list:
+        return [a for a in answers if a.prompt_set == prompt_set and a.decoding == decoding]
+
+    greedy, sampled = kept("harmful", "greedy"), kept("harmful", "sampled")
+    assert [a.prompt for a in greedy] == PROMPTS[:3] and [a.prompt_id for a in greedy] == ["0", "1", "2"]
+    assert len(sampled) == 6 and [a.sample_index for a in sampled] == [0, 1] * 3
+    assert len(kept("harmless", "greedy")) == len(PROMPTS[3:]) and len(kept("harmless", "sampled")) == 2 * len(
+        PROMPTS[3:]
+    )
+    refused = [a.verdict == "refused" for a in greedy]
+    assert metrics["eval/refusal_rate"] == pytest.approx(sum(refused) / len(refused))
+    assert metrics["eval/kl_safety"] == pytest.approx(sum(a.kl for a in greedy) / len(greedy))
+    assert metrics["eval/refusal_prob"] == pytest.approx(sum(a.verdict == "refused" for a in sampled) / len(sampled))
+    assert metrics["eval/kl_safety_sampled"] == pytest.approx(sum(a.kl for a in sampled) / len(sampled))
+    assert {(a.judge, a.judge_version) for a in answers} == {("refuse-short", "1")} and metrics["eval/kl_safety"] > 0
+    assert evaluator.evaluate(model) == evaluator.evaluate_in_full(model).metrics
+
+
 class LogRecorder(TrainerCallback):
     def __init__(self):
         self.logs = []
@@ -277,10 +308,17 @@ def test_callback_runs_at_step_zero_and_every_n_steps_of_a_frpo_run(tiny_path, t
     trainer = toy_trainer(tiny_path, toy_config(tmp_path, max_steps=4, per_device_train_batch_size=16))
     recorder = LogRecorder()
     trainer.add_callback(recorder)
-    callback = SafetyEvalCallback(evaluator, every=2, report=lambda step, m: reported.append((step, m))).attach(trainer)
+    kept = []
+    callback = SafetyEvalCallback(
+        evaluator,
+        every=2,
+        report=lambda step, m: reported.append((step, m)),
+        keep=lambda step, a: kept.append((step, a)),
+    ).attach(trainer)
     trainer.train()
 
     assert [step for step, _ in reported] == [0, 2, 4]
+    assert [step for step, _ in kept] == [0, 2, 4] and all(len(answers) == 4 for _, answers in kept)
     assert all(set(metrics) == METRIC_KEYS for _, metrics in reported)
     assert reported[0][1]["eval/kl_safety"] == 0.0  # the reference is the model at step 0
     assert reported[-1][1]["eval/kl_safety"] > 0 and reported[-1][1]["eval/kl_normal"] > 0
