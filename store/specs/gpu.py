@@ -8,22 +8,6 @@ from pydantic import BaseModel, Field, model_validator
 
 from store.specs.base import STRICT
 
-GPU_TRL_OPTIONS = frozenset(
-    {
-        "bf16",
-        "gradient_checkpointing",
-        "use_vllm",
-        "vllm_mode",
-        "vllm_gpu_memory_utilization",
-        "vllm_tensor_parallel_size",
-        "vllm_enable_sleep_mode",
-        "vllm_server_host",
-        "vllm_server_port",
-        "deepspeed",
-    }
-)
-"""GRPOConfig options that `gpu` sets: with `gpu` given, `trl` may not set them too (one place for each knob)."""
-
 
 class GpuBase(BaseModel):
     """How a training job uses GPUs, as the authors ran theirs (docs/method.md §2.3 "Setup": `accelerate launch` on 8

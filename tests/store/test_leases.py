@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from store.db import make_engine, session_scope
+from store.db import session_scope
 from store.leases import (
     Attempt,
     AttemptSuperseded,
@@ -28,13 +28,6 @@ from store.models import Event, Run, RunStatus
 from store.queries import create_pipeline
 from store.specs import PipelineSpec
 from testkit.service import create_run, get_run, steps_by_key
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def test_claim_renew_finish(engine):

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import event, func, select
 
-from store.db import make_engine, session_scope
+from store.db import session_scope
 from store.metrics import points_from_log, record_artifact, write_points
-from store.models import Artifact, Event, MetricPoint, Run, RunKind
-from store.specs import TrainSpec
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def run_id(engine):
-    with session_scope(engine) as session:
-        run = Run(kind=RunKind.train, spec=TrainSpec().model_dump())
-        session.add(run)
-        session.flush()
-        return run.id
+from store.models import Artifact, Event, MetricPoint
 
 
 def series(engine, run_id, key):

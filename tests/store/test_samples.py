@@ -4,27 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from store.db import make_engine, session_scope
-from store.models import Run, RunKind
+from store.db import session_scope
 from store.queries import NotFound
 from store.samples import Sample, list_samples, prompt_hash, sample_steps, write_samples
-from store.specs import TrainSpec
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def run_id(engine):
-    with session_scope(engine) as session:
-        run = Run(kind=RunKind.train, spec=TrainSpec().model_dump())
-        session.add(run)
-        session.flush()
-        return run.id
 
 
 def judged(prompt_set: str, verdicts: str, *, kl: float | None = 0.5) -> list[Sample]:
