@@ -211,6 +211,9 @@ def _bwrap_command(code: str, limits: SandboxLimits) -> list[str]:
     """The bwrap command line up to ``--``; ``code`` (the program's folder) appears read-only at ``/sandbox``."""
     command = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
     command += ["--clearenv", "--hostname", "sandbox", "--dev", "/dev", "--remount-ro", "/dev"]
+    # the scratch tmpfs before the binds: an interpreter or venv under /tmp (a clone there) is bound on top of it,
+    # where a tmpfs mounted after would hide it
+    command += ["--size", str(limits.scratch_bytes), "--tmpfs", _SCRATCH]
     for link in _TOP_LEVEL_LINKS:
         if os.path.islink(link):
             command += ["--symlink", os.readlink(link), link]
@@ -222,7 +225,7 @@ def _bwrap_command(code: str, limits: SandboxLimits) -> list[str]:
         command += ["--ro-bind-try", path, path]
     for name, value in {**_SANDBOX_ENV, "HOME": _SCRATCH, "TMPDIR": _SCRATCH}.items():
         command += ["--setenv", name, value]
-    command += ["--ro-bind", code, _CODE, "--size", str(limits.scratch_bytes), "--tmpfs", _SCRATCH]
+    command += ["--ro-bind", code, _CODE]
     command += ["--size", str(limits.scratch_bytes), "--tmpfs", "/dev/shm"]  # multiprocessing's semaphores
     # the root (a tmpfs holding the mount points) read-only last; the scratch tmpfs stays writable
     return [*command, "--remount-ro", "/", "--chdir", _SCRATCH, "--"]

@@ -233,3 +233,24 @@ def test_the_sandbox_user_must_be_a_numeric_non_root_id(monkeypatch):
         monkeypatch.setenv("FRPO_SANDBOX_UID", value)
         with pytest.raises(ValueError, match="FRPO_SANDBOX_UID"):
             run_python(GOOD, limits=FAST)
+
+
+def test_an_interpreter_under_tmp_runs_isolated_beside_the_scratch_folder(tmp_path):
+    """A clone (and its .venv) under /tmp, as CI's and the demo test's are: the sandbox's /tmp scratch must not hide
+    the interpreter bound beneath it (it did: `execvp …/.venv/bin/python: No such file or directory`)."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    if os.geteuid() == 0:  # the sandbox user must traverse pytest's 0700 folders, as scripts/sandbox-access lets it
+        subprocess.run([str(root / "scripts" / "sandbox-access")], check=True, env={**os.environ, "PYTHON": python})
+    program = "import sys; open('/tmp/x', 'w').write(sys.prefix); print(open('/tmp/x').read())"
+    check = f"from frpo_core.capability.sandbox import run_python; r = run_python({program!r}); print(r.stdout, end='')"
+    done = subprocess.run(
+        [python, "-c", check], capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root)}
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(venv)  # ran as that interpreter, and wrote its scratch folder
