@@ -163,7 +163,7 @@ BAD_SPECS = [
     ({**SMALLEST, "lr": 0.1}, "lr", "extra_forbidden", "allowed fields are"),
     ({**SMALLEST, "lamb": 0}, "lamb", "greater than 0", "greater than 0"),
     ({**SMALLEST, "lamb": -1.5}, "lamb", "greater than 0", "greater than 0"),
-    ({**SMALLEST, "method": "ppo"}, "method", "'grpo' or 'frpo'", "use one of 'grpo' or 'frpo'"),
+    ({**SMALLEST, "method": "ppo"}, "method", "'frpo', 'grpo', 'dr_grpo'", "use one of 'frpo', 'grpo', 'dr_grpo'"),
     (
         {**SMALLEST, "per_device_train_batch_size": 12, "num_generations": 8},
         "per_device_train_batch_size",

@@ -103,7 +103,7 @@ def test_prefill_leaves_required_fields_to_the_user(openapi):
     sweep.update(name="grid", grid={"lamb": [0.5, 2.0]})
     assert len(SweepSpec.model_validate(sweep).points()) == 3
     rows = {r["field"]: r for r in specform.field_rows(openapi, "train")}
-    assert rows["method"]["type"] == "grpo | frpo" and "loss" in rows["method"]["description"]
+    assert rows["method"]["type"].startswith("frpo | grpo | dr_grpo") and "loss" in rows["method"]["description"]
     assert rows["lamb"]["default"] == "1.0"
 
 
