@@ -31,3 +31,26 @@ def database_url(request):
     url = request.getfixturevalue(f"{request.param}_url")
     upgrade(url)
     return url
+
+
+@pytest.fixture(scope="module")
+def seeded_api(tmp_path_factory):
+    """The real API (uvicorn in a thread) over the dashboard's full seed: 12 fine-tuning runs with their RL parents in
+    one sweep, an evaluation and a failed run, with read and submit keys. Yields (url, seeded)."""
+    from testkit.dashboard import seed, serve_api
+
+    folder = tmp_path_factory.mktemp("seeded-api")
+    seeded = seed(f"sqlite:///{folder / 'frpo.db'}", with_failed=True)
+    with serve_api(seeded.database_url, folder) as url:
+        yield url, seeded
+
+
+@pytest.fixture
+def empty_api(tmp_path):
+    """The real API over keys and no runs: what submit tests write to (jobs are recorded as enqueued; no worker runs
+    them). Yields (url, seeded)."""
+    from testkit.dashboard import seed, serve_api
+
+    seeded = seed(f"sqlite:///{tmp_path / 'frpo.db'}", runs=False)
+    with serve_api(seeded.database_url, tmp_path) as url:
+        yield url, seeded

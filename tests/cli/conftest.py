@@ -1,4 +1,5 @@
-"""The CLI's API commands, run in-process (typer's runner) against the real API on uvicorn over seeded databases."""
+"""The CLI's API commands, run in-process (typer's runner) against the real API on uvicorn over seeded databases
+(`seeded_api` and `empty_api` are tests/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from cli.main import app
-from testkit.dashboard import seed, seed_frontier, seed_math, serve_api
+from testkit.dashboard import seed_frontier, seed_math, serve_api
 
 Frpo = Callable[..., Result]
 
@@ -19,15 +20,6 @@ def _runner(url: str, key: str) -> Frpo:
         return CliRunner().invoke(app, list(args), env={"FRPO_API_URL": url, "FRPO_API_KEY": key})
 
     return frpo
-
-
-@pytest.fixture(scope="module")
-def seeded_api(tmp_path_factory):
-    """12 fine-tuning runs with their RL parents in one sweep, an evaluation and a failed run (read and submit keys)."""
-    folder = tmp_path_factory.mktemp("cli-api")
-    seeded = seed(f"sqlite:///{folder / 'frpo.db'}", with_failed=True)
-    with serve_api(seeded.database_url, folder) as url:
-        yield url, seeded
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +35,6 @@ def math_api(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli-math")
     seeded = seed_math(f"sqlite:///{folder / 'frpo.db'}")
     with serve_api(seeded.database_url, folder) as url:
-        yield url, seeded
-
-
-@pytest.fixture
-def empty_api(tmp_path):
-    """Keys and no runs: what the submit tests write to (jobs are recorded as enqueued; no worker runs them)."""
-    seeded = seed(f"sqlite:///{tmp_path / 'frpo.db'}", runs=False)
-    with serve_api(seeded.database_url, tmp_path) as url:
         yield url, seeded
 
 

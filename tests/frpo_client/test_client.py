@@ -5,26 +5,9 @@ from __future__ import annotations
 import pytest
 
 from frpo_client import ApiError, Client
-from testkit.dashboard import seed, serve_api
 from testkit.service import free_port
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("client-api")
-    seeded = seed(f"sqlite:///{folder / 'frpo.db'}", with_failed=True)
-    with serve_api(seeded.database_url, folder) as url:
-        yield url, seeded
-
-
-@pytest.fixture
-def empty(tmp_path):
-    """Keys and no runs: the submit tests write here (jobs are recorded as enqueued, no worker runs them)."""
-    seeded = seed(f"sqlite:///{tmp_path / 'frpo.db'}", runs=False)
-    with serve_api(seeded.database_url, tmp_path) as url:
-        yield url, seeded
 
 
 def test_it_is_configured_from_the_environment():
@@ -33,8 +16,8 @@ def test_it_is_configured_from_the_environment():
     assert Client.from_env({}).url == "http://127.0.0.1:8000"
 
 
-def test_errors_carry_the_apis_message_and_the_fix(live):
-    url, seeded = live
+def test_errors_carry_the_apis_message_and_the_fix(seeded_api):
+    url, seeded = seeded_api
     with pytest.raises(ApiError, match="invalid or revoked API key.*Set FRPO_API_KEY") as info:
         Client(url, "frpo_nope_nope").list_jobs()
     assert info.value.status == 401 and info.value.code == "unauthorized"
@@ -55,8 +38,8 @@ def test_an_unreachable_api_is_one_sentence_naming_frpo_serve():
     assert info.value.status is None and "\n" not in str(info.value)
 
 
-def test_reads(live):
-    url, seeded = live
+def test_reads(seeded_api):
+    url, seeded = seeded_api
     client = Client(url, seeded.read_key)
     assert client.health() == {"status": "ok", "checks": {}}
     assert "TrainSpec" in client.openapi()["components"]["schemas"]
@@ -78,8 +61,8 @@ def test_reads(live):
     assert client.artifacts(run_id)[0]["kind"] == "model"
 
 
-def test_series_come_back_whole(live):
-    url, seeded = live
+def test_series_come_back_whole(seeded_api):
+    url, seeded = seeded_api
     client = Client(url, seeded.read_key)
     run_id = seeded.finetune_ids()[0]
     whole = client.series(run_id)
@@ -89,16 +72,16 @@ def test_series_come_back_whole(live):
     assert any(len(chart[key]["steps"]) < len(points) for key, points in whole.items())  # a chart is downsampled
 
 
-def test_presets_are_listed_with_what_they_need(live):
-    url, seeded = live
+def test_presets_are_listed_with_what_they_need(seeded_api):
+    url, seeded = seeded_api
     presets = {p["name"]: p for p in Client(url, seeded.read_key).presets()}
     assert presets["toy-frontier"]["kind"] == "sweep"
     assert "base.train.parent_id" in presets["toy-frontier"]["requires"]
     assert presets["toy-safety"]["kind"] == "train" and presets["toy-safety"]["values"]["dataset"] == "toy_safety"
 
 
-def test_a_submitted_sweep_can_be_cancelled_whole(empty):
-    url, seeded = empty
+def test_a_submitted_sweep_can_be_cancelled_whole(empty_api):
+    url, seeded = empty_api
     client = Client(url, seeded.submit_key)
     base = {"kind": "pipeline", "train": {"preset": "toy-safety"}, "finetune": {"preset": "toy-benign-sft"}}
     sweep = client.submit_sweep({"name": "cancel me", "base": base, "grid": {"lamb": [0.5, 1.0], "seed": [0, 1]}})
@@ -112,8 +95,8 @@ def test_a_submitted_sweep_can_be_cancelled_whole(empty):
     assert job["status"] == "cancelled"
 
 
-def test_waiting_for_a_job_that_does_not_end_times_out_naming_it(empty):
-    url, seeded = empty
+def test_waiting_for_a_job_that_does_not_end_times_out_naming_it(empty_api):
+    url, seeded = empty_api
     client = Client(url, seeded.submit_key)
     job = client.submit_job({"kind": "train", "preset": "toy-safety"})
     seen = []
@@ -122,8 +105,8 @@ def test_waiting_for_a_job_that_does_not_end_times_out_naming_it(empty):
     assert seen and seen[0][0]["status"] == "queued"
 
 
-def test_a_runs_judged_answers_are_paged_and_filtered(live):
-    url, seeded = live
+def test_a_runs_judged_answers_are_paged_and_filtered(seeded_api):
+    url, seeded = seeded_api
     client = Client(url, seeded.read_key)
     run_id = seeded.finetune_ids()[0]
     assert client.sample_steps(run_id) == [0, 100]
