@@ -220,8 +220,9 @@ def main(argv: list[str] | None = None) -> list[Result]:
         with code_at(revision) as code:
             for kind in args.databases:
                 results.append(measure(f"{name} / {kind}", code, kind, args.clients, args.seconds, args.train))
-                print(report(results[-1:]), flush=True)
-    print("\n" + report(results))
+                print(report(results[-1:]), flush=True)  # each as it ends: a long run shows progress
+    if len(results) > 1:
+        print("\n" + report(results))
     return results
 
 

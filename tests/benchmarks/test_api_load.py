@@ -1,5 +1,6 @@
-"""benchmarks/api_load.py in a short form: the API answers every request of 50 clients while a job trains, on the
-embedded SQLite file and on PostgreSQL. Zero errors is all it asserts; the figures are the benchmark's to print."""
+"""benchmarks/api_load.py at the issue's size: 200 clients for 30 s on the read endpoints while a job trains, on the
+embedded SQLite file and on PostgreSQL. Zero errors is all it asserts; the figures (requests, p50/p95/max) are the
+benchmark's, printed into the test log (not captured), so every CI run records them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
-def test_many_clients_get_every_answer_while_a_job_trains(database):
-    (result,) = main(["--clients", "50", "--seconds", "5", "--databases", database])
+def test_two_hundred_clients_get_every_answer_while_a_job_trains(database, capsys):
+    with capsys.disabled():
+        (result,) = main(["--clients", "200", "--seconds", "30", "--databases", database])
     assert result.errors == 0, {path: e.errors for path, e in result.endpoints.items()}
     assert all(result.endpoints[path].latencies for path in ENDPOINTS)
