@@ -195,22 +195,28 @@ def score_code(
 
 def choose_scorer(choice: str, problems: Sequence[CodeProblem]) -> str:
     """The scorer :func:`score_programs` runs for ``choice``: ``"evalplus"`` or ``"tests"`` as asked (EvalPlus's
-    evaluator refused, naming the fix, when a problem lacks its fields or the package is missing), and for ``"auto"``
-    EvalPlus's evaluator when every problem carries its fields and ``evalplus`` is installed, else ``"tests"``."""
+    evaluator refused, naming the fix, when a problem lacks its fields, the package is missing or the sandbox is the
+    weak fallback, whose audit hook refuses the fork EvalPlus checks in), and for ``"auto"`` EvalPlus's evaluator
+    when it could run, else ``"tests"``."""
     if choice not in CODE_SCORERS:
         raise ValueError(f"code_scorer={choice!r} must be one of {list(CODE_SCORERS)}")
+    if choice == "tests":
+        return choice
     lacking = next((problem.task_id for problem in problems if problem.oracle is None), None)
-    installed = evalplus_version() is not None
-    if choice == "evalplus" and lacking is not None:
-        raise ValueError(
+    if lacking is not None:
+        refusal = (
             f"code_scorer='evalplus': problem {lacking!r} lacks EvalPlus's fields {list(ORACLE_FIELDS)}; "
             "use a set in EvalPlus's format ('humaneval+', 'mbpp+') or code_scorer='tests'"
         )
-    if choice == "evalplus" and not installed:
-        raise ImportError("code_scorer='evalplus' runs EvalPlus's evaluator: pip install -e '.[bench-eval]'")
-    if choice == "auto":
-        return "evalplus" if lacking is None and installed else "tests"
-    return choice
+    elif evalplus_version() is None:
+        refusal = "code_scorer='evalplus' runs EvalPlus's evaluator: pip install -e '.[bench-eval]'"
+    elif isolation_mode() != "bubblewrap":
+        refusal = "code_scorer='evalplus' forks inside the sandbox, which FRPO_SANDBOX=weak refuses: use bubblewrap"
+    else:
+        return "evalplus"
+    if choice == "evalplus":
+        raise ValueError(refusal)
+    return "tests"
 
 
 def describe_scorer(scorer: str) -> str:

@@ -83,7 +83,15 @@ def test_auto_takes_the_tests_when_evalplus_is_not_installed(monkeypatch):
     problems, _ = load_code_problems(str(TOY_HUMANEVAL))
     monkeypatch.setitem(sys.modules, "evalplus", None)  # how Python marks a package as not importable
     assert choose_scorer("auto", problems) == "tests"
-    with pytest.raises(ImportError, match="bench-eval"):
+    with pytest.raises(ValueError, match="bench-eval"):
+        choose_scorer("evalplus", problems)
+
+
+def test_auto_takes_the_tests_under_the_weak_sandbox_which_refuses_evalplus_fork(monkeypatch):
+    problems, _ = load_code_problems(str(TOY_HUMANEVAL))
+    monkeypatch.setenv("FRPO_SANDBOX", "weak")
+    assert choose_scorer("auto", problems) == "tests"
+    with pytest.raises(ValueError, match="FRPO_SANDBOX=weak"):
         choose_scorer("evalplus", problems)
 
 
