@@ -236,7 +236,7 @@ def score_programs(
 ) -> CodeScore:
     """Score the programs with ``scorer`` (``"evalplus"`` or ``"tests"``, as :func:`choose_scorer` resolves it), in
     the sandbox: the function evaluate jobs score with. EvalPlus's details add its ``base`` and ``plus`` verdicts."""
-    if scorer == "tests":
+    if scorer == "tests" or not problems:  # score_code refuses an empty set
         return score_code(problems, programs, limits=limits, workers=workers)
     if scorer != "evalplus":
         raise ValueError(f"scorer={scorer!r} must be 'evalplus' or 'tests' (resolve 'auto' with choose_scorer)")
