@@ -105,6 +105,7 @@ def run_benchmarks(
                 batch_size=spec.batch_size,
                 system_prompt=spec.code_system_prompt,
                 limit=spec.limit,
+                scorer=spec.code_scorer,
                 **options,
             )
         )
@@ -140,7 +141,8 @@ def write_samples(results: list[Any], path: Path) -> Path:
 
 
 def provenance(result: Any) -> dict[str, Any]:
-    """What makes an evaluation comparable with another: versions, data hashes, sizes, generation settings."""
+    """What makes an evaluation comparable with another: versions, data hashes, sizes, generation settings, and
+    for code sets the scorer (EvalPlus's evaluator or the problems' tests)."""
     return {
         "suite": result.suite,
         "task_versions": result.task_versions,
@@ -148,13 +150,17 @@ def provenance(result: Any) -> dict[str, Any]:
         "n_samples": result.n_samples,
         "package_versions": result.package_versions,
         "generation": result.generation,
+        "scorer": result.scorer,
         "seconds": round(result.seconds, 2),
     }
 
 
 def describe(results: list[Any]) -> str:
-    """One line for the run's log: each suite's tasks with their sizes."""
+    """One line for the run's log: each suite's tasks with their sizes, and the scorer where one is named."""
     parts = [
-        f"{result.suite}: " + ", ".join(f"{task} ({n})" for task, n in result.n_samples.items()) for result in results
+        f"{result.suite}: "
+        + ", ".join(f"{task} ({n})" for task, n in result.n_samples.items())
+        + (f" scored by {result.scorer}" if result.scorer else "")
+        for result in results
     ]
     return "benchmarks: " + "; ".join(parts)

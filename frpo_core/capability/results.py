@@ -25,6 +25,7 @@ class BenchmarkResult:
     n_samples: dict[str, int]
     generation: dict[str, Any]
     seconds: float
+    scorer: str | None = None  # the code sets': which evaluator judged the programs, and in which isolation
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:

@@ -47,6 +47,13 @@ class EvaluateStage(BaseModel):
     max_new_tokens: int | None = Field(
         None, ge=1, le=32_768, description="Generation budget (lm-eval's max_gen_toks); default: each task's own."
     )
+    code_scorer: Literal["auto", "evalplus", "tests"] = Field(
+        "auto",
+        description="How the code sets are scored, always in the sandbox: 'evalplus' (EvalPlus's own evaluator on "
+        "base_input/plus_input, comparable with published EvalPlus numbers; needs problems in EvalPlus's format and "
+        "the bench-eval extra), 'tests' (the problems' test code), or 'auto': 'evalplus' where it can run, else "
+        "'tests'. The benchmark record names the scorer used.",
+    )
     backend: Literal["auto", "hf", "vllm"] = Field(
         "auto", description="'auto': vLLM when it is installed and a GPU is present, else transformers ('hf')."
     )

@@ -242,6 +242,9 @@ def test_evaluate_specs_old_and_new():
     assert isinstance(old, EvaluateSpec) and old.safety and old.benchmarks == [] and old.eval.n_harmful == 4
     bench = EvaluateSpec(run_id=PARENT, benchmarks=["toy_arith", "toy_humaneval"], limit=4)
     assert bench.safety is False and bench.backend == "auto"  # default: safety only without benchmarks
+    assert bench.code_scorer == "auto" and old.code_scorer == "auto"  # specs stored before the option read as auto
+    with pytest.raises(pydantic.ValidationError, match="code_scorer"):
+        EvaluateSpec(run_id=PARENT, benchmarks=["mbpp+"], code_scorer="lenient")
     assert bench.tags() == {"stage": "evaluate", "benchmarks": ["toy_arith", "toy_humaneval"]}
     assert EvaluateSpec.model_validate(bench.model_dump()).safety is False  # stored resolved
     assert EvaluateSpec(run_id=PARENT, benchmarks=["mmlu"], safety=True).safety

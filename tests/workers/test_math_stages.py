@@ -1,11 +1,13 @@
 """The math setting through the runner on the embedded store: math RL with its decontamination on record, code SFT,
 benchmark evaluations (bench/… metrics, a samples artifact, provenance; a local multiple-choice task folder beside a
-shipped task), and the toy math pipeline evaluated before and after the code SFT (docs/method.md §3)."""
+shipped task; code sets scored by EvalPlus's evaluator or their tests, the record naming which), and the toy math
+pipeline evaluated before and after the code SFT (docs/method.md §3)."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,8 @@ def assert_benchmarked(engine, run_id) -> None:
         record["evalplus"]["generation"]["max_new_tokens"] == 8
         and record["evalplus"]["generation"]["do_sample"] is False
     )
+    # toy_humaneval carries EvalPlus's fields: its evaluator scores it where the bench-eval extra is installed
+    assert record["evalplus"]["scorer"].startswith("evalplus " if find_spec("evalplus") else "frpo test-code ")
 
 
 def test_math_rl_records_its_reward_and_decontamination(tmp_path, sqlite_engine, settings):
@@ -153,6 +157,64 @@ def test_a_local_multiple_choice_task_folder_beside_a_shipped_task(tmp_path, sql
     with open(samples.path, encoding="utf-8") as handle:
         tasks = [json.loads(line)["task"] for line in handle]
     assert sorted(tasks) == ["toy_arith"] * 3 + ["toy_choice"] * 3  # limit 3 of each
+
+
+SMALL_EVALPLUS_SET = [  # HumanEval-style rows with EvalPlus's fields: its evaluator runs the canonical solution on
+    # base_input and plus_input for the expected outputs
+    {
+        "task_id": "Small/0",
+        "prompt": 'def triple(x: int) -> int:\n    """Three times x."""\n',
+        "entry_point": "triple",
+        "canonical_solution": "    return 3 * x\n",
+        "test": "def check(candidate):\n    assert candidate(1) == 3\n",
+        "base_input": [[1], [2]],
+        "plus_input": [[-4], [10**6]],
+        "atol": 0,
+    },
+    {
+        "task_id": "Small/1",
+        "prompt": 'def halve(x: float) -> float:\n    """Half of x."""\n',
+        "entry_point": "halve",
+        "canonical_solution": "    return x / 2\n",
+        "test": "def check(candidate):\n    assert candidate(1.0) == 0.5\n",
+        "base_input": [[1.0]],
+        "plus_input": [[-3.0], [1e-9]],
+        "atol": 1e-9,
+    },
+]
+
+
+def test_an_evalplus_format_code_set_is_scored_by_evalplus_and_a_plain_one_by_its_tests(
+    tmp_path, sqlite_engine, settings
+):
+    pytest.importorskip("evalplus.eval", reason="EvalPlus is in the bench-eval extra")
+    from frpo_core.tiny import build_tiny_model
+
+    evalplus_set, plain_set = tmp_path / "evalplus_set.jsonl", tmp_path / "plain_set.jsonl"
+    evalplus_set.write_text("".join(json.dumps(row) + "\n" for row in SMALL_EVALPLUS_SET))
+    plain_fields = ("task_id", "prompt", "entry_point", "test")
+    plain_set.write_text("".join(json.dumps({k: row[k] for k in plain_fields}) + "\n" for row in SMALL_EVALPLUS_SET))
+    trained_id = finished_run(sqlite_engine, build_tiny_model(tmp_path / "tiny"))
+    spec = EvaluateSpec(run_id=trained_id, benchmarks=[str(evalplus_set), str(plain_set)], max_new_tokens=8)
+    evaluation = submit(sqlite_engine, spec, settings)  # the files lie under the model root (the data folder)
+    assert runner.execute(evaluation.id, settings, sqlite_engine) == "succeeded"
+
+    steps = steps_by_key(sqlite_engine, evaluation.id)
+    assert steps["bench/evalplus_set/pass@1"] == steps["bench/plain_set/pass@1"] == [0]
+    (event,) = [e for e in events(sqlite_engine, evaluation.id) if e.message.startswith("benchmarks: ")]
+    scorers = {next(iter(entry["n_samples"])): entry["scorer"] for entry in event.data["benchmarks"]}
+    assert scorers["evalplus_set"].startswith("evalplus 0.3.1 untrusted_check in ")
+    assert scorers["plain_set"].startswith("frpo test-code in ")
+    assert f"scored by {scorers['evalplus_set']}" in event.message
+    (samples,) = artifacts(sqlite_engine, evaluation.id, "benchmark_samples")
+    with open(samples.path, encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    judged = [row for row in rows if row["task"] == "evalplus_set"]
+    assert len(judged) == 2 and all({"base", "plus", "passed"} <= set(row) for row in judged)
+
+    refused = submit(sqlite_engine, spec.model_copy(update={"benchmarks": [str(plain_set)], "code_scorer": "evalplus"}))
+    assert runner.execute(refused.id, settings, sqlite_engine) == "failed"  # before the model loads
+    assert "lacks EvalPlus's fields" in get_run(sqlite_engine, refused.id).error
 
 
 def test_the_toy_math_pipeline_is_benchmarked_before_and_after_code_sft(sqlite_engine, settings):
