@@ -42,7 +42,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -71,7 +71,7 @@ from analysis.pipelines import (
     pipeline_result,
     summarise,
 )
-from analysis.verdict import compare
+from analysis.verdict import Comparison, compare
 from cli.processes import start_worker, stop_workers
 from frpo_client import FINISHED, Client
 
@@ -138,6 +138,11 @@ class Scale:
     grpo_steps: tuple[int, ...]
     finetune_steps: int
     warm_start_steps: int
+    first_seed: int = 0  # seeds first_seed … first_seed + seeds − 1: disjoint sets check that a verdict reproduces
+
+    @property
+    def seed_values(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.seeds))
 
     def given(self, **values: Any) -> Scale:
         """These defaults with the values the user gave in their place (None or an empty list: not given)."""
@@ -159,6 +164,7 @@ class DemoSetting(Generic[R]):
     scale: Scale
     collect: Callable[[Client, dict, list[dict]], R]  # (warm start, the sweep's finished jobs) → the numbers
     report: Callable[[R], list[str]]  # those numbers → the report's lines
+    summary: Callable[[R], dict[str, Any]]  # those numbers as JSON (`frpo demo --results`), for scripts
     dashboard_page: str  # the dashboard page that shows the sweep ("" : the home page)
 
     def dashboard_url(self, sweep_id: str) -> str:
@@ -179,7 +185,7 @@ def run_demo(client: Client, setting: DemoSetting[R], scale: Scale) -> tuple[str
                 "train": {"parent_id": warm["id"], "max_steps": scale.rl_steps},
                 "finetune": {"max_steps": scale.finetune_steps},
             },
-            "grid": {"lamb": list(scale.lambdas), "seed": list(range(scale.seeds))},
+            "grid": {"lamb": list(scale.lambdas), "seed": scale.seed_values},
             "grpo_budgets": {"max_steps": list(scale.grpo_steps)},
         }
     )
@@ -233,11 +239,29 @@ _MEASURE_NOTES = {  # one per measure, shown where a result rests on it
 }
 
 
+def safety_comparison(results: list[PipelineResult], reference: str = "grpo") -> Comparison:
+    """The reference baseline's frontier (GRPO's unless another loss type is named) and a verdict per FRPO setting."""
+    return compare(*frontier_points(results, reference=reference), reference=method_name(reference))
+
+
+def safety_summary(results: list[PipelineResult]) -> dict[str, Any]:
+    """Every pipeline's numbers and the comparison's, as JSON: what `benchmarks.verdict_stability` compares."""
+    comparison = safety_comparison(results)
+    return {
+        "measure": comparison.measure.name,
+        "level": comparison.level,
+        "margin": comparison.margin,
+        "frontier": comparison.curve,
+        "verdicts": [asdict(verdict) for verdict in comparison.verdicts],
+        "pipelines": [asdict(result) for result in results],
+    }
+
+
 def safety_report(results: list[PipelineResult], reference: str = "grpo") -> list[str]:
     """The table, the reference baseline's frontier (GRPO's unless another loss type is named) and the verdict per
     setting, saying which measures (sampled or greedy) they rest on."""
     name = method_name(reference)
-    frontier = compare(*frontier_points(results, reference=reference), reference=name)
+    frontier = safety_comparison(results, reference)
     curve = ", ".join(f"({kl:.2f}, {y:.2f})" for kl, y in frontier.curve)
     used = sorted({r.measure for r in results})
     notes = [line for name, note in _MEASURE_NOTES.items() if any(name in m for m in used) for line in note]
@@ -349,6 +373,7 @@ SETTINGS: dict[SettingName, DemoSetting[Any]] = {
         ),
         collect=_safety_results,
         report=safety_report,
+        summary=safety_summary,
         dashboard_page="",
     ),
     SettingName.math: DemoSetting(
@@ -360,6 +385,7 @@ SETTINGS: dict[SettingName, DemoSetting[Any]] = {
         ),
         collect=_math_results,
         report=_math_report,
+        summary=asdict,
         dashboard_page="capability",
     ),
 }

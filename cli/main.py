@@ -13,9 +13,11 @@ frpo presets | export sweep ID --runs runs.csv | report SWEEP_ID
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -197,6 +199,12 @@ def demo(
     warm_start_steps: Annotated[
         int | None, typer.Option(help=f"SFT steps of the warm start {per_setting('warm_start_steps')}.")
     ] = None,
+    first_seed: Annotated[
+        int, typer.Option(help="The first seed: seeds run first-seed … first-seed + seeds − 1.", min=0)
+    ] = 0,
+    results: Annotated[
+        Path | None, typer.Option(help="Also write what the demo measured, as JSON, to this file (for scripts).")
+    ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (one CPU thread each).")] = 2,
     port: Annotated[int, typer.Option(help="Port of the demo's API on 127.0.0.1.")] = 8000,
 ) -> None:
@@ -213,6 +221,7 @@ def demo(
         grpo_steps=grpo_steps,
         finetune_steps=finetune_steps,
         warm_start_steps=warm_start_steps,
+        first_seed=first_seed,
     )
     settings = get_settings()
     db_upgrade()
@@ -222,11 +231,14 @@ def demo(
     with embedded_service(workers, _worker_command, port, logs) as url, Client(url, key) as client:
         typer.echo(f"API: {url}/api/v1  (admin key in {settings.data_dir / 'admin.key'}; worker logs in {logs})")
         try:
-            sweep_id, results = run_demo(client, chosen, scale)
+            sweep_id, measured = run_demo(client, chosen, scale)
         except (RuntimeError, ApiError) as error:
             typer.echo(f"demo failed: {error}", err=True)
             raise typer.Exit(1) from error
-    typer.echo(report(chosen, sweep_id, results, time.monotonic() - started))
+    typer.echo(report(chosen, sweep_id, measured, time.monotonic() - started))
+    if results is not None:
+        summary = {"setting": setting.value, "sweep_id": sweep_id, "scale": asdict(scale), **chosen.summary(measured)}
+        results.write_text(json.dumps(summary, indent=1) + "\n")
 
 
 @app.command()
