@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty = sqlite:///<data_dir>/frpo.db.")
     broker_url: str = Field("", description="Celery broker URL; empty = sqla+sqlite:///<data_dir>/broker.db.")
     model_roots: list[Path] = Field(
-        default_factory=list, description="Folders a job may load local models or data from; empty = data_dir."
+        default_factory=list,
+        description="Folders a job may load local models or data from; empty = <data_dir>/models (not the data "
+        "directory itself, which holds the database, the keys and every run's outputs).",
     )
     output_root: Path | None = Field(None, description="Where runs write checkpoints; empty = <data_dir>/runs.")
     allow_trust_remote_code: bool = Field(False, description="Whether a job spec may set trust_remote_code.")
@@ -54,7 +56,7 @@ class Settings(BaseSettings):
         if not self.broker_url:
             self.broker_url = f"sqla+sqlite:///{self.data_dir / 'broker.db'}"
         if not self.model_roots:
-            self.model_roots = [self.data_dir]
+            self.model_roots = [self.data_dir / "models"]
         self.model_roots = [root.expanduser().resolve() for root in self.model_roots]
         self.output_root = (self.output_root or self.data_dir / "runs").expanduser().resolve()
         if self.environment == "production" and self.database_url.startswith("sqlite"):

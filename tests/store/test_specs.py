@@ -128,6 +128,16 @@ def test_sft_options_are_an_allow_list_for_mode_sft():
             FinetuneSpec(model="tiny", **bad)
 
 
+def test_the_default_model_root_is_the_data_dirs_models_folder_not_its_database_keys_or_runs(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    (tmp_path / "models" / "m").mkdir(parents=True)
+    check_runnable(TrainSpec(model=str(tmp_path / "models" / "m")), settings)
+    for secret in ("frpo.db", "admin.key", "runs"):
+        (tmp_path / secret).touch()
+        with pytest.raises(SpecError, match="dataset"):
+            check_runnable(TrainSpec(dataset=str(tmp_path / secret)), settings)
+
+
 def test_paths_are_confined_to_model_roots(tmp_path):
     inside = tmp_path / "models" / "m"
     inside.mkdir(parents=True)
@@ -256,7 +266,7 @@ def test_evaluate_specs_old_and_new():
 
 def test_benchmark_paths_and_backends_are_checked(tmp_path):
     settings = Settings(data_dir=tmp_path)
-    inside = tmp_path / "tasks" / "mine"
+    inside = tmp_path / "models" / "tasks" / "mine"
     inside.mkdir(parents=True)
     check_runnable(EvaluateSpec(run_id=PARENT, benchmarks=["minerva_math500", "mbpp+", str(inside)]), settings)
     with pytest.raises(SpecError) as caught:
