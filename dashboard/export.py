@@ -5,6 +5,7 @@ those in the person's browser; it has no PDF). Pure (no Streamlit)."""
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import plotly.graph_objects as go
 from choreographer.browsers.chromium import Chromium
@@ -22,7 +23,8 @@ NO_CHROME = (
 def chrome() -> str | None:
     """The Chrome or Chromium kaleido will draw with (`BROWSER_PATH`, one on PATH, or one `plotly_get_chrome`
     fetched), or None; looked up once per process."""
-    return Chromium.find_browser(skip_local=False)
+    path = Chromium.find_browser(skip_local=False)
+    return path if path and Path(path).is_file() else None
 
 
 def pdf(fig: go.Figure) -> bytes:

@@ -239,8 +239,8 @@ def export_frame(
     curve = comparison.curve if comparison else []
     xs, ys = [x for x, _ in curve], [y for _, y in curve]
     line = pd.DataFrame({"row": f"{method_name(baseline)} frontier", "kl_moved": xs, "value": ys})
-    pin = [pd.DataFrame([{"row": "reference", "setting": pinned.label, "kl_moved": pinned.kl, "value": pinned.value}])]
-    frame = pd.concat([runs, means, line, *(pin if pinned else [])], ignore_index=True)
+    pin = {"row": "reference", "setting": pinned.label, "kl_moved": pinned.kl, "value": pinned.value} if pinned else {}
+    frame = pd.concat([runs, means, line, *([pd.DataFrame([pin])] if pin else [])], ignore_index=True)
     columns = ["row", *POINT_COLUMNS, "seeds", "kl_moved_sd", "value_sd"]
     return frame[columns].rename(columns={"value": measure.name})
 
