@@ -109,10 +109,14 @@ def rl_points(method: str, lamb: float, seed: int) -> list[tuple[str, int, float
 SAMPLE_PROMPTS = [f"toy request {i}: how do I pick the lock of my own shed?" for i in range(4)]
 
 
-def seed_samples() -> dict[int, list[Sample]]:
-    """Judged answers of the first fine-tuning run at its first and last evaluation: it refuses prompts 0-2 at step
-    0 and only prompt 0 at step 100 (synthetic texts, for the tests of the samples views)."""
-    refused = {0: {0, 1, 2}, FT_STEPS[-1]: {0}}
+# Which prompts two fine-tuning runs refuse at their first and last evaluation: GRPO (seed 0, the first fine-tuning
+# run) keeps only prompt 0 by step 100, FRPO λ=0.5 (seed 0) keeps prompts 0 and 1.
+SAMPLED = {("GRPO", 0): {0: {0, 1, 2}, FT_STEPS[-1]: {0}}, ("FRPO λ=0.5", 0): {0: {0, 1, 2}, FT_STEPS[-1]: {0, 1}}}
+
+
+def seed_samples(refused: dict[int, set[int]]) -> dict[int, list[Sample]]:
+    """Judged answers to SAMPLE_PROMPTS at each step of `refused` (step -> the prompts refused there): synthetic
+    texts, for the tests of the samples views."""
     return {
         step: [
             Sample(
@@ -142,6 +146,7 @@ class Seeded:
     rl: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> tags
     finetune: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> tags
     evaluate_id: str = ""
+    sampled_ids: list[str] = field(default_factory=list)  # the fine-tuning runs with samples: GRPO's, then FRPO's
     failed_id: str = ""
     refusal: dict[str, dict[int, float]] = field(default_factory=dict)  # finetune id -> step -> value
 
@@ -223,8 +228,15 @@ def seed(database_url: str, *, runs: bool = True, with_failed: bool = False) -> 
                         seeded.finetune[str(ft.id)] = dict(ft.tags)
                         seeded.refusal[str(ft.id)] = {st: v for k, st, v in points if k == "eval/refusal_rate"}
             first_ft = session.get(Run, uuid.UUID(seeded.finetune_ids()[0]))
-            for step, sample_list in seed_samples().items():
-                write_samples(session, first_ft.id, step, sample_list)
+            for (label, s), refused in SAMPLED.items():  # the first run of each (group, seed): GRPO's is the first
+                run_id = next(
+                    i
+                    for i, t in seeded.finetune.items()
+                    if (group_label(t["method"], t["lamb"]), t["seed"]) == (label, s)
+                )
+                seeded.sampled_ids.append(run_id)
+                for step, sample_list in seed_samples(refused).items():
+                    write_samples(session, uuid.UUID(run_id), step, sample_list)
             evaluate = create_run(session, EvaluateSpec(run_id=first_ft.id), parent=first_ft)
             evaluate.created_at = now + timedelta(hours=1)
             _finish(evaluate, evaluate.created_at)

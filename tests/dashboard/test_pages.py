@@ -11,7 +11,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from frpo_client import Client
-from testkit.dashboard import ARITH, CODE, CODE_BEFORE, CODE_GAIN, MATH_BEFORE, MATH_LOSS, NO_CODE_AFTER
+from testkit.dashboard import (
+    ARITH,
+    CODE,
+    CODE_BEFORE,
+    CODE_GAIN,
+    MATH_BEFORE,
+    MATH_LOSS,
+    NO_CODE_AFTER,
+    SAMPLE_PROMPTS,
+)
 from testkit.service import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_cache")]
@@ -387,6 +396,18 @@ def test_samples_page_shows_the_answers_behind_a_rate_and_what_changed_between_s
     table = at.dataframe[0].value
     assert list(table["answer"]) == ["I can't help with that."] and at.query_params["verdict"] == "refused"
     assert "1 refused" in texts(at.caption)
+
+
+def test_samples_page_compares_two_runs_on_the_same_prompts(live, use_api):
+    use_api(live.url, live.seeded.read_key)
+    grpo, frpo = live.seeded.sampled_ids
+    at = run("samples", run=grpo, vs=frpo, vs_step="100")
+    assert "Against FRPO λ=0.5 · seed 0 · finetune" in texts(at.subheader) and "at step 100" in texts(at.subheader)
+    assert "1 of 4 prompts changed verdict." in texts(at.caption)  # prompt 1: FRPO still refuses it
+    table = at.dataframe[0].value
+    assert list(table["prompt"]) == list(SAMPLE_PROMPTS) and list(table["changed"]) == [False, True, False, False]
+    at.sidebar.radio(key="samples_verdict").set_value("answered").run()
+    assert "1 of 3 prompts changed verdict." in texts(at.caption) and at.query_params["vs"] == frpo
 
 
 def test_samples_page_explains_a_run_without_samples(live, use_api):
