@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import export
 from frpo_client import Client
 from testkit.dashboard import (
     ARITH,
@@ -83,7 +84,9 @@ def test_compare_draws_figure_1_for_the_picked_runs(live, use_api):
         assert row["drop (points)"] == pytest.approx(100 * drop)
     assert table.loc["FRPO λ=0.5", "drop (points)"] < table.loc["FRPO λ=2", "drop (points)"]
     assert table.loc["FRPO λ=2", "drop (points)"] < table.loc["GRPO (baseline)", "drop (points)"]
-    assert len(at.get("download_button")) == 5  # a CSV per chart and the table's
+    buttons = [b.key.split("-")[0] for b in at.get("download_button")]
+    assert buttons.count("csv") == 5  # a CSV per chart and the table's
+    assert buttons.count("pdf") == (4 if export.chrome() else 0)  # a PDF per chart where the host has a Chrome
     assert sorted(at.query_params["runs"].split(",")) == sorted(live.seeded.finetune_ids())
 
 
@@ -306,7 +309,7 @@ def test_benchmarks_page_shows_before_and_after_code_sft_for_grpo_and_frpo(math_
     missing = runs[(runs["budget"].str.startswith(f"steps {steps},")) & (runs["seed"] == seed)]
     assert missing.set_index("when").loc["after fine-tuning", CODE] == "not measured"
     assert missing.set_index("when").loc["before fine-tuning", ARITH] == "0.430 ± 0.020"
-    assert len(at.get("download_button")) == 4  # the two charts' CSVs and the two tables'
+    assert sum(b.key.startswith("csv-") for b in at.get("download_button")) == 4  # the 2 charts' CSVs, 2 tables'
 
 
 def test_benchmarks_page_explains_what_is_missing(math_api, empty, use_api):
