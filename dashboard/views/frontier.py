@@ -149,7 +149,8 @@ def chart(
         f"frontier {measure.name}",
         fr.export_frame(points, frontier, measure, baseline, pinned),
         key="frontier",
-        note=f"The CSV holds every run's point, each setting's mean, {name}'s frontier and the pinned reference.",
+        note=f"The CSV holds every run's point, each setting's mean and {name}'s frontier"
+        + (", and the pinned reference." if pinned else "."),
     )
 
 
