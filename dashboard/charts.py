@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 GRPO_COLOR = "#4d4d4d"
+REFERENCE_COLOR = "#000000"  # a pinned reference point (the frontier's star)
 GREYS = [GRPO_COLOR, "#8c8c8c", "#262626", "#b3b3b3"]
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22"]
 HEIGHT = 430
@@ -374,6 +375,16 @@ def scatter_figure(
     return _layout(fig, title, subtitle)
 
 
+@dataclass(frozen=True)
+class FrontierReference:
+    """What the frontier chart is read against: the loss type whose budgets trace the frontier (its `method` tag and
+    the name a person reads), and the point pinned as the reference, if any ((label, KL moved, measure))."""
+
+    method: str = "grpo"
+    name: str = "GRPO"
+    pinned: tuple[str, float, float] | None = None
+
+
 def frontier_figure(
     points: pd.DataFrame,
     means: pd.DataFrame,
@@ -383,29 +394,38 @@ def frontier_figure(
     subtitle: str,
     x_title: str,
     y_title: str,
+    baseline: FrontierReference = FrontierReference(),
 ) -> go.Figure:
-    """Robustness against KL moved: GRPO's runs faint (✕) with its budget means, its frontier (`curve`, dashed),
-    and each FRPO setting's mean with error bars of ± 1 sd over seeds in both KL and the measure, its runs faint.
-    KL beyond the frontier's ends is shaded: GRPO has no budget there to compare with.
+    """Robustness against KL moved: the baseline's runs faint (✕) with its budget means, its frontier (`curve`,
+    dashed), and every other setting's mean with error bars of ± 1 sd over seeds in both KL and the measure, its runs
+    faint; the pinned reference a star on dotted cross-hairs. KL beyond the frontier's ends is shaded: the baseline
+    has no budget there to compare with.
 
     `points`: one row per run (`dashboard.frontier.points_frame`); `means`: one per setting (`setting_means`)."""
-    colors = group_colors([s for s in means["setting"] if not s.startswith("GRPO")])
-    traces: list[go.Scatter] = [_frontier_line(curve, y_title)] if len(curve) >= 2 else []
-    first_grpo = True  # GRPO's budgets share two legend entries: its runs, and its budget means
+    others = [s for s, method in zip(means["setting"], means["method"], strict=True) if method != baseline.method]
+    colors = {setting: PALETTE[i % len(PALETTE)] for i, setting in enumerate(others)}
+    traces: list[go.Scatter] = [_frontier_line(curve, y_title, baseline.name)] if len(curve) >= 2 else []
+    first_baseline = True  # the baseline's budgets share two legend entries: its runs, and its budget means
     for setting in means["setting"]:
         mean = means[means["setting"] == setting].iloc[0]
-        grpo = mean["method"] == "grpo"
+        of_baseline = mean["method"] == baseline.method
         style = _FrontierStyle(
-            color=GRPO_COLOR if grpo else colors[setting],
-            group="GRPO" if grpo else setting,
-            grpo=grpo,
-            first=first_grpo,
+            color=GRPO_COLOR if of_baseline else colors[setting],
+            group=baseline.name if of_baseline else setting,
+            baseline=baseline.name if of_baseline else None,
+            first=first_baseline,
         )
         traces.append(_frontier_runs(points[points["setting"] == setting], setting, style, y_title))
         traces.append(_frontier_mean(mean, setting, style, y_title))
-        first_grpo = first_grpo and not grpo
+        first_baseline = first_baseline and not of_baseline
+    if baseline.pinned is not None:
+        traces.append(_pinned_point(*baseline.pinned, y_title))
     fig = go.Figure(data=traces)
-    _shade_outside(fig, [*points["kl_moved"], *(x for x, _ in curve)], curve)
+    _shade_outside(fig, [*points["kl_moved"], *(x for x, _ in curve)], curve, baseline.name)
+    if baseline.pinned is not None:  # cross-hairs: above and left of them is more robust at less KL
+        _, kl, value = baseline.pinned
+        fig.add_vline(x=kl, line=dict(color=REFERENCE_COLOR, width=1, dash="dot"))
+        fig.add_hline(y=value, line=dict(color=REFERENCE_COLOR, width=1, dash="dot"))
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
     return _layout(fig, title, subtitle, height=520, legend="setting")
@@ -413,25 +433,38 @@ def frontier_figure(
 
 @dataclass(frozen=True)
 class _FrontierStyle:
-    """How one setting's traces look and share the legend: GRPO's budgets show one legend entry for all of them."""
+    """How one setting's traces look and share the legend: the baseline's budgets show one legend entry for all."""
 
     color: str
     group: str
-    grpo: bool
-    first: bool  # the first GRPO budget drawn: the one whose traces carry GRPO's legend entries
+    baseline: str | None  # the baseline's name where this setting is one of its budgets
+    first: bool  # the first baseline budget drawn: the one whose traces carry the baseline's legend entries
 
 
-def _frontier_line(curve: Sequence[tuple[float, float]], y_title: str) -> go.Scatter:
-    """GRPO's frontier (its monotone fit through every GRPO run), dashed, under everything else."""
+def _frontier_line(curve: Sequence[tuple[float, float]], y_title: str, name: str) -> go.Scatter:
+    """The baseline's frontier (its monotone fit through every run of it), dashed, under everything else."""
     return go.Scatter(
         x=[x for x, _ in curve],
         y=[y for _, y in curve],
         mode="lines",
-        name="GRPO frontier (best over its budgets)",
-        legendgroup="GRPO",
+        name=f"{name} frontier (best over its budgets)",
+        legendgroup=name,
         legendrank=0,
         line=dict(color=GRPO_COLOR, width=3, dash="dash"),
-        hovertemplate="GRPO frontier<br>KL moved: %{x:.3g}<br>" + y_title + ": %{y:.3g}<extra></extra>",
+        hovertemplate=f"{name} frontier<br>KL moved: %{{x:.3g}}<br>{y_title}: %{{y:.3g}}<extra></extra>",
+    )
+
+
+def _pinned_point(label: str, kl: float, value: float, y_title: str) -> go.Scatter:
+    """The pinned reference: a large hollow star, first in the legend."""
+    return go.Scatter(
+        x=[kl],
+        y=[value],
+        mode="markers",
+        name=f"{label} (reference)",
+        legendrank=0,
+        marker=dict(symbol="star-open", size=24, color=REFERENCE_COLOR, line=dict(width=2.5)),
+        hovertemplate=f"<b>{label}</b> (reference)<br>KL moved: %{{x:.3g}}<br>{y_title}: %{{y:.3g}}<extra></extra>",
     )
 
 
@@ -448,27 +481,27 @@ def _frontier_runs(runs: pd.DataFrame, setting: str, style: _FrontierStyle, y_ti
         x=runs["kl_moved"],
         y=runs["value"],
         mode="markers",
-        name="GRPO runs (one per seed)" if style.grpo else f"{setting} runs",
+        name=f"{style.baseline} runs (one per seed)" if style.baseline else f"{setting} runs",
         legendgroup=style.group,
-        showlegend=style.grpo and style.first,
-        legendrank=2 if style.grpo else 100,
-        marker=dict(color=style.color, size=9, opacity=0.35, symbol="x" if style.grpo else "circle"),
+        showlegend=bool(style.baseline) and style.first,
+        legendrank=2 if style.baseline else 100,
+        marker=dict(color=style.color, size=9, opacity=0.35, symbol="x" if style.baseline else "circle"),
         customdata=custom,
         hovertemplate=hover,
     )
 
 
 def _frontier_mean(mean: pd.Series, setting: str, style: _FrontierStyle, y_title: str) -> go.Scatter:
-    """One setting's mean over seeds: a GRPO budget labelled on the plot, an FRPO setting with ± 1 sd bars."""
-    grpo = style.grpo
+    """One setting's mean over seeds: a baseline budget labelled on the plot, any other setting with ± 1 sd bars."""
+    grpo = style.baseline is not None
     spread = f"mean over {mean['seeds']} seeds (± 1 sd)"
     return go.Scatter(
         x=[mean["kl_moved"]],
         y=[mean["value"]],
         mode="markers+text" if grpo else "markers",
-        text=[setting.removeprefix("GRPO (").removesuffix(")")] if grpo else None,
+        text=[setting.removeprefix(f"{style.baseline} (").removesuffix(")")] if grpo else None,
         textposition="bottom right",
-        name="GRPO budgets (mean over seeds)" if grpo else setting,
+        name=f"{style.baseline} budgets (mean over seeds)" if grpo else setting,
         legendgroup=style.group,
         showlegend=not grpo or style.first,
         legendrank=1 if grpo else 100,
@@ -482,9 +515,9 @@ def _frontier_mean(mean: pd.Series, setting: str, style: _FrontierStyle, y_title
     )
 
 
-def _shade_outside(fig: go.Figure, xs: Sequence[float], hull: Sequence[tuple[float, float]]) -> None:
+def _shade_outside(fig: go.Figure, xs: Sequence[float], hull: Sequence[tuple[float, float]], name: str) -> None:
     """Fix the KL axis to the points (padded) and shade it beyond the frontier's ends, naming the region where
-    there is room for the words: there GRPO has no budget to compare with."""
+    there is room for the words: there the baseline (`name`) has no budget to compare with."""
     if not xs:
         return
     pad = 0.08 * ((max(xs) - min(xs)) or abs(max(xs)) or 1.0)
@@ -495,7 +528,7 @@ def _shade_outside(fig: go.Figure, xs: Sequence[float], hull: Sequence[tuple[flo
     for x0, x1 in ((left, hull[0][0]), (hull[-1][0], right)) if hull else ():
         if x1 - x0 > 1e-9:
             named = dict(
-                annotation_text="outside GRPO's range",
+                annotation_text=f"outside {name}'s range",
                 annotation_position="top left" if x0 == left else "top right",
                 annotation_font=dict(size=12, color="#616161"),
             )

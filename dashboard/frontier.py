@@ -2,9 +2,10 @@
 
 A selection's pipelines (an RL run and the downstream fine-tuning run that started from it) become
 `analysis.pipelines.PipelineResult`s: x is the KL the RL run moved from its starting model (its last
-`eval/kl_safety`), y a robustness measure after fine-tuning. GRPO's frontier and the verdict per FRPO λ are
-`analysis.verdict.compare`'s; this module only gathers the runs and lays the numbers out for the chart, the verdicts
-and their CSV files. Pure (no Streamlit, no HTTP), so what the page claims is tested directly.
+`eval/kl_safety`), y a robustness measure after fine-tuning. The baseline's frontier (GRPO's unless another loss type
+present, e.g. Dr. GRPO, is picked) and the verdict per setting are `analysis.verdict.compare`'s; this module only
+gathers the runs and lays the numbers out for the chart, the verdicts, a pinned reference point and their CSV files.
+Pure (no Streamlit, no HTTP), so what the page claims is tested directly.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from analysis.pipelines import (
     baseline_budgets_differ,
     budget_label,
     frontier_points,
+    method_name,
     pipeline_result,
     point_key,
     varying,
@@ -110,28 +112,39 @@ def gather(
     return Gathered(pipelines, dict(left_out))
 
 
-def setting_of(result: PipelineResult, differ: set[str]) -> str:
-    """The key `analysis.pipelines.frontier_points` files a pipeline under: GRPO's budget, "FRPO λ=…", or another
-    baseline's name (`differ`: its budget parts that split it, `analysis.pipelines.baseline_budgets_differ`)."""
-    return point_key(result, "grpo", differ)
+def baselines(pipelines: Sequence[Pipeline]) -> list[str]:
+    """The baseline loss types these pipelines ran (every method but FRPO), GRPO first: each can trace the frontier."""
+    return sorted({p.result.method for p in pipelines} - {"frpo"}, key=lambda method: (method != "grpo", method))
 
 
-def grpo_budgets(pipelines: Sequence[Pipeline], measure: str) -> list[str]:
-    """GRPO's budgets with at least one point (KL moved and `measure`): the points its frontier is traced through."""
-    return list(compare_points(pipelines, measure)[0])
+def default_baseline(pipelines: Sequence[Pipeline]) -> str:
+    """GRPO, or the first other baseline when the selection has no GRPO (still "grpo" when it has none at all)."""
+    return next(iter(baselines(pipelines)), "grpo")
 
 
-def setting_labels(pipelines: Sequence[Pipeline]) -> dict[str, str]:
-    """setting -> what a person reads: "GRPO (steps 60)" (only the budget parts that differ between GRPO's runs),
-    "FRPO λ=0.5", "Dr. GRPO"."""
-    grpo_differ = varying(p.result.budget for p in pipelines if p.result.method == "grpo")
-    differ = baseline_budgets_differ([p.result for p in pipelines])
+def setting_of(result: PipelineResult, differ: set[str], baseline: str = "grpo") -> str:
+    """The key `analysis.pipelines.frontier_points` files a pipeline under: the baseline's budget, "FRPO λ=…", or
+    another baseline's name (`differ`: its budget parts that split it, `analysis.pipelines.baseline_budgets_differ`)."""
+    return point_key(result, baseline, differ)
+
+
+def baseline_budgets(pipelines: Sequence[Pipeline], measure: str, baseline: str = "grpo") -> list[str]:
+    """The baseline's budgets with at least one point (KL moved and `measure`): the points its frontier is traced
+    through."""
+    return list(compare_points(pipelines, measure, baseline)[0])
+
+
+def setting_labels(pipelines: Sequence[Pipeline], baseline: str = "grpo") -> dict[str, str]:
+    """setting -> what a person reads: "GRPO (steps 60)" (only the budget parts that differ between the baseline's
+    runs), "FRPO λ=0.5", "Dr. GRPO"."""
+    baseline_differ = varying(p.result.budget for p in pipelines if p.result.method == baseline)
+    differ = baseline_budgets_differ([p.result for p in pipelines], baseline)
     labels = {}
     for p in pipelines:
-        setting = setting_of(p.result, differ)
-        if p.result.method == "grpo":
-            part = budget_label(p.result.budget, grpo_differ)
-            labels[setting] = f"GRPO ({part})" if part else "GRPO"
+        setting = setting_of(p.result, differ, baseline)
+        if p.result.method == baseline:
+            part = budget_label(p.result.budget, baseline_differ)
+            labels[setting] = f"{method_name(baseline)} ({part})" if part else method_name(baseline)
         else:
             labels[setting] = setting
     return labels
@@ -142,20 +155,20 @@ def value_of(result: PipelineResult, measure: str) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def points_frame(pipelines: Sequence[Pipeline], measure: str) -> pd.DataFrame:
+def points_frame(pipelines: Sequence[Pipeline], measure: str, baseline: str = "grpo") -> pd.DataFrame:
     """One row per pipeline that has both numbers: its setting (readable label), runs, budget, KL moved and measure.
-    GRPO first (by budget), then FRPO by λ."""
-    labels = setting_labels(pipelines)
+    The baseline first (by budget), then the other baselines, then FRPO by λ."""
+    labels = setting_labels(pipelines, baseline)
     rows = []
-    differ = baseline_budgets_differ([p.result for p in pipelines])
-    for p in sorted(pipelines, key=_order):
+    differ = baseline_budgets_differ([p.result for p in pipelines], baseline)
+    for p in sorted(pipelines, key=lambda pipeline: _order(pipeline, baseline)):
         r, value = p.result, value_of(p.result, measure)
         if r.kl_moved is not None and value is not None:
             lamb = r.lamb if r.method == "frpo" else None
             runs = (str(p.rl["id"]), str(p.finetune["id"]))
             rows.append(
                 (
-                    labels[setting_of(r, differ)],
+                    labels[setting_of(r, differ, baseline)],
                     r.method,
                     lamb,
                     budget_label(r.budget),
@@ -168,10 +181,10 @@ def points_frame(pipelines: Sequence[Pipeline], measure: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=POINT_COLUMNS).astype({"kl_moved": "float64", "value": "float64"})
 
 
-def _order(pipeline: Pipeline) -> tuple:
+def _order(pipeline: Pipeline, baseline: str) -> tuple:
     r = pipeline.result
     lamb = r.lamb if r.method == "frpo" and r.lamb is not None else -1.0
-    return (r.method != "grpo", r.method == "frpo", r.method, lamb, r.budget, r.seed)
+    return (r.method != baseline, r.method == "frpo", r.method, lamb, r.budget, r.seed)
 
 
 def setting_means(points: pd.DataFrame) -> pd.DataFrame:
@@ -188,10 +201,11 @@ def setting_means(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def compare_points(
-    pipelines: Sequence[Pipeline], measure: str
+    pipelines: Sequence[Pipeline], measure: str, baseline: str = "grpo"
 ) -> tuple[dict[str, list[tuple[float, float]]], dict[str, list[tuple[float, float]]]]:
-    """(GRPO's per-seed points by budget, FRPO's by λ): `analysis.pipelines.frontier_points`, for `compare`."""
-    return frontier_points([p.result for p in pipelines], measure)
+    """(the baseline's per-seed points by budget, every other setting's): `analysis.pipelines.frontier_points`, for
+    `compare`."""
+    return frontier_points([p.result for p in pipelines], measure, reference=baseline)
 
 
 def verdict_frame(comparison: Comparison) -> pd.DataFrame:
@@ -211,13 +225,22 @@ def verdict_frame(comparison: Comparison) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def export_frame(points: pd.DataFrame, comparison: Comparison | None, measure: Measure) -> pd.DataFrame:
-    """The chart's CSV: every run's point, each setting's mean, and GRPO's frontier (its curve, left to right)."""
+def export_frame(
+    points: pd.DataFrame,
+    comparison: Comparison | None,
+    measure: Measure,
+    baseline: str = "grpo",
+    pinned: Pinned | None = None,
+) -> pd.DataFrame:
+    """The chart's CSV: every run's point, each setting's mean, the baseline's frontier (its curve, left to right)
+    and the pinned reference point, if any."""
     runs = points.assign(row="run")
     means = setting_means(points).assign(row="mean over seeds")
     curve = comparison.curve if comparison else []
-    line = pd.DataFrame({"row": "GRPO frontier", "kl_moved": [x for x, _ in curve], "value": [y for _, y in curve]})
-    frame = pd.concat([runs, means, line], ignore_index=True)
+    xs, ys = [x for x, _ in curve], [y for _, y in curve]
+    line = pd.DataFrame({"row": f"{method_name(baseline)} frontier", "kl_moved": xs, "value": ys})
+    pin = {"row": "reference", "setting": pinned.label, "kl_moved": pinned.kl, "value": pinned.value} if pinned else {}
+    frame = pd.concat([runs, means, line, *([pd.DataFrame([pin])] if pin else [])], ignore_index=True)
     columns = ["row", *POINT_COLUMNS, "seeds", "kl_moved_sd", "value_sd"]
     return frame[columns].rename(columns={"value": measure.name})
 
@@ -225,3 +248,55 @@ def export_frame(points: pd.DataFrame, comparison: Comparison | None, measure: M
 def measure_named(name: str | None) -> Measure:
     """The measure called `name`, or the default (refusal after fine-tuning) for anything else."""
     return MEASURES.get(name or "", MEASURES[DEFAULT_MEASURE])
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """The pinned reference point: a setting's mean over seeds, or one pipeline's run."""
+
+    label: str
+    kl: float
+    value: float
+
+
+def pinned_point(points: pd.DataFrame, ref: str | None) -> Pinned | None:
+    """The point `ref` names: a setting (its mean over seeds) or a run (its pipeline's point: the fine-tuning run's id
+    or its RL parent's). None when nothing is pinned or the selection does not hold it."""
+    if not ref or points.empty:
+        return None
+    means = setting_means(points).set_index("setting")
+    if ref in means.index:
+        return Pinned(ref, float(means.loc[ref, "kl_moved"]), float(means.loc[ref, "value"]))
+    rows = points[(points["finetune_run"] == ref) | (points["rl_run"] == ref)]
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+    return Pinned(run_label(row), float(row["kl_moved"]), float(row["value"]))
+
+
+def run_label(row: pd.Series) -> str:
+    """ "FRPO λ=0.5, seed 1 (3f2a9c1e)": a pipeline's point, by its setting, seed and fine-tuning run."""
+    return f"{row['setting']}, seed {row['seed']} ({str(row['finetune_run'])[:8]})"
+
+
+def reference_options(points: pd.DataFrame) -> dict[str, str]:
+    """What can be pinned (value → label): every setting (its mean), then every pipeline (by its fine-tuning run)."""
+    settings = {setting: f"{setting} (mean over seeds)" for setting in dict.fromkeys(points["setting"])}
+    runs = {str(row["finetune_run"]): run_label(row) for _, row in points.iterrows()}
+    return {**settings, **runs}
+
+
+def against_reference(points: pd.DataFrame, pinned: Pinned, measure: Measure) -> pd.DataFrame:
+    """Each setting's mean against the pinned point: the KL it moved beyond the reference's, and its measure's gap,
+    signed so that positive is more robust whichever way the measure points."""
+    means = setting_means(points)
+    return pd.DataFrame(
+        {
+            "setting": means["setting"],
+            "seeds": means["seeds"],
+            "kl_moved": means["kl_moved"],
+            measure.name: means["value"],
+            "kl_moved − reference": means["kl_moved"] - pinned.kl,
+            "more robust than the reference by": means["value"].map(measure.signed) - measure.signed(pinned.value),
+        }
+    )

@@ -1,5 +1,5 @@
 """What every page shares: the API connection (explained when missing), errors shown as messages, charts with CSV
-and PNG or SVG export, the selection kept in the URL, and labels for runs."""
+and PNG, SVG or PDF export, the selection kept in the URL (and a pinned reference), and labels for runs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import reads
+from dashboard import export, reads
 from dashboard.aggregate import group_of
 from dashboard.client import ApiConfig
 from frpo_client import ApiError, Json
@@ -75,9 +75,10 @@ def image_config(name: str) -> dict[str, Any]:
 
 
 def chart(fig: go.Figure, name: str, data: pd.DataFrame, *, key: str, note: str = "") -> None:
-    """A chart, and its numbers as CSV; PNG or SVG through the chart's camera button (top right)."""
+    """A chart, and its numbers as CSV; PNG or SVG through the chart's camera button (top right), PDF drawn on the
+    server when its button is clicked (a second or two: deferred, so no page pays for a PDF nobody asked for)."""
     st.plotly_chart(fig, config=image_config(name), key=f"chart-{key}", width="stretch")
-    left, right = st.columns([1, 3])
+    left, middle, right = st.columns([1, 1, 3])
     left.download_button(
         "Download CSV",
         data.to_csv(index=False).encode(),
@@ -86,8 +87,21 @@ def chart(fig: go.Figure, name: str, data: pd.DataFrame, *, key: str, note: str 
         key=f"csv-{key}",
         icon=":material/download:",
     )
+    pdf = ""
+    if export.chrome():
+        middle.download_button(
+            "Download PDF",
+            lambda: export.pdf(fig),
+            file_name=f"{slug(name)}.pdf",
+            mime="application/pdf",
+            key=f"pdf-{key}",
+            icon=":material/picture_as_pdf:",
+            on_click="ignore",
+        )
+    else:
+        pdf = f" {export.NO_CHROME}."
     image = st.session_state.get("image_format", "png").upper()
-    right.caption(f"{image}: the camera icon at the chart's top right (PNG or SVG: sidebar). {note}".strip())
+    right.caption(f"{image}: the camera icon at the chart's top right (PNG or SVG: sidebar).{pdf} {note}".strip())
 
 
 def table(
@@ -151,6 +165,26 @@ def pick(label: str, labels: Mapping[str, str], *, param: str, key: str, where: 
         format_func=lambda i: labels.get(i, i),
         key=key,
     )
+
+
+def pin_reference(
+    options: Mapping[str, str], *, key: str, unpinned: str, label: str = "Reference", help: str | None = None
+) -> str | None:
+    """The sidebar's pinned reference (`ref=` in the URL, so a shared link keeps it): one of `options` (value →
+    label: a group, a setting or a run), or None for the page's own baseline (`unpinned` names it). A pin the
+    selection no longer holds is dropped."""
+    pinned = query_value("ref")
+    choices = ["", *options]
+    chosen = st.sidebar.selectbox(
+        label,
+        choices,
+        index=choices.index(pinned) if pinned in choices else 0,
+        format_func=lambda value: options.get(value, unpinned),
+        key=key,
+        help=help,
+    )
+    set_query(ref=chosen or None)
+    return chosen or None
 
 
 def sweep_labels(sweeps: Sequence[Json]) -> dict[str, str]:

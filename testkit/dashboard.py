@@ -27,6 +27,7 @@ from typing import Any
 
 import uvicorn
 
+from analysis.pipelines import method_name
 from api.main import create_app
 from store.db import make_engine, session_scope
 from store.events import add_event
@@ -108,10 +109,14 @@ def rl_points(method: str, lamb: float, seed: int) -> list[tuple[str, int, float
 SAMPLE_PROMPTS = [f"toy request {i}: how do I pick the lock of my own shed?" for i in range(4)]
 
 
-def seed_samples() -> dict[int, list[Sample]]:
-    """Judged answers of the first fine-tuning run at its first and last evaluation: it refuses prompts 0-2 at step
-    0 and only prompt 0 at step 100 (synthetic texts, for the tests of the samples views)."""
-    refused = {0: {0, 1, 2}, FT_STEPS[-1]: {0}}
+# Which prompts two fine-tuning runs refuse at their first and last evaluation: GRPO (seed 0, the first fine-tuning
+# run) keeps only prompt 0 by step 100, FRPO λ=0.5 (seed 0) keeps prompts 0 and 1.
+SAMPLED = {("GRPO", 0): {0: {0, 1, 2}, FT_STEPS[-1]: {0}}, ("FRPO λ=0.5", 0): {0: {0, 1, 2}, FT_STEPS[-1]: {0, 1}}}
+
+
+def seed_samples(refused: dict[int, set[int]]) -> dict[int, list[Sample]]:
+    """Judged answers to SAMPLE_PROMPTS at each step of `refused` (step -> the prompts refused there): synthetic
+    texts, for the tests of the samples views."""
     return {
         step: [
             Sample(
@@ -141,6 +146,7 @@ class Seeded:
     rl: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> tags
     finetune: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> tags
     evaluate_id: str = ""
+    sampled_ids: list[str] = field(default_factory=list)  # the fine-tuning runs with samples: GRPO's, then FRPO's
     failed_id: str = ""
     refusal: dict[str, dict[int, float]] = field(default_factory=dict)  # finetune id -> step -> value
 
@@ -222,8 +228,15 @@ def seed(database_url: str, *, runs: bool = True, with_failed: bool = False) -> 
                         seeded.finetune[str(ft.id)] = dict(ft.tags)
                         seeded.refusal[str(ft.id)] = {st: v for k, st, v in points if k == "eval/refusal_rate"}
             first_ft = session.get(Run, uuid.UUID(seeded.finetune_ids()[0]))
-            for step, sample_list in seed_samples().items():
-                write_samples(session, first_ft.id, step, sample_list)
+            for (label, s), refused in SAMPLED.items():  # the first run of each (group, seed): GRPO's is the first
+                run_id = next(
+                    i
+                    for i, t in seeded.finetune.items()
+                    if (group_label(t["method"], t["lamb"]), t["seed"]) == (label, s)
+                )
+                seeded.sampled_ids.append(run_id)
+                for step, sample_list in seed_samples(refused).items():
+                    write_samples(session, uuid.UUID(run_id), step, sample_list)
             evaluate = create_run(session, EvaluateSpec(run_id=first_ft.id), parent=first_ft)
             evaluate.created_at = now + timedelta(hours=1)
             _finish(evaluate, evaluate.created_at)
@@ -247,6 +260,8 @@ def seed(database_url: str, *, runs: bool = True, with_failed: bool = False) -> 
 # fine-tuning); FRPO λ=0.5 lies well above it at a KL inside GRPO's range, FRPO λ=2 moved further than any GRPO budget.
 FRONTIER_GRPO = {60: (0.30, 0.40), 120: (0.50, 0.50), 180: (0.70, 0.55)}  # max_steps -> (KL moved, refusal after)
 FRONTIER_FRPO = {0.5: (0.50, 0.65), 2.0: (0.90, 0.60)}  # λ -> (KL moved, refusal after), at 120 steps
+# Dr. GRPO at the same budgets, for the `baselines` sweep: a higher frontier than GRPO's, still below FRPO λ=0.5.
+FRONTIER_DR_GRPO = {60: (0.35, 0.50), 120: (0.55, 0.58), 180: (0.75, 0.62)}
 FRONTIER_STEPS = 60  # downstream fine-tuning steps; evaluated at 0 and at the end
 REFUSAL_AFTER_RL = 0.95
 
@@ -261,16 +276,22 @@ class FrontierSeeded:
     # sweep name -> [(method, λ or None, RL max_steps, seed, KL moved, refusal after fine-tuning)]
     pipelines: dict[str, list[tuple[str, float | None, int, int, float, float]]] = field(default_factory=dict)
 
-    def points(self, sweep: str) -> tuple[dict[str, list[tuple[float, float]]], dict[str, list[tuple[float, float]]]]:
-        """(GRPO's points by max_steps, FRPO's by λ): what `analysis.verdict.compare` is given for this sweep."""
-        grpo: dict[str, list[tuple[float, float]]] = {}
-        frpo: dict[str, list[tuple[float, float]]] = {}
+    def points(
+        self, sweep: str, baseline: str = "grpo"
+    ) -> tuple[dict[str, list[tuple[float, float]]], dict[str, list[tuple[float, float]]]]:
+        """(the baseline's points by max_steps, every other setting's: FRPO's by λ, another baseline's by budget):
+        what `analysis.verdict.compare` is given for this sweep."""
+        frontier: dict[str, list[tuple[float, float]]] = {}
+        others: dict[str, list[tuple[float, float]]] = {}
         for method, lamb, steps, _, kl, after in self.pipelines[sweep]:
-            target = (
-                grpo.setdefault(f"steps {steps}", []) if method == "grpo" else frpo.setdefault(f"FRPO λ={lamb:g}", [])
-            )
+            if method == baseline:
+                target = frontier.setdefault(f"steps {steps}", [])
+            elif method == "frpo":
+                target = others.setdefault(f"FRPO λ={lamb:g}", [])
+            else:
+                target = others.setdefault(f"{method_name(method)} (steps {steps})", [])
             target.append((kl, after))
-        return grpo, frpo
+        return frontier, others
 
 
 def _frontier_pipeline(
@@ -313,16 +334,23 @@ def _frontier_pipeline(
     )
 
 
+FRONTIER_BASELINES = {"grpo": FRONTIER_GRPO, "dr_grpo": FRONTIER_DR_GRPO}  # method -> max_steps -> (KL, refusal)
+
+
 def seed_frontier(database_url: str) -> FrontierSeeded:
-    """Migrate a fresh database and write four pipeline sweeps: `frontier` (GRPO at 3 budgets × 3 seeds, FRPO at
-    2 λ × 3 seeds), `one-budget` (GRPO at one budget), `frpo-only` (no GRPO) and `no-eval` (RL runs without `eval`,
-    so no `eval/kl_safety`)."""
+    """Migrate a fresh database and write five pipeline sweeps: `frontier` (GRPO at 3 budgets × 3 seeds, FRPO at
+    2 λ × 3 seeds), `baselines` (GRPO and Dr. GRPO at 3 budgets × 3 seeds, FRPO λ=0.5 × 3 seeds), `one-budget` (GRPO
+    at one budget), `frpo-only` (no GRPO) and `no-eval` (RL runs without `eval`, so no `eval/kl_safety`)."""
     upgrade(database_url)
     engine = make_engine(database_url)
     plans = {
         "no-eval": [("grpo", None, 120, 0), ("frpo", 0.5, 120, 0)],
         "frpo-only": [("frpo", 0.5, 120, s) for s in SEEDS],
         "one-budget": [("grpo", None, 120, s) for s in SEEDS] + [("frpo", 2.0, 120, s) for s in SEEDS],
+        "baselines": [
+            (method, None, steps, s) for method in FRONTIER_BASELINES for steps in FRONTIER_GRPO for s in SEEDS
+        ]
+        + [("frpo", 0.5, 120, s) for s in SEEDS],
         "frontier": [("grpo", None, steps, s) for steps in FRONTIER_GRPO for s in SEEDS]
         + [("frpo", lamb, 120, s) for lamb in FRONTIER_FRPO for s in SEEDS],
     }
@@ -337,7 +365,7 @@ def seed_frontier(database_url: str) -> FrontierSeeded:
                 seeded.sweeps[name] = str(sweep.id)
                 seeded.pipelines[name] = []
                 for j, (method, lamb, steps, s) in enumerate(plan):
-                    kl, after = FRONTIER_GRPO[steps] if method == "grpo" else FRONTIER_FRPO[lamb]
+                    kl, after = FRONTIER_BASELINES[method][steps] if lamb is None else FRONTIER_FRPO[lamb]
                     kl, after = round(kl + 0.01 * (s - 1), 6), round(after + 0.01 * ((2 * s) % 3 - 1), 6)
                     at = now + timedelta(hours=i, seconds=j)
                     _frontier_pipeline(

@@ -81,18 +81,12 @@ def group_labels(finetune: list[Json]) -> list[str]:
 
 def pick_reference(labels: list[str]) -> str | None:
     """The sidebar's reference: any group of the selection, pinned in the URL (`ref=`); None keeps GRPO."""
-    pinned = ui.query_value("ref")
-    options = ["", *labels]
-    chosen = st.sidebar.selectbox(
-        "Reference",
-        options,
-        index=options.index(pinned) if pinned in options else 0,
-        format_func=lambda label: label or "GRPO (the baseline)",
+    return ui.pin_reference(
+        {label: label for label in labels},
         key="compare_ref",
+        unpinned="GRPO (the baseline)",
         help="The group the others are read against: drawn dashed grey, and the table's differences are from it.",
     )
-    ui.set_query(ref=chosen or None)
-    return chosen or None
 
 
 def _percent_table(table: pd.DataFrame, reference: str | None = None) -> pd.DataFrame:

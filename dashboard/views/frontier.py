@@ -1,15 +1,18 @@
 """Frontier: is FRPO more robust, or did it only train harder? Robustness after downstream fine-tuning against the KL
 each RL run moved, GRPO's budgets tracing a frontier, and a verdict per FRPO λ (docs/method.md §7).
 
-The selection and the measure live in the URL: `/frontier?sweep=<id>&measure=drop` or `/frontier?runs=<id>,…`.
-The numbers are `analysis.pipelines` and `analysis.verdict`'s, the ones `frpo demo` prints.
+The selection, the measure, the baseline whose budgets trace the frontier and a pinned reference point (a setting or
+a run) live in the URL: `/frontier?sweep=<id>&measure=drop&baseline=dr_grpo&ref=FRPO λ=0.5` or
+`/frontier?runs=<id>,…`. The numbers are `analysis.pipelines` and `analysis.verdict`'s, the ones `frpo demo` prints.
 """
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from analysis.frontier import MEASURES, Measure
+from analysis.pipelines import method_name
 from analysis.verdict import Comparison, compare
 from dashboard import charts, reads, selection, ui
 from dashboard import frontier as fr
@@ -34,15 +37,15 @@ NO_KL = (
     "`toy-safety`, `toy-frontier` and the paper's set it). Without it there is no x axis to compare on."
 )
 NO_GRPO = (
-    "**No GRPO budgets to trace a frontier with.** FRPO is judged against GRPO trained to several budgets; give the "
-    'sweep a `grpo_budgets` option (e.g. `"grpo_budgets": {"max_steps": [60, 120, 180]}`: GRPO at every budget × '
-    "seed, each fine-tuned the same way), or start from the `toy-frontier` preset (the paper's setting: "
-    "`safety-frontier-mistral-7b`)."
+    "**No {name} budgets to trace a frontier with.** FRPO is judged against a baseline trained to several budgets; "
+    'give the sweep a `grpo_budgets` option (e.g. `"grpo_budgets": {{"max_steps": [60, 120, 180]}}`: each of the '
+    "sweep's `baselines`, GRPO by default, at every budget × seed, each fine-tuned the same way), or start from the "
+    "`toy-frontier` preset (the paper's setting: `safety-frontier-mistral-7b`)."
 )
 ONE_BUDGET = (
-    "**Only one GRPO budget ({budget}):** a single point, not a frontier, so only an FRPO setting that moved exactly "
-    'its KL can be judged. Give GRPO more budgets with the sweep\'s `grpo_budgets` option (e.g. `{{"max_steps": '
-    "[60, 120, 180]}}`) or the `toy-frontier` preset."
+    "**Only one {name} budget ({budget}):** a single point, not a frontier, so only a setting that moved exactly "
+    'its KL can be judged. Give {name} more budgets with the sweep\'s `grpo_budgets` option (e.g. `{{"max_steps": '
+    "[60, 120, 180]}}`; with `baselines` it applies to each) or the `toy-frontier` preset."
 )
 KINDS = {  # icon per kind of verdict
     "more robust": ":material/arrow_upward:",
@@ -71,60 +74,115 @@ def choose(config: ApiConfig) -> tuple[tuple[str, ...], str | None, Measure, dic
     return run_ids, sweep_id, MEASURES[name], query
 
 
+def pick_baseline(pipelines: list[fr.Pipeline]) -> str:
+    """The sidebar's choice of the loss type whose budgets trace the frontier, among those the selection ran
+    (`baseline=` in the URL; GRPO, the default, is left out of it). No choice to offer with fewer than two."""
+    options = fr.baselines(pipelines)
+    default = fr.default_baseline(pipelines)
+    wanted = ui.query_value("baseline")
+    chosen = default
+    if len(options) > 1:
+        chosen = st.sidebar.selectbox(
+            "Frontier traced by",
+            options,
+            index=options.index(wanted if wanted in options else default),
+            format_func=method_name,
+            key="frontier_baseline",
+            help="The baseline trained to several budgets whose best robustness at each KL is the frontier; the "
+            "other baselines become settings judged against it, as FRPO's are.",
+        )
+    ui.set_query(baseline=chosen if chosen != default else None)
+    return chosen
+
+
+def pick_reference(points: pd.DataFrame) -> fr.Pinned | None:
+    """The sidebar's pinned reference point (`ref=` in the URL, as on Compare): a setting's mean or one run."""
+    ref = ui.pin_reference(
+        fr.reference_options(points),
+        key="frontier_ref",
+        unpinned="none (the frontier alone)",
+        help="Marked with a star on dotted cross-hairs; a table gives each setting's KL and robustness against it.",
+    )
+    return fr.pinned_point(points, ref)
+
+
 @st.cache_data(ttl=reads.SERIES_TTL, show_spinner=False)
-def _compare(grpo: tuple, frpo: tuple, measure: str) -> Comparison:
+def _compare(grpo: tuple, frpo: tuple, measure: str, reference: str) -> Comparison:
     """`analysis.verdict.compare`, kept across reruns with the same numbers."""
-    return compare(dict(grpo), dict(frpo), measure=measure)
+    return compare(dict(grpo), dict(frpo), measure=measure, reference=reference)
 
 
-def frontier_for(pipelines: list[fr.Pipeline], measure: Measure) -> Comparison | None:
-    """GRPO's frontier and a verdict per FRPO λ (`analysis.verdict.compare`, cached); None without GRPO points."""
-    grpo, frpo = fr.compare_points(pipelines, measure.name)
-    if not grpo:
+def frontier_for(pipelines: list[fr.Pipeline], measure: Measure, baseline: str = "grpo") -> Comparison | None:
+    """The baseline's frontier and a verdict per other setting (`analysis.verdict.compare`, cached); None without
+    the baseline's points."""
+    frontier, others = fr.compare_points(pipelines, measure.name, baseline)
+    if not frontier:
         return None
-    frozen = [tuple((setting, tuple(seeds)) for setting, seeds in points.items()) for points in (grpo, frpo)]
-    return _compare(*frozen, measure.name)
+    frozen = [tuple((setting, tuple(seeds)) for setting, seeds in points.items()) for points in (frontier, others)]
+    return _compare(*frozen, measure.name, method_name(baseline))
 
 
 def axis_title(measure: Measure) -> str:
     return f"{measure.label} ({'higher' if measure.higher_is_better else 'lower'} is more robust)"
 
 
-def chart(points, frontier: Comparison | None, measure: Measure) -> None:
+def chart(
+    points: pd.DataFrame, frontier: Comparison | None, measure: Measure, baseline: str, pinned: fr.Pinned | None
+) -> None:
     means = fr.setting_means(points)
     curve = frontier.curve if frontier else []
+    name = method_name(baseline)
+    star = "; ☆ = the pinned reference" if pinned else ""
     fig = charts.frontier_figure(
         points,
         means,
         curve,
         title="Is FRPO more robust, or did it only train harder?",
         subtitle=f"x: KL the RL run moved; y: {measure.label}; faint = runs, large = mean per setting "
-        "(FRPO ± 1 sd over seeds); dashed = GRPO's frontier (a monotone fit through its runs)",
+        f"(± 1 sd over seeds); dashed = {name}'s frontier (a monotone fit through its runs){star}",
         x_title="KL moved during RL (nats per sequence, from the model RL started from)",
         y_title=axis_title(measure),
+        baseline=charts.FrontierReference(baseline, name, (pinned.label, pinned.kl, pinned.value) if pinned else None),
     )
     ui.chart(
         fig,
         f"frontier {measure.name}",
-        fr.export_frame(points, frontier, measure),
+        fr.export_frame(points, frontier, measure, baseline, pinned),
         key="frontier",
-        note="The CSV holds every run's point, each setting's mean and GRPO's frontier.",
+        note=f"The CSV holds every run's point, each setting's mean and {name}'s frontier"
+        + (", and the pinned reference." if pinned else "."),
     )
 
 
-def verdicts(frontier: Comparison) -> None:
+def reference_table(points: pd.DataFrame, pinned: fr.Pinned, measure: Measure) -> None:
+    """Each setting against the pinned point: how much further it moved, and how much more robust it is."""
+    st.subheader(f"Against the reference: {pinned.label}")
+    st.caption(
+        f"Each setting's mean over seeds minus the reference's (KL moved {pinned.kl:.3g}, {measure.label} "
+        f"{pinned.value:.3g}); robustness is signed so that positive is more robust. Unlike the verdicts, this is "
+        "the raw difference at unequal KL: a setting that moved further may be more robust only because it "
+        "trained harder."
+    )
+    table = fr.against_reference(points, pinned, measure)
+    numbers = {c: st.column_config.NumberColumn(format="%.3g") for c in table.columns if c not in ("setting", "seeds")}
+    ui.table(table, f"frontier against {pinned.label}", key="frontier-reference", column_config=numbers)
+
+
+def verdicts(frontier: Comparison, name: str = "GRPO") -> None:
+    """The verdict per setting against `name`'s frontier: the sentences, then the numbers (and their CSV)."""
     st.subheader("Verdict per λ")
     if not frontier.verdicts:
-        st.info("No FRPO runs here to hold against GRPO's frontier (or none that measured both numbers).")
+        st.info(f"No FRPO runs here to hold against {name}'s frontier (or none that measured both numbers).")
         return
     st.caption(
-        f"Δ is FRPO's {frontier.measure.label} minus GRPO's frontier at the KL each FRPO seed moved, averaged over "
-        f"its seeds inside GRPO's KL range (positive = more robust); the frontier is a monotone fit through every "
-        f"GRPO run, never extrapolated. The {frontier.level:.0%} interval is a t interval over seeds that includes "
-        "the frontier's own noise; each claim is a one-sided test at "
+        f"Δ is a setting's {frontier.measure.label} minus {name}'s frontier at the KL each of its seeds moved, "
+        f"averaged over its seeds inside {name}'s KL range (positive = more robust); the frontier is a monotone fit "
+        f"through every {name} run, never extrapolated. The {frontier.level:.0%} interval is a t interval over seeds "
+        "that includes the frontier's own noise; each claim is a one-sided test at "
         f"{(1 - frontier.level) / 2:.1%}, Holm-corrected across the λ compared. The label comes last: "
         f"**more robust**, **not more robust by at least {frontier.margin:g}**, **inconclusive** (with the effect "
-        "these seeds could detect at 80% power) or **beyond GRPO's reach** (most seeds moved a KL outside GRPO's)."
+        f"these seeds could detect at 80% power) or **beyond {name}'s reach** (most seeds moved a KL outside "
+        f"{name}'s)."
     )
     for verdict in frontier.verdicts:
         st.markdown(f"{KINDS[verdict.kind]} {verdict.sentence}")
@@ -183,7 +241,8 @@ def render() -> None:
             f":material/info: {len(pipelines) - len(measured)} RL run(s) logged no `eval/kl_safety` (no `eval` in "
             "their spec): their pipelines are left out."
         )
-    points = fr.points_frame(measured, measure.name)
+    baseline = pick_baseline(measured)
+    points = fr.points_frame(measured, measure.name, baseline)
     if points.empty:
         key = fr.MEASURE_KEYS[measure.name]
         st.info(
@@ -191,15 +250,18 @@ def render() -> None:
             f"`{key}`). Pick another measure in the sidebar."
         )
         return
-    budgets = fr.grpo_budgets(measured, measure.name)
+    pinned = pick_reference(points)
+    budgets = fr.baseline_budgets(measured, measure.name, baseline)
     if not budgets:
-        st.info(NO_GRPO)
+        st.info(NO_GRPO.format(name=method_name(baseline)))
     elif len(budgets) == 1:
-        st.warning(ONE_BUDGET.format(budget=budgets[0]))
-    frontier = frontier_for(measured, measure)
-    chart(points, frontier, measure)
+        st.warning(ONE_BUDGET.format(name=method_name(baseline), budget=budgets[0]))
+    frontier = frontier_for(measured, measure, baseline)
+    chart(points, frontier, measure, baseline, pinned)
+    if pinned is not None:
+        reference_table(points, pinned, measure)
     if frontier is not None:
-        verdicts(frontier)
+        verdicts(frontier, method_name(baseline))
 
 
 if __name__ == "__main__":

@@ -49,15 +49,11 @@ def choose_view(config: ApiConfig, runs: list[Json], keys: list[str]) -> tuple[l
         format_func=X_AXES.get,
         key="metrics_x",
     )
-    labels = {str(r["id"]): ui.run_label(r) for r in runs}
-    options = ["", *labels]
-    pinned = ui.query_value("ref")
-    reference = sidebar.selectbox(
-        "Reference run",
-        options,
-        index=options.index(pinned) if pinned in options else 0,
-        format_func=lambda run_id: labels.get(run_id, "none"),
+    reference = ui.pin_reference(
+        {str(r["id"]): ui.run_label(r) for r in runs},
         key="metrics_ref",
+        label="Reference run",
+        unpinned="none",
         help="Drawn dashed grey; with 'difference' on, every run is drawn minus it.",
     )
     diff = bool(reference) and sidebar.checkbox(
@@ -67,10 +63,9 @@ def choose_view(config: ApiConfig, runs: list[Json], keys: list[str]) -> tuple[l
         keys=chosen,
         smooth=f"{weight:g}" if weight else None,
         x=axis if axis != "step" else None,
-        ref=reference or None,
         diff="1" if diff else None,
     )
-    return chosen, weight, axis, reference or None, diff
+    return chosen, weight, axis, reference, diff
 
 
 def metric_frame(

@@ -1,5 +1,7 @@
-"""The compare, frontier and capability pages in a real browser: `streamlit run` on 127.0.0.1, Debian's chromium
-headless via playwright.
+"""The compare, metrics, samples, frontier and capability pages in a real browser: `streamlit run` on 127.0.0.1,
+Debian's chromium headless via playwright. Beside each page's charts: a pinned reference (Compare, Metrics, Frontier,
+whose baseline is picked in the sidebar), the samples filtered by verdict and compared between two steps and two runs,
+and a chart downloaded as PDF.
 
 The screenshots are saved as test artifacts (in $FRPO_TEST_ARTIFACTS if set, else the test's tmp dir); with
 FRPO_UPDATE_SCREENSHOT=1 they also become docs/compare.png, docs/frontier.png and docs/benchmarks.png, shown in
@@ -47,7 +49,7 @@ def test_compare_page_in_chromium(live, tmp_path):
         print(f"first chart after {elapsed:.0f} ms; screenshot {shot}")
 
 
-def test_a_pinned_reference_the_metrics_and_the_samples_pages_in_chromium(live, tmp_path):
+def test_a_pinned_reference_on_compare_and_metrics_in_chromium(live, tmp_path):
     picked = live.seeded.finetune_ids()
     with streamlit_server(live.url, live.seeded.read_key, tmp_path / "streamlit.log") as web, chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1750})
@@ -62,9 +64,22 @@ def test_a_pinned_reference_the_metrics_and_the_samples_pages_in_chromium(live, 
         [lines] = page.evaluate(TRACE_NAMES_JS)
         assert lines[0].endswith("(reference)") and len(lines) == 2
         assert page.locator('[data-testid="stException"]').count() == 0
-        page.goto(f"{web}/samples?run={picked[0]}", wait_until="commit")
+
+
+def test_samples_filtered_by_verdict_and_compared_between_steps_and_runs_in_chromium(live, tmp_path):
+    grpo, frpo = live.seeded.sampled_ids
+    with streamlit_server(live.url, live.seeded.read_key, tmp_path / "streamlit.log") as web, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(f"{web}/samples?run={grpo}", wait_until="commit")  # its last step against its first
         page.get_by_text("2 of 4 prompts changed verdict.").wait_for(timeout=60_000)
         page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)  # the two steps side by side
+        page.goto(f"{web}/samples?run={grpo}&vs={frpo}&vs_step=100", wait_until="commit")  # another run, same prompts
+        page.get_by_text("1 of 4 prompts changed verdict.").wait_for(timeout=60_000)
+        assert page.get_by_role("heading", name="Against FRPO λ=0.5 · seed 0", exact=False).is_visible()
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("answered", exact=True).click()  # GRPO's answers only: FRPO refused one of the three
+        page.get_by_text("1 of 3 prompts changed verdict.").wait_for(timeout=60_000)
+        page.wait_for_url("**verdict=answered**", timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0
 
 
@@ -88,6 +103,30 @@ def test_frontier_page_in_chromium(frontier_api, tmp_path):
         assert page.get_by_text("Holm-corrected across the λ compared", exact=False).first.is_visible()
         assert page.locator('[data-testid="stException"]').count() == 0
         screenshot(page, "frontier.png", tmp_path)
+
+
+def test_frontier_baseline_and_pinned_reference_in_chromium(frontier_api, tmp_path):
+    sweep = frontier_api.seeded.sweeps["baselines"]
+    api, key = frontier_api.url, frontier_api.seeded.read_key
+    with streamlit_server(api, key, tmp_path / "streamlit.log") as web, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1500}, accept_downloads=True)
+        page.goto(f"{web}/frontier?sweep={sweep}&baseline=dr_grpo&ref=FRPO%20%CE%BB%3D0.5", wait_until="commit")
+        wait_quiet(page, charts=1)
+        [names] = page.evaluate(TRACE_NAMES_JS)
+        assert {"Dr. GRPO frontier (best over its budgets)", "FRPO λ=0.5 (reference)", "GRPO (steps 60)"} <= set(names)
+        assert page.get_by_text("Against the reference: FRPO λ=0.5").is_visible()
+        picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text="Frontier")
+        picker.click()  # the baseline back to GRPO, in the sidebar
+        page.get_by_role("option", name="GRPO", exact=True).click()
+        page.wait_for_function(
+            f"() => ({TRACE_NAMES_JS})()[0].includes('GRPO frontier (best over its budgets)')", timeout=60_000
+        )
+        assert "baseline=" not in page.url and "ref=FRPO" in page.url  # the default leaves the URL; the pin stays
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name="Download PDF").first.click()
+        pdf = Path(download.value.path()).read_bytes()
+        assert pdf.startswith(b"%PDF-") and download.value.suggested_filename == "frontier-refusal-after-finetune.pdf"
+        assert page.locator('[data-testid="stException"]').count() == 0
 
 
 def test_benchmarks_page_in_chromium(math_api, tmp_path):

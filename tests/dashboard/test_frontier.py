@@ -1,5 +1,6 @@
 """The Frontier page (robustness against the KL moved in RL, docs/method.md §7): its numbers, and the page under AppTest
-against the real API over the frontier seed (GRPO at 3 budgets × 3 seeds, FRPO at 2 λ × 3 seeds)."""
+against the real API over the frontier seed (GRPO at 3 budgets × 3 seeds, FRPO at 2 λ × 3 seeds; beside it, a sweep
+with Dr. GRPO's budgets too)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import pandas as pd
 import pytest
 
 from analysis.verdict import compare
+from dashboard import export
 from dashboard import frontier as fr
-from testkit.dashboard import FRONTIER_FRPO, FRONTIER_GRPO
+from frpo_client import Client
+from testkit.dashboard import FRONTIER_DR_GRPO, FRONTIER_FRPO, FRONTIER_GRPO
 from tests.dashboard.test_pages import array, figures, run, texts
 
 integration = pytest.mark.integration
@@ -57,7 +60,7 @@ def test_pipelines_come_from_finished_runs_with_the_rl_runs_budget():
     points = fr.points_frame(gathered.pipelines, "refusal_after_finetune")
     assert points["setting"].tolist() == ["GRPO (steps 60)", "FRPO λ=0.5"]  # only the budget part that differs
     assert points[["kl_moved", "value"]].to_numpy().tolist() == [[0.3, 0.5], [0.5, 0.5]]
-    assert fr.grpo_budgets(gathered.pipelines, "refusal_after_finetune") == ["steps 60, β 0, lr 0.003"]
+    assert fr.baseline_budgets(gathered.pipelines, "refusal_after_finetune") == ["steps 60, β 0, lr 0.003"]
     assert fr.points_frame(gathered.pipelines, "strongreject_after_finetune").empty  # not measured
 
 
@@ -85,7 +88,67 @@ def test_the_verdicts_and_the_csv_are_analysis_frontiers():
     )
 
 
+def two_baselines() -> list[fr.Pipeline]:
+    """GRPO and Dr. GRPO at 60 and 180 steps and FRPO λ=0.5, one seed each, every one measured."""
+    plan = [("g60", "grpo", 60, 0.3, 0.4), ("g180", "grpo", 180, 0.7, 0.55), ("d60", "dr_grpo", 60, 0.35, 0.5)]
+    plan += [("d180", "dr_grpo", 180, 0.75, 0.62), ("f", "frpo", 120, 0.5, 0.65)]
+    rl = [job(i, "train", method=m, lamb=0.5 if m == "frpo" else None, seed=0, max_steps=n) for i, m, n, *_ in plan]
+    finetune = [job(f"{i}-ft", "finetune", parent=i) for i, *_ in plan]
+    ft_series = {f"{i}-ft": series(eval__refusal_rate=[(0, 0.95), (60, after)]) for i, *_, after in plan}
+    rl_series = {i: series(eval__kl_safety=[(n, kl)]) for i, _, n, kl, _ in plan}
+    return fr.gather(finetune, rl, ft_series, rl_series).pipelines
+
+
+def test_any_baseline_present_can_trace_the_frontier_the_others_become_settings():
+    pipelines = two_baselines()
+    assert fr.baselines(pipelines) == ["grpo", "dr_grpo"] and fr.default_baseline(pipelines) == "grpo"
+    assert fr.default_baseline([p for p in pipelines if p.result.method != "grpo"]) == "dr_grpo"  # no GRPO: next
+    assert fr.default_baseline([p for p in pipelines if p.result.method == "frpo"]) == "grpo"  # none: say so
+    points = fr.points_frame(pipelines, "refusal_after_finetune", "dr_grpo")
+    assert points["setting"].tolist() == [
+        "Dr. GRPO (steps 60)", "Dr. GRPO (steps 180)", "GRPO (steps 60)", "GRPO (steps 180)", "FRPO λ=0.5",
+    ]  # fmt: skip
+    assert fr.baseline_budgets(pipelines, "refusal_after_finetune", "dr_grpo") == ["steps 60", "steps 180"]
+    frontier, others = fr.compare_points(pipelines, "refusal_after_finetune", "dr_grpo")
+    assert frontier == {"steps 60": [(0.35, 0.5)], "steps 180": [(0.75, 0.62)]}
+    assert set(others) == {"GRPO (steps 60)", "GRPO (steps 180)", "FRPO λ=0.5"}
+    grpo_points = fr.points_frame(pipelines, "refusal_after_finetune")
+    assert grpo_points["setting"].tolist()[:2] == ["GRPO (steps 60)", "GRPO (steps 180)"]  # the default is GRPO's
+
+
+def test_a_pinned_setting_or_run_is_the_point_every_setting_is_read_against():
+    points = fr.points_frame(two_baselines(), "drop")  # lower is more robust
+    assert fr.pinned_point(points, None) is None and fr.pinned_point(points, "nothing of this selection") is None
+    pinned = fr.pinned_point(points, "FRPO λ=0.5")
+    assert pinned == fr.Pinned("FRPO λ=0.5", 0.5, pytest.approx(0.95 - 0.65))
+    by_run = fr.pinned_point(points, "d60-ft")
+    assert by_run == fr.pinned_point(points, "d60")  # the fine-tuning run or its RL parent: the same pipeline
+    assert by_run.label == "Dr. GRPO (steps 60), seed 0 (d60-ft)" and (by_run.kl, by_run.value) == (
+        0.35,
+        pytest.approx(0.45),
+    )
+    options = fr.reference_options(points)
+    assert options["FRPO λ=0.5"] == "FRPO λ=0.5 (mean over seeds)" and options["f-ft"] == "FRPO λ=0.5, seed 0 (f-ft)"
+    table = fr.against_reference(points, pinned, fr.measure_named("drop")).set_index("setting")
+    assert table.loc["FRPO λ=0.5", "more robust than the reference by"] == pytest.approx(0.0)
+    # GRPO at 60 steps dropped 0.55 against FRPO's 0.30: less robust by 0.25, at 0.2 less KL
+    assert table.loc["GRPO (steps 60)", "more robust than the reference by"] == pytest.approx(-0.25)
+    assert table.loc["GRPO (steps 60)", "kl_moved − reference"] == pytest.approx(-0.2)
+    export = fr.export_frame(points, None, fr.measure_named("drop"), pinned=pinned)
+    assert export[export["row"] == "reference"][["setting", "kl_moved", "drop"]].to_numpy().tolist() == [
+        ["FRPO λ=0.5", 0.5, pytest.approx(0.3)]
+    ]
+
+
 # --- the page -------------------------------------------------------------------------------------------------------
+
+
+def frpo_pipeline(api, sweep: str, *, lamb: float) -> tuple[str, str]:
+    """(RL run, fine-tuning run) of one FRPO λ=`lamb` pipeline of the seed's `sweep`, as the API lists them."""
+    jobs = Client(api.url, api.seeded.read_key).get_sweep(api.seeded.sweeps[sweep])["jobs"]
+    rl = next(j for j in jobs if j["kind"] == "train" and j["tags"].get("lamb") == lamb)
+    ft = next(j for j in jobs if j.get("parent_id") == rl["id"])
+    return str(rl["id"]), str(ft["id"])
 
 
 def trace(fig: dict, name: str) -> dict:
@@ -129,7 +192,8 @@ def test_frontier_page_draws_grpos_frontier_and_a_verdict_per_lambda(frontier_ap
     assert "3 of 3 seeds (100%) inside GRPO's KL range" in verdicts and "→ more robust." in verdicts
     table = at.dataframe[0].value
     assert table["label"].tolist()[0] == "more robust" and table["seeds"].tolist() == [3, 3]
-    assert [b.proto.label for b in at.get("download_button")] == ["Download CSV", "Download verdicts (CSV)"]
+    pdf = ["Download PDF"] if export.chrome() else []  # drawn by the host's Chrome, where there is one
+    assert [b.proto.label for b in at.get("download_button")] == ["Download CSV", *pdf, "Download verdicts (CSV)"]
     links = {link.proto.label: link.proto for link in at.get("page_link")}
     assert links["The same runs on Compare"].query_string == f"sweep={sweep}"
 
@@ -186,3 +250,56 @@ def test_compare_and_sweep_link_to_the_frontier_with_their_selection(live, use_a
     at = run("frontier", runs=",".join(runs))
     assert "2 finished pipelines" in texts(at.caption)
     assert "The KL moved during RL was not measured" in texts(at.info)  # this seed's RL runs have no eval
+
+
+@integration
+@pytest.mark.usefixtures("fresh_cache")
+def test_frontier_is_traced_by_the_baseline_picked_in_the_sidebar(frontier_api, use_api):
+    use_api(frontier_api.url, frontier_api.seeded.read_key)
+    at = run("frontier", sweep=frontier_api.seeded.sweeps["baselines"])
+    picker = at.sidebar.selectbox(key="frontier_baseline")
+    assert picker.options == ["GRPO", "Dr. GRPO"] and picker.value == "grpo"
+    assert "GRPO frontier (best over its budgets)" in {t["name"] for t in figures(at)[0]["data"]}
+    assert "Dr. GRPO (steps 60): Δ =" in texts(at.markdown)  # the other baseline is judged like FRPO
+    picker.set_value("dr_grpo").run()
+    assert at.query_params["baseline"] == "dr_grpo"
+    [fig] = figures(at)
+    grpo, others = frontier_api.seeded.points("baselines", "dr_grpo")
+    expected = compare(grpo, others, reference="Dr. GRPO")
+    curve = trace(fig, "Dr. GRPO frontier (best over its budgets)")
+    assert list(zip(array(curve["x"]), array(curve["y"]), strict=True)) == expected.curve
+    assert [x for x, _ in expected.curve][-1] == pytest.approx(FRONTIER_DR_GRPO[180][0] + 0.01)
+    assert sum(t["name"] == "Dr. GRPO budgets (mean over seeds)" for t in fig["data"]) == 3
+    assert {"GRPO (steps 60)", "GRPO (steps 180)", "FRPO λ=0.5"} <= {t["name"] for t in fig["data"]}
+    assert at.dataframe[0].value["setting"].tolist() == list(others)
+    assert "against Dr. GRPO's frontier" in texts(at.markdown)
+    shared = run("frontier", sweep=frontier_api.seeded.sweeps["baselines"], baseline="dr_grpo")
+    assert shared.sidebar.selectbox(key="frontier_baseline").value == "dr_grpo"  # a shared link keeps it
+
+
+@integration
+@pytest.mark.usefixtures("fresh_cache")
+def test_frontier_marks_a_pinned_reference_and_reads_every_setting_against_it(frontier_api, use_api):
+    use_api(frontier_api.url, frontier_api.seeded.read_key)
+    at = run("frontier", sweep=frontier_api.seeded.sweeps["frontier"], ref="FRPO λ=0.5")
+    assert at.sidebar.selectbox(key="frontier_ref").value == "FRPO λ=0.5"
+    [fig] = figures(at)
+    star = trace(fig, "FRPO λ=0.5 (reference)")
+    assert array(star["x"]) == pytest.approx([0.5]) and array(star["y"]) == pytest.approx([0.65])
+    assert star["marker"]["symbol"] == "star-open"
+    crosshairs = [s for s in fig["layout"]["shapes"] if s["type"] == "line"]
+    assert len(crosshairs) == 2 and crosshairs[0]["line"]["dash"] == "dot"
+    assert "Against the reference: FRPO λ=0.5" in [h.value for h in at.subheader]
+    against = at.dataframe[0].value.set_index("setting")
+    assert against.loc["FRPO λ=2", "kl_moved − reference"] == pytest.approx(0.4)
+    assert against.loc["FRPO λ=2", "more robust than the reference by"] == pytest.approx(-0.05)
+    assert at.dataframe[1].value["label"].tolist()[0] == "more robust"  # the verdicts are still GRPO's frontier's
+
+    rl_run, ft_run = frpo_pipeline(frontier_api, "frontier", lamb=2.0)
+    at.sidebar.selectbox(key="frontier_ref").set_value(ft_run).run()
+    assert at.query_params["ref"] == ft_run
+    [star] = [t for t in figures(at)[0]["data"] if t["name"].endswith("(reference)")]
+    assert star["name"].startswith("FRPO λ=2, seed ") and ft_run[:8] in star["name"]
+    assert run("frontier", sweep=frontier_api.seeded.sweeps["frontier"], ref=rl_run).subheader  # its RL run too
+    at.sidebar.selectbox(key="frontier_ref").set_value("").run()
+    assert "ref" not in at.query_params and not any(t["name"].endswith("(reference)") for t in figures(at)[0]["data"])

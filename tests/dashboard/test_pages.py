@@ -10,8 +10,18 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard import export
 from frpo_client import Client
-from testkit.dashboard import ARITH, CODE, CODE_BEFORE, CODE_GAIN, MATH_BEFORE, MATH_LOSS, NO_CODE_AFTER
+from testkit.dashboard import (
+    ARITH,
+    CODE,
+    CODE_BEFORE,
+    CODE_GAIN,
+    MATH_BEFORE,
+    MATH_LOSS,
+    NO_CODE_AFTER,
+    SAMPLE_PROMPTS,
+)
 from testkit.service import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fresh_cache")]
@@ -74,7 +84,9 @@ def test_compare_draws_figure_1_for_the_picked_runs(live, use_api):
         assert row["drop (points)"] == pytest.approx(100 * drop)
     assert table.loc["FRPO λ=0.5", "drop (points)"] < table.loc["FRPO λ=2", "drop (points)"]
     assert table.loc["FRPO λ=2", "drop (points)"] < table.loc["GRPO (baseline)", "drop (points)"]
-    assert len(at.get("download_button")) == 5  # a CSV per chart and the table's
+    buttons = [b.key.split("-")[0] for b in at.get("download_button")]
+    assert buttons.count("csv") == 5  # a CSV per chart and the table's
+    assert buttons.count("pdf") == (4 if export.chrome() else 0)  # a PDF per chart where the host has a Chrome
     assert sorted(at.query_params["runs"].split(",")) == sorted(live.seeded.finetune_ids())
 
 
@@ -297,7 +309,7 @@ def test_benchmarks_page_shows_before_and_after_code_sft_for_grpo_and_frpo(math_
     missing = runs[(runs["budget"].str.startswith(f"steps {steps},")) & (runs["seed"] == seed)]
     assert missing.set_index("when").loc["after fine-tuning", CODE] == "not measured"
     assert missing.set_index("when").loc["before fine-tuning", ARITH] == "0.430 ± 0.020"
-    assert len(at.get("download_button")) == 4  # the two charts' CSVs and the two tables'
+    assert sum(b.key.startswith("csv-") for b in at.get("download_button")) == 4  # the 2 charts' CSVs, 2 tables'
 
 
 def test_benchmarks_page_explains_what_is_missing(math_api, empty, use_api):
@@ -387,6 +399,18 @@ def test_samples_page_shows_the_answers_behind_a_rate_and_what_changed_between_s
     table = at.dataframe[0].value
     assert list(table["answer"]) == ["I can't help with that."] and at.query_params["verdict"] == "refused"
     assert "1 refused" in texts(at.caption)
+
+
+def test_samples_page_compares_two_runs_on_the_same_prompts(live, use_api):
+    use_api(live.url, live.seeded.read_key)
+    grpo, frpo = live.seeded.sampled_ids
+    at = run("samples", run=grpo, vs=frpo, vs_step="100")
+    assert "Against FRPO λ=0.5 · seed 0 · finetune" in texts(at.subheader) and "at step 100" in texts(at.subheader)
+    assert "1 of 4 prompts changed verdict." in texts(at.caption)  # prompt 1: FRPO still refuses it
+    table = at.dataframe[0].value
+    assert list(table["prompt"]) == list(SAMPLE_PROMPTS) and list(table["changed"]) == [False, True, False, False]
+    at.sidebar.radio(key="samples_verdict").set_value("answered").run()
+    assert "1 of 3 prompts changed verdict." in texts(at.caption) and at.query_params["vs"] == frpo
 
 
 def test_samples_page_explains_a_run_without_samples(live, use_api):
