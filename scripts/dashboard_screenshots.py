@@ -30,6 +30,8 @@ WIDTH = 1400
 # (file, dashboard page, charts the page draws, viewport height) per demo setting
 SAFETY_PAGES = (("compare.png", "", 4, 1750), ("frontier.png", "frontier", 1, 1500))
 MATH_PAGES = (("benchmarks.png", "capability", 2, 1450),)
+# Streamlit draws grey placeholders (skeletons) where a table or picker is still coming: wait until none is left
+SETTLED_JS = "() => document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0"
 
 
 def newest_sweep(client: Client) -> dict:
@@ -51,6 +53,7 @@ def shoot(store: Path, pages: tuple[tuple[str, str, int, int], ...], out: Path) 
                 page = browser.new_page(viewport={"width": WIDTH, "height": height})
                 page.goto(f"{web}/{view}?sweep={sweep['id']}", wait_until="commit")
                 wait_quiet(page, charts=charts, timeout_ms=180_000)
+                page.wait_for_function(SETTLED_JS, timeout=180_000, polling=200)  # tables and pickers drawn too
                 if page.locator('[data-testid="stException"]').count():
                     raise SystemExit(f"{name}: the page shows an error; see {log}")
                 path = out / name
@@ -66,10 +69,8 @@ def caption_facts(sweep: dict) -> str:
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line),
-        platform.processor(),
-    )
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line), platform.processor())
     return (
         f"sweep {sweep['name']!r} ({sweep['id']}): {len(sweep['jobs'])} jobs, seeds {seeds}; commit {commit}; "
         f"taken {datetime.date.today().isoformat()}; {os.cpu_count()} CPU cores ({cpu}), {platform.system()}"
