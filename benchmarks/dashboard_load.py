@@ -1,6 +1,6 @@
 """Time to the first chart of the dashboard's compare page for 12 runs (2 methods × 2 λ × 3 seeds), in a real browser.
 
-    python -m benchmarks.dashboard_load [--repeats 3] [--screenshot docs/compare.png]
+    python -m benchmarks.dashboard_load [--repeats 3] [--screenshot var/compare.png]
 
 Needs the dashboard extra and Debian's chromium (`apt-get install chromium`; playwright drives it, no browser
 download). Seeds a fresh SQLite database through the store (testkit/dashboard.py: 12 fine-tuning runs of 11

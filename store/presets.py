@@ -442,6 +442,16 @@ def preset_names(kind: str) -> list[str]:
     return sorted(name for name, preset in PRESETS.items() if preset.kind == kind)
 
 
+# A spec's own value of one of these fields replaces the preset's value of the other: a fine-tuning preset's
+# max_steps gives way to the epochs a spec gives (exactly one of the two is allowed).
+REPLACES = {"epochs": "max_steps"}
+
+
+def _without_replaced(preset_values: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    replaced = {REPLACES[name] for name in REPLACES if given.get(name) is not None}
+    return {name: value for name, value in preset_values.items() if name not in replaced}
+
+
 def _merge(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """``over`` on top of ``under``; dicts on both sides merge recursively (a sweep's `base.train`, a spec's `trl`)."""
     merged = dict(under)
@@ -475,7 +485,7 @@ def apply_preset(kind: str, value: Any) -> Any:
     preset = PRESETS.get(name)
     if preset is None or preset.kind != kind:
         raise ValueError(f"preset {name!r} is not a {kind} preset; choose one of {', '.join(preset_names(kind))}")
-    merged = _merge(preset.values, value)
+    merged = _merge(_without_replaced(preset.values, value), value)
     missing = _missing(merged, preset.requires)
     if missing:
         raise ValueError(f"preset {name!r} needs " + "; ".join(missing))

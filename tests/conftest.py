@@ -4,8 +4,10 @@ database, migrated, and dropped afterwards. SQLite is a file in the test's tmp_p
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pytest
+from click.testing import Result
 
 from store.migrate import upgrade
 from testkit.service import fresh_postgres_database
@@ -54,3 +56,22 @@ def empty_api(tmp_path):
     seeded = seed(f"sqlite:///{tmp_path / 'frpo.db'}", runs=False)
     with serve_api(seeded.database_url, tmp_path) as url:
         yield url, seeded
+
+
+Frpo = Callable[..., Result]
+
+
+@pytest.fixture
+def runner() -> Callable[[str, str], Frpo]:
+    """`runner(url, key)("jobs", "--json")`: the `frpo` CLI, run in-process, with FRPO_API_URL and FRPO_API_KEY set."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    def bound(url: str, key: str) -> Frpo:
+        def frpo(*args: str) -> Result:
+            return CliRunner().invoke(app, list(args), env={"FRPO_API_URL": url, "FRPO_API_KEY": key})
+
+        return frpo
+
+    return bound

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs/method.md"
 README = ROOT / "README.md"
 README_MAX_LINES = 220
-SCREENSHOTS = ("compare.png", "frontier.png", "benchmarks.png")  # drawn from the browser test's synthetic runs
+SCREENSHOTS = ("compare.png", "frontier.png", "benchmarks.png")  # of real demo runs (scripts/dashboard_screenshots.py)
+SCREENSHOT_MAX_BYTES = 300_000
 
 REF = r"\d+(?:\.\d+)*(?:\s+(?:item|step|plot)\s+\d+)?"
 CITATION = re.compile(rf"docs/method\.md §(?P<first>{REF})(?P<rest>(?:(?:,[ \t]*|[ \t]+and[ \t]+)§{REF})*)")
@@ -192,7 +193,7 @@ def test_the_readme_stays_short():
     assert lines < README_MAX_LINES, f"README.md has {lines} lines; move detail to a page under docs/"
 
 
-def test_the_synthetic_screenshots_are_shown_only_on_the_dashboard_page_with_a_caption_saying_so():
+def test_the_screenshots_are_of_real_runs_shown_on_the_dashboard_page_captioned_with_what_produced_them():
     shown = {
         page.name: [target for image, _, target in _links(page) if image and Path(target).name in SCREENSHOTS]
         for page in _user_docs()
@@ -200,12 +201,17 @@ def test_the_synthetic_screenshots_are_shown_only_on_the_dashboard_page_with_a_c
     assert {name for name, targets in shown.items() if targets} <= {"dashboard.md"}, shown
     text = (ROOT / "docs/dashboard.md").read_text(encoding="utf-8")
     for name in SCREENSHOTS:
-        after = text.split(f"]({name})", 1)[1].lstrip("\n")
-        caption = after.split("\n\n", 1)[0]
-        assert caption.startswith("*") and "synthetic" in caption and "not a result" in caption, (
-            f"docs/dashboard.md: {name} needs a visible caption right below it saying it shows the browser test's "
-            f"synthetic data, not a result; found {caption[:120]!r}"
+        if f"]({name})" not in text:
+            continue  # not shown (and so not shipped, below)
+        caption = text.split(f"]({name})", 1)[1].lstrip("\n").split("\n\n", 1)[0]
+        facts = ("frpo demo", "seeds", "commit", "toy-scale CPU run", "cores")
+        assert caption.startswith("*") and all(fact in caption for fact in facts) and "synthetic" not in caption, (
+            f"docs/dashboard.md: {name} needs a caption right below it naming what produced it ({', '.join(facts)}); "
+            f"found {caption[:120]!r}"
         )
+        assert (ROOT / "docs" / name).stat().st_size < SCREENSHOT_MAX_BYTES, f"docs/{name}: keep it under 300 KB"
+    for path in (ROOT / "docs").glob("*.png"):
+        assert f"]({path.name})" in text, f"docs/{path.name} is shipped but shown nowhere: remove it"
 
 
 def _pyproject() -> dict:

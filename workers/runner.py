@@ -163,7 +163,8 @@ def _run_claimed(run: Run, attempt: Attempt, worker: str, settings: Settings, en
         def restore() -> None:
             with attempt_scope(engine, attempt) as session:
                 write_points(session, run.id, checkpoint_points(resume))
-                set_progress(session, run.id, step / spec.max_steps, None)
+                total = spec.max_steps or session.get(Run, run.id).tags["finetune_steps"]  # epochs: what they became
+                set_progress(session, run.id, step / total, None)
                 message = f"resumed from {resume.parent.name}/{resume.name}"
                 add_event(session, run.id, message, checkpoint=str(resume), step=step)
 

@@ -36,6 +36,7 @@ from store.queries import final_model
 from store.retry import retrying
 from store.settings import get_settings
 from store.specs import HUB_ID, JOB_SPEC, TINY_MODEL, EvalSpec, EvaluateSpec, FinetuneSpec, GpuBase, TrainSpec
+from store.specs.base import MAX_STEPS
 from workers.checkpoints import attempt_dir
 from workers.launch import is_main_process
 
@@ -394,11 +395,29 @@ def _finetune(
         with attempt_scope(engine, attempt) as session:
             add_event(session, attempt.run_id, f"sft masking: {data.masking} ({data.reason})", **data.record())
             _record_world(session, attempt.run_id)
+            if spec.epochs is not None:
+                _record_epoch_steps(session, attempt.run_id, spec, trainer)
     try:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     finally:
         _close(callbacks)
-    return save_final(trainer, job.output_dir), spec.max_steps
+    return save_final(trainer, job.output_dir), trainer.state.global_step
+
+
+def _record_epoch_steps(session: Session, run_id: uuid.UUID, spec: FinetuneSpec, trainer) -> None:
+    """The steps a fine-tuning's `epochs` became (frpo_core.jobs.sft.epoch_steps), as an event and as the run's
+    `finetune_steps` tag, which its charts and a resumed attempt's progress count against."""
+    steps = trainer.args.max_steps
+    if steps > MAX_STEPS:
+        raise ValueError(f"epochs={spec.epochs} is {steps} steps, above the bound of {MAX_STEPS}: give fewer epochs")
+    rows = len(trainer.train_dataset)
+    message = (
+        f"epochs {spec.epochs:g} = {steps} steps ({rows} examples, batch {spec.per_device_train_batch_size} × "
+        f"{trainer.args.world_size} processes × {spec.gradient_accumulation_steps} accumulation)"
+    )
+    add_event(session, run_id, message, epochs=spec.epochs, steps=steps, examples=rows)
+    run = session.get(Run, run_id)
+    run.tags = {**run.tags, "finetune_steps": steps}
 
 
 def sft_job(spec: FinetuneSpec, start: str, output_dir: Path):
@@ -416,6 +435,7 @@ def sft_job(spec: FinetuneSpec, start: str, output_dir: Path):
         warmup_ratio=spec.warmup_ratio,
         weight_decay=spec.weight_decay,
         max_steps=spec.max_steps,
+        epochs=spec.epochs,
         per_device_train_batch_size=spec.per_device_train_batch_size,
         gradient_accumulation_steps=spec.gradient_accumulation_steps,
         lora=spec.lora,

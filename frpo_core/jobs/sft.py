@@ -9,6 +9,7 @@ path, as the authors' scripts do (docs/method.md §6.11). :func:`merge_lora` doe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,8 @@ class SFTJob:
     dataset: str | Path = "benign_sft"
     output_dir: str | Path = "var/sft"
     learning_rate: float = 1e-5
-    max_steps: int = 100
+    max_steps: int | None = 100
+    epochs: float | None = None  # instead of max_steps (then None): passes over the data, made steps (epoch_steps)
     per_device_train_batch_size: int = 4
     gradient_accumulation_steps: int = 1
     lr_scheduler_type: str = "constant"
@@ -194,6 +196,8 @@ def sft_config(job: SFTJob, masking: str = "assistant") -> SFTConfig:
     """
     if not 0 <= job.warmup_ratio < 1:
         raise ValueError(f"warmup_ratio={job.warmup_ratio} must be in [0, 1)")
+    if (job.max_steps is None) == (job.epochs is None):
+        raise ValueError(f"give exactly one of max_steps ({job.max_steps}) and epochs ({job.epochs}), the other None")
     evaluate = job.eval_every is not None
     options = gpu_base_config(job.gpu) if job.gpu is not None else {}
     options["model_init_kwargs"] = {"dtype": "float32", **options.get("model_init_kwargs", {})}
@@ -203,7 +207,8 @@ def sft_config(job: SFTJob, masking: str = "assistant") -> SFTConfig:
     return SFTConfig(
         output_dir=str(job.output_dir),
         learning_rate=job.learning_rate,
-        max_steps=job.max_steps,
+        max_steps=job.max_steps if job.max_steps is not None else -1,  # -1: transformers counts num_train_epochs
+        num_train_epochs=job.epochs if job.epochs is not None else 1.0,
         per_device_train_batch_size=job.per_device_train_batch_size,
         per_device_eval_batch_size=job.per_device_train_batch_size,
         gradient_accumulation_steps=job.gradient_accumulation_steps,
@@ -260,7 +265,7 @@ def build_sft_trainer(
     collated batches before training.
     """
     data = data or load_sft_data(job)
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=str(job.model_path),  # loaded with the config's model_init_kwargs (sft_config)
         args=sft_config(job, data.masking),
         train_dataset=data.train,
@@ -269,6 +274,22 @@ def build_sft_trainer(
         peft_config=lora_config(job) if job.lora else None,
         callbacks=list(callbacks),
     )
+    if job.epochs is not None:
+        # fixed now, not inside train(): the caller records the run's length in steps before it starts, and its
+        # progress, evaluation and checkpoints are all counted in them
+        trainer.args.max_steps = epoch_steps(trainer, job.epochs)
+    return trainer
+
+
+def epoch_steps(trainer: Trainer, epochs: float) -> int:
+    """The optimiser steps ``epochs`` passes over the trainer's data take, counted as transformers counts an epoch
+    (``Trainer.set_initial_training_values``): this process's batches of the prepared data (after the dataset's limit,
+    the held-out split and any packing), over the gradient accumulation, each rounded up."""
+    args = trainer.args
+    batch = args.per_device_train_batch_size * args.world_size
+    rows = len(trainer.train_dataset)
+    batches = rows // batch if args.dataloader_drop_last else math.ceil(rows / batch)
+    return math.ceil(epochs * max(math.ceil(batches / args.gradient_accumulation_steps), 1))
 
 
 def run_sft(job: SFTJob, callbacks: Sequence[TrainerCallback] = ()) -> Path:

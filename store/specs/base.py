@@ -17,6 +17,7 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 PAPER_MAX_PROMPT_LENGTH = 1024  # the authors' bound on prompt tokens (docs/method.md §2.3)
 MAX_PROMPT_TOKENS = 131_072  # the longest context of the models the paper names (and then some)
 MAX_STEPS = 1_000_000  # a bound on every step count: far beyond any run, well inside a 64-bit column
+MAX_EPOCHS = 1000  # a bound on a fine-tuning's passes over its data: far beyond any downstream SFT
 MAX_SEED = 2**32 - 1  # numpy's seeds (transformers' set_seed) must fit in 32 bits
 MAX_SOURCE_LENGTH = 1000  # a name, hub id or path
 

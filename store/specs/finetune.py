@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from store.specs.base import (
+    MAX_EPOCHS,
     MAX_PROMPT_TOKENS,
     MAX_SEED,
     MAX_STEPS,
@@ -46,7 +47,17 @@ class FinetuneStage(FromPreset, preset_kind="finetune"):
     lr_scheduler_type: SchedulerType = "constant"
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0, le=10)
-    max_steps: int = Field(30, ge=1, le=MAX_STEPS)
+    max_steps: int | None = Field(
+        30, ge=1, le=MAX_STEPS, description="Optimiser steps; null with `epochs`. Exactly one of the two is given."
+    )
+    epochs: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_EPOCHS,
+        description="Mode 'sft', instead of max_steps: passes over the data, turned into steps when the job starts "
+        "(ceil(epochs × batches per epoch / gradient_accumulation_steps), batches of the data left after "
+        "dataset_limit and the held-out split), recorded as the run's `finetune_steps` tag.",
+    )
     per_device_train_batch_size: int = Field(8, ge=1, le=65_536)
     gradient_accumulation_steps: int = Field(1, ge=1, le=1024)
     max_grad_norm: float = Field(1.0, gt=0, le=1e4, description="Gradient clipping (the authors' code SFT: 0.3).")
@@ -92,6 +103,17 @@ class FinetuneStage(FromPreset, preset_kind="finetune"):
         description="GPU settings (processes, DeepSpeed, attention, bf16, gradient checkpointing); null: the "
         "trainer's defaults, fp32 weights.",
     )
+
+    @model_validator(mode="after")
+    def _steps_or_epochs(self) -> FinetuneStage:
+        if self.epochs is not None and "max_steps" not in self.model_fields_set:
+            self.max_steps = None  # the default step count gives way to the epochs given
+        if (self.max_steps is None) == (self.epochs is None):
+            given = "both" if self.epochs is not None else "neither"
+            raise ValueError(f"give exactly one of max_steps and epochs ({given} given): max_steps=N or epochs=E")
+        if self.epochs is not None and self.mode == "rl":
+            raise ValueError("epochs: downstream RL (mode 'rl') counts in steps; give max_steps instead")
+        return self
 
     @model_validator(mode="after")
     def _sft_options_are_for_sft(self) -> FinetuneStage:

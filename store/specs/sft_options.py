@@ -3,8 +3,9 @@ for RL (store.specs.trl).
 
 Options not listed are refused: the spec's own fields (steps, batch, learning rate and schedule, LoRA, length,
 masking, seed, saving), the `gpu` settings, and options that read files or run code (a chat template path,
-`trust_remote_code`, `model_init_kwargs`) or reach the Hub each have their one place, or none. `max_steps` bounds
-every fine-tuning run (its progress and its evaluation steps are counted in steps), so epochs are not offered.
+`trust_remote_code`, `model_init_kwargs`) or reach the Hub each have their one place, or none. `num_train_epochs` is
+not passed through: a spec's own `epochs` (store.specs.finetune) is turned into steps when the job starts, so that a
+run's progress, evaluation and checkpoints stay counted in steps and its length is recorded before it trains.
 """
 
 from __future__ import annotations

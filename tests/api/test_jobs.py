@@ -322,3 +322,13 @@ def test_pipeline_queues_its_first_stage_and_cancelling_it_cancels_the_rest(clie
 
     bad = client.post("/api/v1/jobs", json={"kind": "pipeline", "finetune": {"lr": 1}})
     assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "finetune.lr"
+
+
+def test_a_finetune_with_both_or_neither_steps_and_epochs_is_422_naming_both(client, engine):
+    for given, which in (({"max_steps": 10, "epochs": 1}, "both"), ({"max_steps": None}, "neither")):
+        response = client.post("/api/v1/jobs", json={"kind": "finetune", "model": "tiny", **given})
+        assert response.status_code == 422, response.text
+        [item] = response.json()["error"]["fields"]
+        assert item["field"] == "body" and f"exactly one of max_steps and epochs ({which} given)" in item["message"]
+        assert "max_steps=N or epochs=E" in item["message"]
+    assert count(engine) == 0

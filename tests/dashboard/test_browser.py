@@ -3,15 +3,14 @@ Debian's chromium headless via playwright. Beside each page's charts: a pinned r
 whose baseline is picked in the sidebar), the samples filtered by verdict and compared between two steps and two runs,
 and a chart downloaded as PDF.
 
-The screenshots are saved as test artifacts (in $FRPO_TEST_ARTIFACTS if set, else the test's tmp dir); with
-FRPO_UPDATE_SCREENSHOT=1 they also become docs/compare.png, docs/frontier.png and docs/benchmarks.png, shown in
-docs/dashboard.md with a caption saying they are this test's synthetic data, not a result.
+The screenshots are saved as test artifacts (in $FRPO_TEST_ARTIFACTS if set, else the test's tmp dir) and never
+become the docs' pictures: those are of a real demo run's store (scripts/dashboard_screenshots.py), as this test's
+runs are synthetic.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +27,6 @@ from testkit.dashboard import (
     wait_quiet,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's chromium at {CHROMIUM}"),
@@ -145,13 +143,10 @@ def test_benchmarks_page_in_chromium(math_api, tmp_path):
 
 
 def screenshot(page, name: str, tmp_path: Path) -> Path:
-    """Save the page as a test artifact, and as docs/<name> with FRPO_UPDATE_SCREENSHOT=1."""
+    """Save the page as a test artifact."""
     artifacts = Path(os.environ.get("FRPO_TEST_ARTIFACTS") or tmp_path)
     artifacts.mkdir(parents=True, exist_ok=True)
     shot = artifacts / name
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 50_000
-    if os.environ.get("FRPO_UPDATE_SCREENSHOT") == "1":
-        (ROOT / "docs").mkdir(exist_ok=True)
-        shutil.copyfile(shot, ROOT / "docs" / name)
     return shot

@@ -304,3 +304,26 @@ def test_streamed_code_data_needs_a_limit():
         FinetuneSpec(parent_id=PARENT, dataset="opencodeinstruct")
     spec = FinetuneSpec(parent_id=PARENT, dataset="opencodeinstruct", dataset_limit=100, lora_dropout=0.05)
     assert spec.lora_dropout == 0.05 and spec.max_grad_norm == 1.0
+
+
+def test_sft_runs_for_max_steps_or_for_epochs_exactly_one():
+    assert FinetuneSpec(model="tiny").max_steps == 30  # neither field given: the default step count
+    by_epochs = FinetuneSpec(model="tiny", epochs=1.5)
+    assert by_epochs.epochs == 1.5 and by_epochs.max_steps is None  # the default gives way to the epochs given
+    assert FinetuneSpec.model_validate(by_epochs.model_dump()) == by_epochs  # as stored, so read back
+    for bad, where in (
+        ({"max_steps": 10, "epochs": 1}, "exactly one of max_steps and epochs \\(both given\\)"),
+        ({"max_steps": None}, "exactly one of max_steps and epochs \\(neither given\\)"),
+        ({"epochs": 0}, "epochs"),
+        ({"epochs": 1e6}, "epochs"),
+        ({"mode": "rl", "epochs": 1}, "epochs: downstream RL .* give max_steps"),
+    ):
+        with pytest.raises(pydantic.ValidationError, match=where):
+            FinetuneSpec(model="tiny", **bad)
+
+
+def test_epochs_given_over_a_preset_replace_its_max_steps():
+    spec = FinetuneSpec(preset="toy-warm-start", epochs=2)
+    assert spec.epochs == 2 and spec.max_steps is None and spec.learning_rate == 3e-3  # the preset's other values
+    pipeline = PipelineSpec(finetune={"preset": "toy-benign-sft", "epochs": 1})
+    assert pipeline.finetune_spec(PARENT).epochs == 1 and pipeline.finetune_spec(PARENT).max_steps is None

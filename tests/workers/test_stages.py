@@ -195,3 +195,22 @@ def test_downstream_rl_of_a_trained_run(sqlite_engine, settings):
     messages = events(sqlite_engine, finetune.id)
     assert any(m.startswith("rewards: math = math-verify@") for m in messages)
     assert any(m.startswith("data: rows = 100") for m in messages)  # the shipped set: nothing to decontaminate
+
+
+def test_a_finetune_given_epochs_runs_the_steps_they_become_and_records_them(sqlite_engine, settings):
+    # 18 examples in batches of 4 are 5 batches, 3 optimiser steps at 2 accumulation steps (rounded up)
+    spec = FinetuneSpec(
+        preset="toy-warm-start",
+        epochs=1,
+        dataset_limit=18,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=2,
+    )
+    run = submit(sqlite_engine, spec)
+    assert runner.execute(run.id, settings, sqlite_engine) == "succeeded"
+    assert steps_by_key(sqlite_engine, run.id)["loss"] == [1, 2, 3]
+    finished = get_run(sqlite_engine, run.id)
+    assert finished.tags["finetune_steps"] == 3 and finished.progress == 1.0
+    assert "epochs 1 = 3 steps (18 examples, batch 4 × 1 processes × 2 accumulation)" in events(sqlite_engine, run.id)
+    with session_scope(sqlite_engine) as session:
+        assert final_model(session, run.id).step == 3

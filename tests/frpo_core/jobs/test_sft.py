@@ -3,6 +3,7 @@ options (bf16, checkpointing, attention) and clipping reach the trainer's config
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -161,6 +162,10 @@ def test_bad_job_settings_are_rejected_before_training(tiny_path, tmp_path):
         build_sft_trainer(small_job(tiny_path, tmp_path, eval_every=5, eval_holdout=5000))
     with pytest.raises(ValueError, match="warmup_ratio=1.5"):
         build_sft_trainer(small_job(tiny_path, tmp_path, warmup_ratio=1.5))
+    with pytest.raises(ValueError, match="exactly one of max_steps \\(20\\) and epochs \\(1\\)"):
+        build_sft_trainer(small_job(tiny_path, tmp_path, epochs=1))
+    with pytest.raises(ValueError, match="exactly one of max_steps \\(None\\) and epochs \\(None\\)"):
+        build_sft_trainer(small_job(tiny_path, tmp_path, max_steps=None))
 
 
 def test_without_gpu_options_sft_keeps_trls_defaults_and_fp32_weights(tmp_path):
@@ -201,6 +206,17 @@ def test_a_packed_sft_run_trains(tiny_path, tmp_path):
     assert trainer.args.packing
     trainer.train()
     assert trainer.state.global_step == 2
+
+
+def test_epochs_become_steps_over_the_packed_rows_and_the_run_ends_there(tiny_path, tmp_path):
+    packed = {"packing": True}
+    job = small_job(tiny_path, tmp_path, max_steps=None, epochs=0.5, dataset_limit=40, max_length=1024, options=packed)
+    trainer = build_sft_trainer(job)
+    rows = len(trainer.train_dataset)
+    assert rows < 40  # packing joined examples: an epoch is the packed rows, as the trainer sees them
+    assert trainer.args.max_steps == math.ceil(0.5 * math.ceil(rows / 4))  # half of the batches of 4, rounded up
+    trainer.train()
+    assert trainer.state.global_step == trainer.args.max_steps
 
 
 def test_the_trainer_loads_the_model_as_the_gpu_options_say(tiny_path, tmp_path):
