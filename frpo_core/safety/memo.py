@@ -68,7 +68,7 @@ def fingerprint(evaluator: SafetyEvaluator, model: torch.nn.Module) -> Fingerpri
     sampling = evaluator.sampling
     inputs = {
         "weights": weights,
-        "tokenizer": hashlib.sha256(backend.to_str().encode()).hexdigest(),
+        "tokenizer": _tokenizer_digest(backend),
         "chat_template": evaluator.tokenizer.chat_template,
         "special": [evaluator.tokenizer.pad_token_id, evaluator.tokenizer.eos_token_id],
         "prompts": [evaluator.harmful_prompts, evaluator.harmless_prompts, evaluator.strongreject_prompts],
@@ -88,6 +88,15 @@ def fingerprint(evaluator: SafetyEvaluator, model: torch.nn.Module) -> Fingerpri
     }
     answers = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=list).encode()).hexdigest()
     return Fingerprint(answers, weights, evaluator.reference_digest())
+
+
+def _tokenizer_digest(backend) -> str:
+    """SHA-256 of a fast tokenizer's vocabulary, merges, normalizer, pre-tokenizer and special tokens; not of its
+    padding and truncation state, which every batched call sets (the evaluation pads the same way whatever it says)."""
+    serialised = json.loads(backend.to_str())
+    serialised.pop("padding", None)
+    serialised.pop("truncation", None)
+    return hashlib.sha256(json.dumps(serialised, sort_keys=True).encode()).hexdigest()
 
 
 def _identity(scorer: object | None) -> str | None:

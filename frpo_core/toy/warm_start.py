@@ -17,7 +17,7 @@ from importlib.resources import files
 from pathlib import Path
 
 WARM_START_DIR = "toy_warm_start"  # under frpo_core/assets
-WARM_START_SHA256 = "0000000000000000000000000000000000000000000000000000000000000000"
+WARM_START_SHA256 = "67970a1e0929099e8822f9501053ac4548312b1478945ec6f852ab83ac79a1c9"
 """The digest (:func:`folder_digest`) of the shipped checkpoint's files."""
 
 
