@@ -29,10 +29,12 @@ SHIPPED = Path(__file__).resolve().parent.parent / "frpo_core" / "assets" / WARM
 LEFT_OUT = {"training_args.bin"}  # the trainer's pickled arguments: not the model, and not reproducible bytes
 
 
-def build(output: Path) -> str:
-    """Train the warm start into `output` (replacing what is there) and return its digest."""
+def build(output: Path, max_steps: int | None = None) -> str:
+    """Train the warm start into `output` (replacing what is there) and return its digest; `max_steps` other than
+    the preset's only to time a shorter one."""
     torch.set_num_threads(1)
-    spec = JOB_SPEC.validate_python({"kind": "finetune", "preset": "toy-warm-start"})
+    steps = {"max_steps": max_steps} if max_steps is not None else {}
+    spec = JOB_SPEC.validate_python({"kind": "finetune", "preset": "toy-warm-start", **steps})
     with tempfile.TemporaryDirectory(prefix="warm-start-") as scratch:
         tiny = build_tiny_model(Path(scratch) / "tiny")
         final = run_sft(sft_job(spec, str(tiny), Path(scratch) / "sft"))
@@ -47,9 +49,10 @@ def build(output: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", type=Path, default=SHIPPED)
+    parser.add_argument("--max-steps", type=int, help="instead of the preset's (not for the shipped copy)")
     args = parser.parse_args()
     started = time.perf_counter()
-    digest = build(args.output)
+    digest = build(args.output, args.max_steps)
     size = sum(f.stat().st_size for f in args.output.iterdir())
     print(f"{args.output}: {size / 1e6:.2f} MB, trained in {time.perf_counter() - started:.0f} s")
     print(f"sha256 {digest}")

@@ -109,6 +109,7 @@ PRESETS: dict[str, Preset] = {
                 "n_harmless": 24,
                 "every": 60,
                 "max_new_tokens": 32,
+                "batch_size": 64,  # every prompt in one generate call: 2.5× faster than 8 on the tiny model
                 "samples": 0,  # the sampled measures cost ~5× the greedy evaluation on a CPU: off until the demo
             },  # can afford them (greedy refusal and KL, as before)
         },
@@ -157,6 +158,7 @@ PRESETS: dict[str, Preset] = {
                 "n_harmless": 24,
                 "every": 10,
                 "max_new_tokens": 32,
+                "batch_size": 64,  # every prompt in one generate call: 2.5× faster than 8 on the tiny model
                 "samples": 0,  # as toy-safety: greedy measures only, for the demo's time
             },
         },

@@ -214,6 +214,7 @@ def _safety_evaluation(
         seed=spec.seed,
         reference=_load(reference) if reference else None,
         max_new_tokens=spec.max_new_tokens,
+        batch_size=spec.batch_size,
         scorer=scorer,
         strongreject=spec.strongreject,
         n_strongreject=spec.n_strongreject,

@@ -655,6 +655,7 @@ def evaluator_for_prompt_set(
     seed: int = 0,
     reference: PreTrainedModel | None = None,
     max_new_tokens: int = 64,
+    batch_size: int = 8,
     scorer: Scorer | None = None,
     strongreject: str | None = None,
     n_strongreject: int | None = None,
@@ -666,7 +667,8 @@ def evaluator_for_prompt_set(
     """A SafetyEvaluator on fixed subsets of a labelled prompt set (task "safety" / "normal"), drawn once by `seed`.
     Harmless prompts come from ``harmless`` when given (e.g. HarmBench has none), and are skipped if there are none;
     with ``strongreject``, the evaluator also answers a fixed subset of that set (all of it by default). Prompts are
-    bounded to ``max_prompt_length`` tokens; ``sampling`` adds the sampled measures (see :class:`SafetyEvaluator`)."""
+    bounded to ``max_prompt_length`` tokens; ``sampling`` adds the sampled measures (see :class:`SafetyEvaluator`);
+    ``batch_size`` prompts go into each generate call."""
     from frpo_core.safety.prompts import load_prompts
 
     def texts(source: str, task: str | None, n: int | None) -> list[str]:
@@ -679,6 +681,7 @@ def evaluator_for_prompt_set(
         tokenizer,
         reference,
         max_new_tokens,
+        batch_size,
         scorer=scorer,
         strongreject_prompts=texts(strongreject, None, n_strongreject) if strongreject else (),
         strongreject_judge=strongreject_judge,
