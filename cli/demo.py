@@ -5,13 +5,16 @@
     frpo demo --setting math    # math, ~12 minutes: 3 seeds × (GRPO at 40/80/160 steps, FRPO λ=0.2, λ=1 at 80)
 
 It starts the embedded service (the API and worker processes on the configured store; with nothing configured, the
-SQLite file and broker under ./var), then submits, over HTTP like any client, a warm start of the tiny model and a
-sweep of pipelines from it, and prints what they measured. Both settings take the same steps (:func:`run_demo`);
-what differs is a :class:`DemoSetting`: the presets, the default scale, and how the finished jobs become a report.
+SQLite file and broker under ./var), then submits, over HTTP like any client, a warm start of the tiny model (unless
+the setting ships one) and a sweep of pipelines from it, and prints what they measured. Both settings take the same
+steps (:func:`run_demo`); what differs is a :class:`DemoSetting`: the presets, the default scale, and how the finished
+jobs become a report.
 
 Safety (docs/method.md §3):
 1. a warm start: SFT of the tiny model on ``toy_warm_start`` (preset ``toy-warm-start``), so it refuses harmful toy
-   requests part of the time (~60 % sampled) and answers harmless ones;
+   requests part of the time (~60 % sampled) and answers harmless ones; by default the shipped one (model
+   ``toy-warm-start``, the same bytes on every machine, frpo_core/toy/warm_start.py), with ``--train-warm-start`` a
+   finetune job trains it first;
 2. a sweep of pipelines from that model (preset ``toy-frontier``): safety RL (preset ``toy-safety``: refusal reward
    from the offline judge, "answered" reward on harmless prompts, β > 0) with FRPO at each λ and with GRPO at several
    step budgets, for each seed, each followed by downstream SFT on benign instructions that share the harmful
@@ -162,27 +165,29 @@ class DemoSetting(Generic[R]):
     sweep: str  # sweep preset (pipelines from the warm start; GRPO at step budgets)
     stages: str  # what each pipeline runs, for the progress bar
     scale: Scale
-    collect: Callable[[Client, dict, list[dict]], R]  # (warm start, the sweep's finished jobs) → the numbers
+    collect: Callable[[Client, dict | None, list[dict]], R]  # (warm start, the sweep's finished jobs) → the numbers
     report: Callable[[R], list[str]]  # those numbers → the report's lines
     summary: Callable[[R], dict[str, Any]]  # those numbers as JSON (`frpo demo --results`), for scripts
     dashboard_page: str  # the dashboard page that shows the sweep ("" : the home page)
+    shipped: bool = False  # the sweep preset starts from a shipped warm start when given no parent run
 
     def dashboard_url(self, sweep_id: str) -> str:
         return f"http://127.0.0.1:8501/{self.dashboard_page}?sweep={sweep_id}"
 
 
-def run_demo(client: Client, setting: DemoSetting[R], scale: Scale) -> tuple[str, R]:
-    """Submit the warm start and the sweep, wait for them, and return the sweep's id and what it measured."""
-    warm = client.submit_job({"kind": "finetune", "preset": setting.warm_start, "max_steps": scale.warm_start_steps})
-    (warm,) = wait_all(lambda: [client.get_job(warm["id"])], 1, "warm start (SFT of the tiny model)")
-    if warm["status"] != "succeeded":
-        raise RuntimeError(f"the warm start {warm['id']} {warm['status']}: {warm.get('error')}")
+def run_demo(client: Client, setting: DemoSetting[R], scale: Scale, train_warm_start: bool = True) -> tuple[str, R]:
+    """Submit the warm start (unless the sweep starts from the shipped one) and the sweep, wait for them, and return
+    the sweep's id and what it measured."""
+    if not (train_warm_start or setting.shipped):
+        raise ValueError(f"the {setting.sweep} sweep has no shipped warm start: train one (train_warm_start=True)")
+    warm = _train_warm_start(client, setting, scale) if train_warm_start else None
+    start = {"parent_id": warm["id"]} if warm is not None else {}
     sweep = client.submit_sweep(
         {
             "preset": setting.sweep,
             "name": f"demo {time.strftime('%Y-%m-%d %H:%M')}",
             "base": {
-                "train": {"parent_id": warm["id"], "max_steps": scale.rl_steps},
+                "train": {**start, "max_steps": scale.rl_steps},
                 "finetune": {"max_steps": scale.finetune_steps},
             },
             "grid": {"lamb": list(scale.lambdas), "seed": scale.seed_values},
@@ -195,6 +200,15 @@ def run_demo(client: Client, setting: DemoSetting[R], scale: Scale) -> tuple[str
     if failed:
         raise RuntimeError(f"{len(failed)} jobs did not succeed, e.g. {failed[0]['id']}: {failed[0].get('error')}")
     return sweep["id"], setting.collect(client, warm, jobs)
+
+
+def _train_warm_start(client: Client, setting: DemoSetting, scale: Scale) -> dict:
+    """The warm start as a finetune job of the setting's preset, finished."""
+    warm = client.submit_job({"kind": "finetune", "preset": setting.warm_start, "max_steps": scale.warm_start_steps})
+    (warm,) = wait_all(lambda: [client.get_job(warm["id"])], 1, "warm start (SFT of the tiny model)")
+    if warm["status"] != "succeeded":
+        raise RuntimeError(f"the warm start {warm['id']} {warm['status']}: {warm.get('error')}")
+    return warm
 
 
 def report(setting: DemoSetting[R], sweep_id: str, results: R, elapsed: float) -> str:
@@ -214,7 +228,7 @@ def report(setting: DemoSetting[R], sweep_id: str, results: R, elapsed: float) -
 # Safety: refusal before and after benign SFT, and the verdict against GRPO's frontier
 
 
-def _safety_results(client: Client, warm: dict, jobs: list[dict]) -> list[PipelineResult]:
+def _safety_results(client: Client, warm: dict | None, jobs: list[dict]) -> list[PipelineResult]:
     """Each pipeline's numbers from its RL run's and its fine-tuning run's evaluation series (the warm start's own
     refusal is the step-0 evaluation of every RL run, so it needs nothing more)."""
     keys = [*SAMPLED_KEYS, *SAMPLED_KEYS.values()]
@@ -300,7 +314,7 @@ class MathResults:
     warm_start: dict[str, float]  # the same benchmarks on the warm start: where they stood before any RL
 
 
-def _math_results(client: Client, warm: dict, jobs: list[dict]) -> MathResults:
+def _math_results(client: Client, warm: dict | None, jobs: list[dict]) -> MathResults:
     """The benchmark scores of the evaluation runs (paired by pipeline), each RL run's math reward, and the same
     benchmarks on the warm start."""
     evaluations = [job for job in jobs if job["kind"] == "evaluate"]
@@ -317,9 +331,11 @@ def _math_results(client: Client, warm: dict, jobs: list[dict]) -> MathResults:
     )
 
 
-def _evaluate_warm_start(client: Client, warm: dict, evaluation: dict) -> dict[str, float]:
+def _evaluate_warm_start(client: Client, warm: dict | None, evaluation: dict) -> dict[str, float]:
     """The pipelines' evaluation (`evaluation`'s spec) run on the warm start: without it "before fine-tuning" cannot
     say whether RL moved the benchmarks at all."""
+    if warm is None:
+        raise ValueError("the math demo evaluates the warm start it trained: it has no shipped one")
     job = client.submit_job({**evaluation["spec"], "run_id": warm["id"]})
     (job,) = wait_all(lambda: [client.get_job(job["id"])], 1, "the same benchmarks on the warm start")
     if job["status"] != "succeeded":
@@ -375,6 +391,7 @@ SETTINGS: dict[SettingName, DemoSetting[Any]] = {
         report=safety_report,
         summary=safety_summary,
         dashboard_page="",
+        shipped=True,
     ),
     SettingName.math: DemoSetting(
         warm_start="toy-math-warm-start",

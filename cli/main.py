@@ -199,6 +199,14 @@ def demo(
     warm_start_steps: Annotated[
         int | None, typer.Option(help=f"SFT steps of the warm start {per_setting('warm_start_steps')}.")
     ] = None,
+    train_warm_start: Annotated[
+        bool | None,
+        typer.Option(
+            "--train-warm-start/--shipped-warm-start",
+            help="Train the warm start as a job first, or start from the shipped one (default: safety shipped; math "
+            "trains, it ships none).",
+        ),
+    ] = None,
     first_seed: Annotated[
         int, typer.Option(help="The first seed: seeds run first-seed … first-seed + seeds − 1.", min=0)
     ] = 0,
@@ -223,6 +231,9 @@ def demo(
         warm_start_steps=warm_start_steps,
         first_seed=first_seed,
     )
+    train_warm_start = not chosen.shipped if train_warm_start is None else train_warm_start
+    if not (train_warm_start or chosen.shipped):
+        raise typer.BadParameter(f"the {setting} setting ships no warm start: leave out --shipped-warm-start")
     settings = get_settings()
     db_upgrade()
     key = _embedded_admin_key(settings.data_dir)
@@ -231,7 +242,7 @@ def demo(
     with embedded_service(workers, _worker_command, port, logs) as url, Client(url, key) as client:
         typer.echo(f"API: {url}/api/v1  (admin key in {settings.data_dir / 'admin.key'}; worker logs in {logs})")
         try:
-            sweep_id, measured = run_demo(client, chosen, scale)
+            sweep_id, measured = run_demo(client, chosen, scale, train_warm_start)
         except (RuntimeError, ApiError) as error:
             typer.echo(f"demo failed: {error}", err=True)
             raise typer.Exit(1) from error

@@ -179,6 +179,23 @@ class EvalSample(Base):
     kl: Mapped[float | None] = mapped_column(Float)  # this answer's log-ratio to the reference model, where measured
 
 
+class RememberedEvaluation(Base):
+    """A safety evaluation remembered by its fingerprint (frpo_core.safety.memo), so a later run evaluating the same
+    weights on the same prompts with the same decoding takes its metrics (and copies its answers) instead of
+    evaluating again: `key` covers everything but the reference, whose weights' digest is `reference`."""
+
+    __tablename__ = "evaluation_memos"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    weights: Mapped[str] = mapped_column(String(64))  # the evaluated weights' digest (also inside `key`)
+    reference: Mapped[str | None] = mapped_column(String(64))  # the KL's reference weights' digest; None: no KL
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int] = mapped_column(BigInteger)
+    metrics: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ApiKey(Base):
     """A bearer key, stored only as a SHA-256 hash of its secret; shown once, at creation."""
 

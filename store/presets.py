@@ -93,6 +93,7 @@ PRESETS: dict[str, Preset] = {
     "toy-safety": Preset(
         "train",
         {
+            "model": "toy-warm-start",
             "dataset": "toy_safety",
             "rewards": ["safety", "helpfulness"],
             "judge": "refusal-matcher",
@@ -108,10 +109,12 @@ PRESETS: dict[str, Preset] = {
                 "n_harmless": 24,
                 "every": 60,
                 "max_new_tokens": 32,
+                "batch_size": 64,  # every prompt in one generate call: 2.5× faster than 8 on the tiny model
                 "samples": 0,  # the sampled measures cost ~5× the greedy evaluation on a CPU: off until the demo
             },  # can afford them (greedy refusal and KL, as before)
         },
-        "Safety RL of the tiny model on the shipped toy prompts (start it from a 'toy-warm-start' run: parent_id).",
+        "Safety RL of the tiny model on the shipped toy prompts, from the shipped warm start (model 'toy-warm-start'; "
+        "parent_id: from a 'toy-warm-start' run of your own instead).",
     ),
     "safety-mistral-7b": Preset(
         "train",
@@ -155,6 +158,7 @@ PRESETS: dict[str, Preset] = {
                 "n_harmless": 24,
                 "every": 10,
                 "max_new_tokens": 32,
+                "batch_size": 64,  # every prompt in one generate call: 2.5× faster than 8 on the tiny model
                 "samples": 0,  # as toy-safety: greedy measures only, for the demo's time
             },
         },
@@ -382,8 +386,7 @@ PRESETS.update(
                 "grpo_budgets": {"max_steps": [60, 120, 180]},
             },
             "The toy experiment with GRPO at three step budgets, so that its runs trace a frontier "
-            "(docs/method.md §7).",
-            requires={"base.train.parent_id": "the warm-start run the RL starts from (a toy-warm-start finetune)"},
+            "(docs/method.md §7); from the shipped warm start, or base.train.parent_id: a toy-warm-start run.",
         ),
         "safety-frontier-mistral-7b": Preset(
             "sweep",

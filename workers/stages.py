@@ -35,15 +35,30 @@ from store.models import Run
 from store.queries import final_model
 from store.retry import retrying
 from store.settings import get_settings
-from store.specs import HUB_ID, JOB_SPEC, TINY_MODEL, EvalSpec, EvaluateSpec, FinetuneSpec, GpuBase, TrainSpec
+from store.specs import (
+    HUB_ID,
+    JOB_SPEC,
+    TINY_MODEL,
+    WARM_START_MODEL,
+    EvalSpec,
+    EvaluateSpec,
+    FinetuneSpec,
+    GpuBase,
+    TrainSpec,
+)
 from store.specs.base import MAX_STEPS
 from workers.checkpoints import attempt_dir
 from workers.launch import is_main_process
 
 
 def model_path(model: str, output_root: Path) -> str:
-    """'tiny' is built once into <output_root>/models/tiny (atomically: a rename); a hub id must be in the Hugging
-    Face cache or downloadable now (:func:`require_hub_model`); anything else goes to TRL as is."""
+    """'tiny' is built once into <output_root>/models/tiny (atomically: a rename); 'toy-warm-start' is the shipped
+    checkpoint, its digest checked (frpo_core.toy.warm_start); a hub id must be in the Hugging Face cache or
+    downloadable now (:func:`require_hub_model`); anything else goes to TRL as is."""
+    if model == WARM_START_MODEL:
+        from frpo_core.toy.warm_start import shipped_warm_start
+
+        return str(shipped_warm_start())
     if model != TINY_MODEL:
         if HUB_ID.match(model) and not Path(model).exists():
             require_hub_model(model)
@@ -200,6 +215,7 @@ def _safety_evaluation(
         seed=spec.seed,
         reference=_load(reference) if reference else None,
         max_new_tokens=spec.max_new_tokens,
+        batch_size=spec.batch_size,
         scorer=scorer,
         strongreject=spec.strongreject,
         n_strongreject=spec.n_strongreject,
@@ -226,8 +242,11 @@ def _callbacks(
 ):
     """The store sink (rank 0 only: every rank logs, one writes), plus the in-loop safety evaluation (step 0, every
     `every` steps, the end) when asked: every rank evaluates, so sharded models can run it; rank 0 reports. An RL
-    run gives its `rl_generation` (completion length, temperature), which its sampled measures default to."""
+    run gives its `rl_generation` (completion length, temperature), which its sampled measures default to. In one
+    process the step-0 and final evaluations are remembered in the store and a step-0 evaluation an earlier run
+    already made of the same weights is reused (workers.memo)."""
     from frpo_core.safety.evaluation import SafetyEvalCallback
+    from workers.memo import StoreMemo
     from workers.sink import StoreSink
 
     outage = get_settings().store_outage_seconds
@@ -235,7 +254,10 @@ def _callbacks(
     if spec_eval is not None:
         evaluator = _safety_evaluation(spec_eval, engine, attempt, start, reference, rl_generation)
         report, keep = _reporter(engine, attempt), _sample_keeper(engine, attempt, spec_eval)
-        callbacks.append(SafetyEvalCallback(evaluator, spec_eval.every, report=report, keep=keep))
+        memo = (
+            StoreMemo(engine, attempt, spec_eval.prompt_texts) if int(os.environ.get("WORLD_SIZE", "1")) == 1 else None
+        )
+        callbacks.append(SafetyEvalCallback(evaluator, spec_eval.every, report=report, keep=keep, memo=memo))
     return callbacks
 
 

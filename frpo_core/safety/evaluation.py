@@ -37,6 +37,7 @@ from transformers import (
 
 from frpo_core.data.prompt_length import bound_prompts
 from frpo_core.safety.judges import Judge, Judgement
+from frpo_core.safety.memo import EvaluationMemo, fingerprint, weights_digest
 from frpo_core.safety.rewards import Scorer
 
 ReportFn = Callable[[int, dict[str, float]], None]
@@ -561,6 +562,7 @@ class SafetyEvaluator:
         self.strongreject_prompts = tuple(strongreject_prompts)
         self.strongreject_judge = strongreject_judge or judge
         self.sampling = sampling
+        self._reference_digest: tuple[int, str] | None = None  # (id of the reference it hashed, its digest)
 
     def _bound(self, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[str]:
         """``prompts`` (single user turns) within ``max_prompt_length`` tokens after the chat template, counted."""
@@ -571,6 +573,15 @@ class SafetyEvaluator:
         self.truncated += bounded.truncated
         self.dropped += bounded.dropped
         return [chat[-1]["content"] for chat in bounded.dataset["prompt"]]
+
+    def reference_digest(self) -> str | None:
+        """The reference's :func:`~frpo_core.safety.memo.weights_digest` (None without one), hashed once: the
+        reference is frozen, and a new one (:class:`SafetyEvalCallback` sets it at the start) is hashed anew."""
+        if self.reference is None:
+            return None
+        if self._reference_digest is None or self._reference_digest[0] != id(self.reference):
+            self._reference_digest = (id(self.reference), weights_digest(self.reference))
+        return self._reference_digest[1]
 
     def prompt_record(self) -> dict[str, int | None]:
         """The prompt bound and how many evaluation prompts it cut or dropped (what a run records)."""
@@ -644,6 +655,7 @@ def evaluator_for_prompt_set(
     seed: int = 0,
     reference: PreTrainedModel | None = None,
     max_new_tokens: int = 64,
+    batch_size: int = 8,
     scorer: Scorer | None = None,
     strongreject: str | None = None,
     n_strongreject: int | None = None,
@@ -655,7 +667,8 @@ def evaluator_for_prompt_set(
     """A SafetyEvaluator on fixed subsets of a labelled prompt set (task "safety" / "normal"), drawn once by `seed`.
     Harmless prompts come from ``harmless`` when given (e.g. HarmBench has none), and are skipped if there are none;
     with ``strongreject``, the evaluator also answers a fixed subset of that set (all of it by default). Prompts are
-    bounded to ``max_prompt_length`` tokens; ``sampling`` adds the sampled measures (see :class:`SafetyEvaluator`)."""
+    bounded to ``max_prompt_length`` tokens; ``sampling`` adds the sampled measures (see :class:`SafetyEvaluator`);
+    ``batch_size`` prompts go into each generate call."""
     from frpo_core.safety.prompts import load_prompts
 
     def texts(source: str, task: str | None, n: int | None) -> list[str]:
@@ -668,6 +681,7 @@ def evaluator_for_prompt_set(
         tokenizer,
         reference,
         max_new_tokens,
+        batch_size,
         scorer=scorer,
         strongreject_prompts=texts(strongreject, None, n_strongreject) if strongreject else (),
         strongreject_judge=strongreject_judge,
@@ -689,10 +703,20 @@ class SafetyEvalCallback(TrainerCallback):
     With no reference on the evaluator, the model at ``on_train_begin`` is frozen and copied as the reference (the
     pre-fine-tuning policy, docs/method.md §6.11); this holds a second copy of the weights. Every process evaluates (so
     sharded models can run their forward passes); only the main process reports and logs.
+
+    With a ``memo`` (single process only: it fingerprints the whole model, :mod:`frpo_core.safety.memo`), the step-0
+    evaluation is taken from an earlier evaluation of the same weights, prompts and decoding where the memo has one
+    (e.g. every RL run from one warm start, or fine-tuning from an RL run's final model), and the step-0 and final
+    evaluations are remembered for later runs.
     """
 
     def __init__(
-        self, evaluator: SafetyEvaluator, every: int, report: ReportFn | None = None, keep: KeepFn | None = None
+        self,
+        evaluator: SafetyEvaluator,
+        every: int,
+        report: ReportFn | None = None,
+        keep: KeepFn | None = None,
+        memo: EvaluationMemo | None = None,
     ) -> None:
         if every < 1:
             raise ValueError(f"every must be ≥ 1, got {every}")
@@ -700,6 +724,7 @@ class SafetyEvalCallback(TrainerCallback):
         self.every = every
         self.report = report
         self.keep = keep
+        self.memo = memo
         self.trainer: Trainer | None = None
         self._last_step: int | None = None
 
@@ -709,14 +734,28 @@ class SafetyEvalCallback(TrainerCallback):
         trainer.add_callback(self)
         return self
 
-    def _run(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model) -> None:
+    def _run(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model, end: bool = False
+    ) -> None:
         if model is None or state.global_step == self._last_step:
             return
-        self._last_step = state.global_step
-        evaluation = self.evaluator.evaluate_in_full(model)
-        metrics = evaluation.metrics
-        if not state.is_world_process_zero:
-            return
+        self._last_step = step = state.global_step
+        # the start and the end are what later runs evaluate again: a run from this start, or from this final model
+        memo = self.memo if step == 0 or end or step >= state.max_steps else None
+        now = fingerprint(self.evaluator, model) if memo is not None else None
+        metrics = memo.recall(step, now) if now is not None and step == 0 else None
+        if metrics is None:
+            evaluation = self.evaluator.evaluate_in_full(model)
+            metrics = evaluation.metrics
+            if state.is_world_process_zero and self.keep is not None:
+                self.keep(step, evaluation.answers)
+            if state.is_world_process_zero and now is not None:
+                memo.remember(step, now, metrics)
+        if state.is_world_process_zero:
+            self._log(args, state, control, metrics)
+
+    def _log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics: dict) -> None:
+        """This step's metrics into the trainer's log history, its log integrations and ``report``."""
         state.log_history.append({**metrics, "step": state.global_step})
         if self.trainer is not None:
             # CallbackHandler.on_log clears control.should_log; keep it, or the trainer skips this step's own log
@@ -725,8 +764,6 @@ class SafetyEvalCallback(TrainerCallback):
             control.should_log = should_log
         if self.report is not None:
             self.report(state.global_step, dict(metrics))
-        if self.keep is not None:
-            self.keep(state.global_step, evaluation.answers)
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if self.evaluator.reference is None and model is not None:
@@ -738,4 +775,4 @@ class SafetyEvalCallback(TrainerCallback):
             self._run(args, state, control, model)
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
-        self._run(args, state, control, model)  # the end, if `every` does not divide the step count
+        self._run(args, state, control, model, end=True)  # the end, if `every` does not divide the step count

@@ -7,7 +7,14 @@ One module per job kind (train, finetune, evaluate, pipeline, sweep), the settin
 trl, base) and the server-side checks (checks); everything is importable from here.
 """
 
-from store.specs.base import HUB_ID, QUICKSTART_DATASET, STREAMED_DATASETS, TINY_MODEL, SpecError
+from store.specs.base import (
+    HUB_ID,
+    QUICKSTART_DATASET,
+    STREAMED_DATASETS,
+    TINY_MODEL,
+    WARM_START_MODEL,
+    SpecError,
+)
 from store.specs.checks import check_runnable
 from store.specs.evaluate import CODE_BENCHMARKS, EvaluateSpec, EvaluateStage
 from store.specs.finetune import FinetuneSpec, FinetuneStage
@@ -27,6 +34,7 @@ __all__ = [
     "REFUSED_TRL_OPTIONS",
     "STREAMED_DATASETS",
     "TINY_MODEL",
+    "WARM_START_MODEL",
     "QUICKSTART_DATASET",
     "EvalSpec",
     "EvaluateSpec",

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from store.presets import PRESETS, apply_preset, preset_names
 
 TINY_MODEL = "tiny"
+WARM_START_MODEL = "toy-warm-start"  # the shipped toy safety warm start (frpo_core/toy/warm_start.py)
 QUICKSTART_DATASET = "toy"  # the RL dataset name of the quickstart's prompts (frpo_core.toy.quickstart)
 # frpo_core.data.sources.NAMED's streamed sets: read the first N rows
 STREAMED_DATASETS = frozenset({"opencodeinstruct"})

@@ -155,7 +155,9 @@ class FinetuneSpec(FinetuneStage):
     parent_id: uuid.UUID | None = Field(
         None, description="The run whose final model is fine-tuned; it must have succeeded."
     )
-    model: str | None = source_field(None, "Instead of parent_id: 'tiny', a hub id or a path under a model root.")
+    model: str | None = source_field(
+        None, "Instead of parent_id: 'tiny', 'toy-warm-start', a hub id or a path under a model root."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> FinetuneSpec:

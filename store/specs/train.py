@@ -47,7 +47,11 @@ class TrainSpec(FromPreset, preset_kind="train"):
     )
     preset: str | None = preset_field("train")
     name: str | None = Field(None, max_length=200, description="A label for lists and charts.")
-    model: str = source_field(TINY_MODEL, "'tiny' (built offline), a hub id, or a path under a model root.")
+    model: str = source_field(
+        TINY_MODEL,
+        "'tiny' (built offline), 'toy-warm-start' (the shipped toy safety warm start), a hub id, or a path under a "
+        "model root.",
+    )
     parent_id: uuid.UUID | None = Field(
         None, description="Start from this finished run's model instead of `model` (e.g. a warm-start SFT run)."
     )

@@ -73,7 +73,8 @@ def table_after(text: str, header: str) -> list[list[str]]:
 
 def test_demo_sets_itself_up_runs_the_experiment_end_to_end_and_prints_the_table(fresh_clone, tmp_path):
     options = ["--seeds", "2", "--lamb", "0.5", "--rl-steps", "4", "--grpo-steps", "2", "--grpo-steps", "6"]
-    text = run_demo(fresh_clone, tmp_path, *options, "--finetune-steps", "3", "--warm-start-steps", "20")
+    text = run_demo(fresh_clone, tmp_path, *options, "--finetune-steps", "3")  # from the shipped warm start
+    assert "warm start (SFT of the tiny model)" not in text
     table = text[text.index("\nsetting ") + 1 :].splitlines()  # the table, not a pip line naming pydantic-settings
     rows = {line.split("  ")[0]: line for line in table[2:5]}
     assert set(rows) == {"GRPO (steps 2)", "GRPO (steps 6)", "FRPO λ=0.5"}

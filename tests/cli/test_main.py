@@ -66,3 +66,14 @@ def test_a_stored_key_file_is_born_readable_by_its_owner_only(tmp_path, monkeypa
         get_engine.cache_clear()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_text() == key + "\n" and _stored_key(path, "admin") == key
+
+
+def test_the_math_demo_refuses_a_shipped_warm_start_it_does_not_have(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    monkeypatch.setenv("FRPO_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["demo", "--setting", "math", "--shipped-warm-start"])
+    assert result.exit_code == 2 and "ships no warm start" in result.output
+    assert not (tmp_path / "frpo.db").exists()  # refused before anything started

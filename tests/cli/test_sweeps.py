@@ -37,6 +37,6 @@ def test_presets_are_listed_by_kind_with_what_they_need(runner, seeded_api):
     url, seeded = seeded_api
     frpo = runner(url, seeded.read_key)
     table = frpo("presets", "--kind", "sweep").stdout
-    assert "toy-frontier" in table and "needs base.train.parent_id" in table and "toy-safety " not in table
+    assert "toy-frontier" in table and "needs base.train.dataset" in table and "toy-safety " not in table
     names = {p["name"] for p in json.loads(frpo("presets", "--json").stdout)}
     assert {"toy-safety", "toy-frontier", "toy-benign-sft"} <= names

@@ -76,7 +76,7 @@ def test_presets_are_listed_with_what_they_need(seeded_api):
     url, seeded = seeded_api
     presets = {p["name"]: p for p in Client(url, seeded.read_key).presets()}
     assert presets["toy-frontier"]["kind"] == "sweep"
-    assert "base.train.parent_id" in presets["toy-frontier"]["requires"]
+    assert "base.train.dataset" in presets["safety-frontier-mistral-7b"]["requires"]
     assert presets["toy-safety"]["kind"] == "train" and presets["toy-safety"]["values"]["dataset"] == "toy_safety"
 
 

@@ -129,8 +129,8 @@ def test_grpo_budgets_trace_a_frontier_beside_frpo():
     assert grpo == [(steps, seed) for steps in (60, 120, 180) for seed in (0, 1, 2)]
     assert frpo == [(lamb, 120, seed) for lamb in (0.2, 0.5) for seed in (0, 1, 2)]
     assert all(p.finetune.preset == "toy-benign-sft" and str(p.train.parent_id) == PARENT for p in points)
-    with pytest.raises(pydantic.ValidationError, match="needs base.train.parent_id"):
-        SweepSpec.model_validate({"preset": "toy-frontier"})
+    shipped = SweepSpec.model_validate({"preset": "toy-frontier"}).points()  # no parent: the shipped warm start
+    assert {(p.train.model, p.train.parent_id) for p in shipped} == {("toy-warm-start", None)}
     with pytest.raises(pydantic.ValidationError, match="grpo_budgets need include_grpo"):
         SweepSpec.model_validate(
             {"name": "s", "base": {}, "grid": {"seed": [0]}, "include_grpo": False, "grpo_budgets": {"max_steps": [5]}}
