@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.models import EvalSample, RememberedEvaluation
+from store.models import EvalSample, RememberedEvaluation, Run
 
 
 def remember_evaluation(
@@ -43,9 +43,18 @@ def _same_reference(reference: str | None):
     return column.is_(None) if reference is None else column == reference
 
 
-def remembered_evaluations(session: Session, key: str) -> list[RememberedEvaluation]:
-    """Every evaluation remembered under `key` (one per reference), oldest first."""
-    query = select(RememberedEvaluation).where(RememberedEvaluation.key == key).order_by(RememberedEvaluation.id)
+def remembered_evaluations(session: Session, key: str, for_run: uuid.UUID) -> list[RememberedEvaluation]:
+    """Every evaluation remembered under `key` (one per reference) of a run with `for_run`'s owner, oldest first.
+    Only the owner's own: a reused evaluation's event names the run it came from, and a submit key must not learn
+    another key's run ids (api: another owner's run is a 404)."""
+    owner = select(Run.owner_key_id).where(Run.id == for_run).scalar_subquery()
+    same_owner = Run.owner_key_id.is_not_distinct_from(owner)
+    query = (
+        select(RememberedEvaluation)
+        .join(Run, Run.id == RememberedEvaluation.run_id)
+        .where(RememberedEvaluation.key == key, same_owner)
+        .order_by(RememberedEvaluation.id)
+    )
     return list(session.scalars(query))
 
 

@@ -41,7 +41,7 @@ class StoreMemo:
 
         def read() -> dict[str, float] | None:
             with attempt_scope(self.engine, self.attempt) as session:
-                for earlier in remembered_evaluations(session, self._key(now)):
+                for earlier in remembered_evaluations(session, self._key(now), run_id):
                     how = reuse(Fingerprint(now.answers, earlier.weights, earlier.reference), now)
                     if how is None:
                         continue

@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from store import queries
 from store.db import session_scope
 from store.models import EvalSample, Event, MetricPoint
+from store.queries import authenticate, create_api_key
 from store.specs import FinetuneSpec, TrainSpec
 from testkit.service import submit
 from workers import runner
@@ -86,3 +88,21 @@ def test_a_sweeps_shared_evaluations_are_computed_once_and_agree_with_a_fresh_on
     assert reuse_events(sqlite_engine, fresh.id) == []
     measured = metrics_at(sqlite_engine, fresh.id, 0)
     assert {key: measured[key] for key in (*REFUSALS, *KLS)} == {key: start[key] for key in (*REFUSALS, *KLS)}
+
+
+def test_an_evaluation_is_reused_only_from_runs_of_the_same_owner(sqlite_engine, settings):
+    spec = TrainSpec(preset="toy-safety", max_steps=1, save_steps=1, per_device_train_batch_size=16)
+    spec = spec.model_copy(update={"eval": spec.eval.model_copy(update=EVAL)})
+    with session_scope(sqlite_engine) as session:
+        keys = [authenticate(session, create_api_key(session, name, "submit")).id for name in ("alice", "bob")]
+
+    def train(owner: int) -> str:
+        with session_scope(sqlite_engine) as session:
+            run_id = queries.create_run(session, spec, owner_key_id=owner).id
+        assert runner.execute(run_id, settings, sqlite_engine) == "succeeded"
+        return run_id
+
+    alice, bob, alice_again = train(keys[0]), train(keys[1]), train(keys[0])
+    assert reuse_events(sqlite_engine, bob) == []  # bob's run may not learn alice's run id from an event
+    (event,) = reuse_events(sqlite_engine, alice_again)
+    assert event.data["reused_from"] == str(alice)
