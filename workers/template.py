@@ -251,11 +251,11 @@ def _child(request: dict, log_fd: int, runner: socket.socket) -> None:
         os.dup2(log_fd, 2)
         os.close(devnull)
         os.close(log_fd)
+        _set_title(request["argv"])  # first: setproctitle finds the process's memory by its start-up environment
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
         sys.argv = request["argv"]
-        _set_title(request["argv"])
         _die_with_runner(runner)
         code = _run_job(request, clock)
     except SystemExit as exit_:
