@@ -73,6 +73,7 @@ from analysis.pipelines import (
 )
 from analysis.verdict import compare
 from cli.processes import start_worker, stop_workers
+from cli.worker_time import demo_time_report
 from frpo_client import FINISHED, Client
 
 
@@ -165,8 +166,9 @@ class DemoSetting(Generic[R]):
         return f"http://127.0.0.1:8501/{self.dashboard_page}?sweep={sweep_id}"
 
 
-def run_demo(client: Client, setting: DemoSetting[R], scale: Scale) -> tuple[str, R]:
-    """Submit the warm start and the sweep, wait for them, and return the sweep's id and what it measured."""
+def run_demo(client: Client, setting: DemoSetting[R], scale: Scale) -> tuple[str, R, list[str]]:
+    """Submit the warm start and the sweep, wait for them, and return the sweep's id, what it measured and where
+    its worker-seconds went (cli.worker_time)."""
     warm = client.submit_job({"kind": "finetune", "preset": setting.warm_start, "max_steps": scale.warm_start_steps})
     (warm,) = wait_all(lambda: [client.get_job(warm["id"])], 1, "warm start (SFT of the tiny model)")
     if warm["status"] != "succeeded":
@@ -188,15 +190,17 @@ def run_demo(client: Client, setting: DemoSetting[R], scale: Scale) -> tuple[str
     failed = [job for job in jobs if job["status"] != "succeeded"]
     if failed:
         raise RuntimeError(f"{len(failed)} jobs did not succeed, e.g. {failed[0]['id']}: {failed[0].get('error')}")
-    return sweep["id"], setting.collect(client, warm, jobs)
+    return sweep["id"], setting.collect(client, warm, jobs), demo_time_report(client, [warm, *jobs], warm["id"])
 
 
-def report(setting: DemoSetting[R], sweep_id: str, results: R, elapsed: float) -> str:
-    """The demo's closing text: the setting's tables and verdicts, then where to look next."""
+def report(setting: DemoSetting[R], sweep_id: str, results: R, elapsed: float, worker_time: list[str]) -> str:
+    """The demo's closing text: the setting's tables and verdicts, where the time went, then where to look next."""
     return "\n".join(
         [
             "",
             *setting.report(results),
+            "",
+            *worker_time,
             "",
             f"Finished in {elapsed / 60:.1f} min. Charts: run `frpo serve` and `frpo dashboard`, then open",
             setting.dashboard_url(sweep_id),

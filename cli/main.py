@@ -222,11 +222,11 @@ def demo(
     with embedded_service(workers, _worker_command, port, logs) as url, Client(url, key) as client:
         typer.echo(f"API: {url}/api/v1  (admin key in {settings.data_dir / 'admin.key'}; worker logs in {logs})")
         try:
-            sweep_id, results = run_demo(client, chosen, scale)
+            sweep_id, results, worker_time = run_demo(client, chosen, scale)
         except (RuntimeError, ApiError) as error:
             typer.echo(f"demo failed: {error}", err=True)
             raise typer.Exit(1) from error
-    typer.echo(report(chosen, sweep_id, results, time.monotonic() - started))
+    typer.echo(report(chosen, sweep_id, results, time.monotonic() - started, worker_time))
 
 
 @app.command()

@@ -11,7 +11,11 @@ Celery task) does no ML at all: it heartbeats the lease and watches `cancel_requ
 child started in its own session, i.e. its own process group. Cancelling sends SIGTERM and then SIGKILL to that whole
 group, so data-loader workers, compile workers and anything else the trainer forked go with it, whatever they are
 doing. Conversely the child dies with its parent (PR_SET_PDEATHSIG plus a parent watchdog): a worker killed with
-SIGKILL leaves no orphan still writing metrics for a job that another worker is about to resume.
+SIGKILL leaves no orphan still writing metrics for a job that another worker is about to resume. A CPU job's child is
+forked from the worker's template process (workers.template), which has the ML stack imported already, with the same
+guarantees (own session, death with this process, the job's log and environment); where there is no template, or for
+a GPU job, it is spawned (`python -m workers.runner --train`). Either way it records where its time went
+(workers.phases).
 
 Recovery: a dead worker stops renewing; once the lease is in the past the recovery scan (`workers.tasks.recover`)
 re-enqueues the run, the next claim counts attempt n+1, and training resumes from the newest `checkpoint-*` that
