@@ -25,8 +25,9 @@ lock held at fork time would stay held in the child forever), and CUDA never ini
 unusable). The native pools present after the imports (OpenBLAS's, jemalloc's background thread) reset themselves at
 fork through their own pthread_atfork handlers; torch's intra-op pool does not exist yet (no operation has run), and
 each child sets its thread count from its own environment. A job whose environment differs from the template's in
-anything but FRPO_* settings (a variable some library read at import time, say `ATEN_CPU_CAPABILITY` or `HF_HOME`)
-is refused, and so are jobs that set `gpu` (see workers.runner): both are spawned as before.
+anything but FRPO_* settings and Celery's logging variables (:data:`PER_JOB_PREFIXES`) is refused, since some library
+may have read it at import time (`ATEN_CPU_CAPABILITY`, `HF_HOME`), and so are jobs that set `gpu` (see
+workers.runner): both are spawned as before.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ PRELOAD = (
 
 SOCKET_ENV = "FRPO_TEMPLATE_SOCKET"
 """The environment variable through which a worker's pool processes find its template's socket."""
+
+PER_JOB_PREFIXES = ("FRPO_", "CELERY_", "_MP_FORK_")
+"""Variables a job's environment may set apart from the template's: the service's settings (read when used, after
+the fork) and what Celery sets in its pool processes for its own logging (never read by the training child)."""
 
 READY_TIMEOUT_SECONDS = 300.0
 _HEADER = struct.Struct("!I")
@@ -213,10 +218,10 @@ def _initial_environment() -> dict[str, str]:
 
 
 def _differing_environment(env: Mapping[str, str], worker: Mapping[str, str]) -> list[str]:
-    """Variables, other than FRPO_* settings (read when used), in which `env` differs from the worker's as the
-    template started with it (before its imports)."""
-    names = set(env) | set(worker)
-    return sorted(name for name in names if not name.startswith("FRPO_") and env.get(name) != worker.get(name))
+    """Variables, other than :data:`PER_JOB_PREFIXES`, in which `env` differs from the worker's as the template
+    started with it (before its imports)."""
+    names = {name for name in set(env) | set(worker) if not name.startswith(PER_JOB_PREFIXES)}
+    return sorted(name for name in names if env.get(name) != worker.get(name))
 
 
 def _reap(connections: dict[int, socket.socket]) -> None:

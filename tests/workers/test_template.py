@@ -71,9 +71,9 @@ def test_the_template_has_no_thread_and_no_cuda_to_fork():
     assert template.fork_hazard() is None
 
 
-def test_a_job_whose_environment_differs_beyond_frpo_settings_is_refused(monkeypatch):
+def test_a_job_whose_environment_differs_beyond_settings_and_celery_logging_is_refused(monkeypatch):
     monkeypatch.setenv("FRPO_LEASE_SECONDS", "5")
-    same_but_settings = {**os.environ, "FRPO_DATABASE_URL": "sqlite:///elsewhere.db"}
+    same_but_settings = {**os.environ, "FRPO_DATABASE_URL": "sqlite:///elsewhere.db", "CELERY_LOG_LEVEL": "20"}
     worker = dict(os.environ)
     assert template._differing_environment(same_but_settings, worker) == []
     kernels = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
