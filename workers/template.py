@@ -193,7 +193,8 @@ def _start_child(
         return None
     differing = _differing_environment(request["env"], worker_environment)
     if differing:
-        _send(connection, {"refused": f"its environment differs from the worker's in {', '.join(differing)}"})
+        with contextlib.suppress(OSError):  # a runner gone meanwhile must not take the template down
+            _send(connection, {"refused": f"its environment differs from the worker's in {', '.join(differing)}"})
         os.close(fds[0])
         return None
     pid = os.fork()
@@ -205,7 +206,8 @@ def _start_child(
         _child(request, fds[0], connection)  # never returns
     os.close(fds[0])
     connection.settimeout(None)
-    _send(connection, {"pid": pid})
+    with contextlib.suppress(OSError):  # the runner is gone: its child sees the connection closed and exits
+        _send(connection, {"pid": pid})
     return pid
 
 
