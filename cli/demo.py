@@ -76,6 +76,7 @@ from analysis.pipelines import (
 )
 from analysis.verdict import Comparison, compare
 from cli.processes import start_worker, stop_workers
+from cli.worker_time import demo_time_report
 from frpo_client import FINISHED, Client
 
 
@@ -175,9 +176,11 @@ class DemoSetting(Generic[R]):
         return f"http://127.0.0.1:8501/{self.dashboard_page}?sweep={sweep_id}"
 
 
-def run_demo(client: Client, setting: DemoSetting[R], scale: Scale, train_warm_start: bool = True) -> tuple[str, R]:
+def run_demo(
+    client: Client, setting: DemoSetting[R], scale: Scale, train_warm_start: bool = True
+) -> tuple[str, R, list[str]]:
     """Submit the warm start (unless the sweep starts from the shipped one) and the sweep, wait for them, and return
-    the sweep's id and what it measured."""
+    the sweep's id, what it measured and where its worker-seconds went (cli.worker_time)."""
     if not (train_warm_start or setting.shipped):
         raise ValueError(f"the {setting.sweep} sweep has no shipped warm start: train one (train_warm_start=True)")
     warm = _train_warm_start(client, setting, scale) if train_warm_start else None
@@ -199,7 +202,9 @@ def run_demo(client: Client, setting: DemoSetting[R], scale: Scale, train_warm_s
     failed = [job for job in jobs if job["status"] != "succeeded"]
     if failed:
         raise RuntimeError(f"{len(failed)} jobs did not succeed, e.g. {failed[0]['id']}: {failed[0].get('error')}")
-    return sweep["id"], setting.collect(client, warm, jobs)
+    timed = [warm, *jobs] if warm is not None else jobs
+    worker_time = demo_time_report(client, timed, warm["id"] if warm is not None else None)
+    return sweep["id"], setting.collect(client, warm, jobs), worker_time
 
 
 def _train_warm_start(client: Client, setting: DemoSetting, scale: Scale) -> dict:
@@ -211,12 +216,14 @@ def _train_warm_start(client: Client, setting: DemoSetting, scale: Scale) -> dic
     return warm
 
 
-def report(setting: DemoSetting[R], sweep_id: str, results: R, elapsed: float) -> str:
-    """The demo's closing text: the setting's tables and verdicts, then where to look next."""
+def report(setting: DemoSetting[R], sweep_id: str, results: R, elapsed: float, worker_time: list[str]) -> str:
+    """The demo's closing text: the setting's tables and verdicts, where the time went, then where to look next."""
     return "\n".join(
         [
             "",
             *setting.report(results),
+            "",
+            *worker_time,
             "",
             f"Finished in {elapsed / 60:.1f} min. Charts: run `frpo serve` and `frpo dashboard`, then open",
             setting.dashboard_url(sweep_id),

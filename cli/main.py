@@ -242,11 +242,11 @@ def demo(
     with embedded_service(workers, _worker_command, port, logs) as url, Client(url, key) as client:
         typer.echo(f"API: {url}/api/v1  (admin key in {settings.data_dir / 'admin.key'}; worker logs in {logs})")
         try:
-            sweep_id, measured = run_demo(client, chosen, scale, train_warm_start)
+            sweep_id, measured, worker_time = run_demo(client, chosen, scale, train_warm_start)
         except (RuntimeError, ApiError) as error:
             typer.echo(f"demo failed: {error}", err=True)
             raise typer.Exit(1) from error
-    typer.echo(report(chosen, sweep_id, measured, time.monotonic() - started))
+    typer.echo(report(chosen, sweep_id, measured, time.monotonic() - started, worker_time))
     if results is not None:
         summary = {"setting": setting.value, "sweep_id": sweep_id, "scale": asdict(scale), **chosen.summary(measured)}
         results.write_text(json.dumps(summary, indent=1) + "\n")

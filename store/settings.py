@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     store_outage_seconds: float = Field(
         60.0, ge=0, description="How long a worker's writes retry (with backoff) through a database outage."
     )
+    worker_template: bool = Field(
+        True,
+        description="Fork CPU jobs' training children from a per-worker process with the ML stack imported "
+        "(workers.template) instead of starting each anew.",
+    )
     max_request_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies are refused (413).")
     idempotency_ttl_seconds: float = Field(
         24 * 3600.0, gt=0, description="How long a POST's Idempotency-Key is remembered (and replayed)."

@@ -142,7 +142,9 @@ def training_processes(run_id) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if b"--train" in cmdline and str(run_id).encode() in cmdline and state != "Z":
+        # one argument each when spawned; one string when forked from a template, which retitles it (setproctitle)
+        words = b" ".join(cmdline).split()
+        if b"--train" in words and str(run_id).encode() in words and state != "Z":
             pids.append(int(entry.name))
     return pids
 

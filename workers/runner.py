@@ -11,7 +11,11 @@ Celery task) does no ML at all: it heartbeats the lease and watches `cancel_requ
 child started in its own session, i.e. its own process group. Cancelling sends SIGTERM and then SIGKILL to that whole
 group, so data-loader workers, compile workers and anything else the trainer forked go with it, whatever they are
 doing. Conversely the child dies with its parent (PR_SET_PDEATHSIG plus a parent watchdog): a worker killed with
-SIGKILL leaves no orphan still writing metrics for a job that another worker is about to resume.
+SIGKILL leaves no orphan still writing metrics for a job that another worker is about to resume. A CPU job's child is
+forked from the worker's template process (workers.template), which has the ML stack imported already, with the same
+guarantees (own session, death with this process, the job's log and environment); where there is no template, or for
+a GPU job, it is spawned (`python -m workers.runner --train`). Either way it records where its time went
+(workers.phases).
 
 Recovery: a dead worker stops renewing; once the lease is in the past the recovery scan (`workers.tasks.recover`)
 re-enqueues the run, the next claim counts attempt n+1, and training resumes from the newest `checkpoint-*` that
@@ -41,6 +45,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import Engine, select
 
@@ -63,11 +68,13 @@ from store.metrics import write_points
 from store.models import Run, RunStatus
 from store.retry import retrying
 from store.settings import Settings, get_settings
-from store.specs import JOB_SPEC
+from store.specs import JOB_SPEC, JobSpec
 from workers.celery_app import enqueue
 from workers.checkpoints import attempt_dir, checkpoint_points, checkpoint_problem, checkpoint_step, checkpoints
 from workers.launch import child_command, die_with_parent
+from workers.phases import PhaseClock, process_age
 from workers.stages import work
+from workers.template import SOCKET_ENV, TemplateChild, fork_child, preload
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +183,8 @@ def _run_claimed(run: Run, attempt: Attempt, worker: str, settings: Settings, en
     with open(log_path, "ab") as log_file:
         # the database URL goes by environment, not argv: `ps` would show a password
         env = {**os.environ, "FRPO_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
-        child = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        env.pop(SOCKET_ENV, None)
+        child = _start_child(command, spec, env, log_file, run.id, attempt, settings.output_root, resume)
     try:
         outcome = _watch(child, attempt, worker, settings, engine)
     finally:
@@ -200,6 +208,35 @@ def _run_claimed(run: Run, attempt: Attempt, worker: str, settings: Settings, en
     retrying(record_failure, settings.store_outage_seconds, f"recording the failure of run {run.id}")
     error = last or f"training exited with {child.returncode}"
     return _end(engine, attempt, worker, settings, RunStatus.failed, error)
+
+
+def _start_child(
+    command: list[str],
+    spec: JobSpec,
+    env: dict[str, str],
+    log_file: BinaryIO,
+    run_id: uuid.UUID,
+    attempt: Attempt,
+    output_root: Path,
+    resume: Path | None,
+) -> subprocess.Popen | TemplateChild:
+    """The training child: forked from the worker's template (workers.template) where the worker has one and the job
+    runs on the CPU, else spawned as `command` in a session of its own. GPU jobs are always spawned: their trainers
+    start vLLM engines, NCCL and DeepSpeed process trees that read the environment and probe CUDA as they import,
+    which a template shared by every job must never do; and their fixed cost is small beside their steps."""
+    template = os.environ.get(SOCKET_ENV)
+    if template and getattr(spec, "gpu", None) is None:
+        request = {
+            "run_id": str(run_id),
+            "attempt": attempt.number,
+            "output_root": str(output_root),
+            "resume": str(resume) if resume else None,
+        }
+        child = fork_child(template, command[2:], request, env, log_file)
+        if isinstance(child, TemplateChild):
+            return child
+        log.warning("run %s: spawning its training child: %s", run_id, child)
+    return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 def _stopped(engine: Engine, attempt: Attempt, worker: str, why: str) -> str:
@@ -253,7 +290,9 @@ def _end(
     return status.value
 
 
-def _watch(child: subprocess.Popen, attempt: Attempt, worker: str, settings: Settings, engine: Engine) -> str:
+def _watch(
+    child: subprocess.Popen | TemplateChild, attempt: Attempt, worker: str, settings: Settings, engine: Engine
+) -> str:
     """Heartbeat until the child exits: renew the lease every heartbeat, check for cancellation every second.
 
     The lease is held until `lease_seconds` after the last renewal that succeeded, counted from before it was sent
@@ -292,7 +331,7 @@ def _watch(child: subprocess.Popen, attempt: Attempt, worker: str, settings: Set
             return "cancelled"
 
 
-def _kill_tree(child: subprocess.Popen) -> None:
+def _kill_tree(child: subprocess.Popen | TemplateChild) -> None:
     """SIGTERM the child's whole process group, then SIGKILL whatever is still there after a grace period."""
     for sig, grace in ((signal.SIGTERM, TERMINATE_GRACE_SECONDS), (signal.SIGKILL, 10.0)):
         try:
@@ -335,10 +374,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.train:
+        clock = PhaseClock()
+        clock.add("start", process_age())
         # a launched rank has no --parent-pid: it dies with the accelerate launcher that started it
         die_with_parent(args.parent_pid or os.getppid())
+        with clock.phase("imports"):
+            preload()
         try:
-            work(args.run_id, os.environ["FRPO_DATABASE_URL"], args.output_root, args.resume, args.attempt)
+            work(args.run_id, os.environ["FRPO_DATABASE_URL"], args.output_root, args.resume, args.attempt, clock)
         except AttemptSuperseded as superseded:
             log.warning("%s", superseded)
             raise SystemExit(SUPERSEDED_EXIT) from None

@@ -49,6 +49,7 @@ from store.specs import (
 from store.specs.base import MAX_STEPS
 from workers.checkpoints import attempt_dir
 from workers.launch import is_main_process
+from workers.phases import PhaseClock
 
 
 def model_path(model: str, output_root: Path) -> str:
@@ -93,9 +94,18 @@ def require_hub_model(model: str) -> None:
         ) from error
 
 
-def work(run_id: uuid.UUID, database_url: str, output_root: Path, resume: Path | None, attempt_number: int) -> None:
-    """The child's work: run the job its spec describes, then record the final model (if it makes one). Everything
-    it writes is fenced by its attempt, and it trains in the attempt's own folder (workers.checkpoints)."""
+def work(
+    run_id: uuid.UUID,
+    database_url: str,
+    output_root: Path,
+    resume: Path | None,
+    attempt_number: int,
+    clock: PhaseClock | None = None,
+) -> None:
+    """The child's work: run the job its spec describes, then record the final model (if it makes one) and where
+    the time went (`clock`'s phases, workers.phases). Everything it writes is fenced by its attempt, and it trains in
+    the attempt's own folder (workers.checkpoints)."""
+    clock = clock or PhaseClock()
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()
@@ -110,24 +120,32 @@ def work(run_id: uuid.UUID, database_url: str, output_root: Path, resume: Path |
     output_dir = attempt_dir(output_root, run_id, attempt_number)
     if isinstance(spec, TrainSpec):
         start = parent_model or model_path(spec.model, output_root)
-        final, step = _train(spec, attempt, engine, output_dir, start, resume)
+        final, step = _train(spec, attempt, engine, output_dir, start, resume, clock)
     elif isinstance(spec, FinetuneSpec):
         start = parent_model or model_path(spec.model, output_root)
-        final, step = _finetune(spec, attempt, engine, output_dir, start, resume)
+        final, step = _finetune(spec, attempt, engine, output_dir, start, resume, clock)
     else:
         final, step = None, 0
-        _evaluate(spec, attempt, engine, parent_model, grandparent_model, output_dir)
-    if final is not None and is_main_process():  # under accelerate launch, rank 0 alone writes to the store
-        from workers.sink import describe_model_dir
-
-        size, digest = describe_model_dir(final)
-
-        def record() -> None:
-            with attempt_scope(engine, attempt) as session:
-                record_artifact(session, run_id, "model", str(final), size, digest, step)
-
-        retrying(record, get_settings().store_outage_seconds, f"recording the final model of run {run_id}")
+        with clock.phase("evaluation"):
+            _evaluate(spec, attempt, engine, parent_model, grandparent_model, output_dir)
+    if is_main_process():  # under accelerate launch, rank 0 alone writes to the store
+        if final is not None:
+            with clock.phase("save"):
+                _record_final_model(engine, attempt, final, step)
+        _reporter(engine, attempt)(0, clock.metrics(nested={"evaluation": "train"}))
     engine.dispose()
+
+
+def _record_final_model(engine: Engine, attempt: Attempt, final: Path, step: int) -> None:
+    from workers.sink import describe_model_dir
+
+    size, digest = describe_model_dir(final)
+
+    def record() -> None:
+        with attempt_scope(engine, attempt) as session:
+            record_artifact(session, attempt.run_id, "model", str(final), size, digest, step)
+
+    retrying(record, get_settings().store_outage_seconds, f"recording the final model of run {attempt.run_id}")
 
 
 def _model_of(session: Session, run_id: uuid.UUID | None) -> str | None:
@@ -239,12 +257,14 @@ def _callbacks(
     start: str,
     reference: str | None,
     rl_generation: tuple[int, float] | None = None,
+    clock: PhaseClock | None = None,
 ):
     """The store sink (rank 0 only: every rank logs, one writes), plus the in-loop safety evaluation (step 0, every
     `every` steps, the end) when asked: every rank evaluates, so sharded models can run it; rank 0 reports. An RL
     run gives its `rl_generation` (completion length, temperature), which its sampled measures default to. In one
     process the step-0 and final evaluations are remembered in the store and a step-0 evaluation an earlier run
-    already made of the same weights is reused (workers.memo)."""
+    already made of the same weights is reused (workers.memo). The evaluations' time goes to `clock`'s "evaluation"
+    phase."""
     from frpo_core.safety.evaluation import SafetyEvalCallback
     from workers.memo import StoreMemo
     from workers.sink import StoreSink
@@ -253,6 +273,8 @@ def _callbacks(
     callbacks = [StoreSink(engine, attempt, outage_seconds=outage)] if is_main_process() else []
     if spec_eval is not None:
         evaluator = _safety_evaluation(spec_eval, engine, attempt, start, reference, rl_generation)
+        if clock is not None:
+            evaluator.evaluate_in_full = clock.timed("evaluation", evaluator.evaluate_in_full)
         report, keep = _reporter(engine, attempt), _sample_keeper(engine, attempt, spec_eval)
         memo = (
             StoreMemo(engine, attempt, spec_eval.prompt_texts) if int(os.environ.get("WORLD_SIZE", "1")) == 1 else None
@@ -271,10 +293,16 @@ def _close(callbacks) -> None:
 
 
 def _train(
-    spec: TrainSpec, attempt: Attempt, engine: Engine, output_dir: Path, start: str, resume: Path | None
+    spec: TrainSpec,
+    attempt: Attempt,
+    engine: Engine,
+    output_dir: Path,
+    start: str,
+    resume: Path | None,
+    clock: PhaseClock,
 ) -> tuple[Path, int]:
     """GRPO or FRPO from `start`, resuming from `resume` if given; the evaluation's KL is to `start` (the KL moved)."""
-    return _run_rl(rl_job(spec, start, output_dir), spec.eval, attempt, engine, start, resume)
+    return _run_rl(rl_job(spec, start, output_dir), spec.eval, attempt, engine, start, resume, clock)
 
 
 SHARED_RL_FIELDS = (
@@ -342,24 +370,38 @@ def rl_job(spec: TrainSpec, start: str, output_dir: Path):
     )
 
 
-def _run_rl(job, spec_eval: EvalSpec | None, attempt: Attempt, engine: Engine, start: str, resume: Path | None):
+def _run_rl(
+    job,
+    spec_eval: EvalSpec | None,
+    attempt: Attempt,
+    engine: Engine,
+    start: str,
+    resume: Path | None,
+    clock: PhaseClock,
+):
     """Train an RLJob with the sink and the evaluation, recording its data and reward identities on the run (the
     math data's decontamination count as an event and a `decontaminated` tag, docs/method.md §6.10)."""
     from frpo_core.jobs.rewards import reward_identities
     from frpo_core.jobs.rl import build_rl_trainer, load_rl_prompts_of
     from frpo_core.jobs.sft import save_final
 
-    prompts = load_rl_prompts_of(job)
+    with clock.phase("data"):
+        prompts = load_rl_prompts_of(job)
     generation = (job.max_completion_length, float(job.options.get("temperature", 1.0)))  # TRL's default: 1
-    callbacks = _callbacks(spec_eval, engine, attempt, start, reference=start, rl_generation=generation)
-    trainer = build_rl_trainer(job, callbacks, prompts)
+    with clock.phase("trainer"):
+        callbacks = _callbacks(
+            spec_eval, engine, attempt, start, reference=start, rl_generation=generation, clock=clock
+        )
+        trainer = build_rl_trainer(job, callbacks, prompts)
     if is_main_process():
         _record_inputs(engine, attempt, reward_identities(trainer.reward_funcs), prompts.record, prompts.bound)
     try:
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        with clock.phase("train"):
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     finally:
         _close(callbacks)
-    return save_final(trainer, job.output_dir), trainer.state.global_step
+    with clock.phase("save"):
+        return save_final(trainer, job.output_dir), trainer.state.global_step
 
 
 def _record_inputs(engine: Engine, attempt: Attempt, rewards: dict[str, str], data: dict, bound: dict) -> None:
@@ -400,19 +442,27 @@ def _record_world(session: Session, run_id: uuid.UUID) -> None:
 
 
 def _finetune(
-    spec: FinetuneSpec, attempt: Attempt, engine: Engine, output_dir: Path, start: str, resume: Path | None
+    spec: FinetuneSpec,
+    attempt: Attempt,
+    engine: Engine,
+    output_dir: Path,
+    start: str,
+    resume: Path | None,
+    clock: PhaseClock,
 ) -> tuple[Path, int]:
     """SFT of `start` (the parent's model, or a base model), resuming from `resume` if given, evaluated at step 0,
     every `eval.every` steps and at the end; the reference for the KL is the model as it was when fine-tuning began
     (docs/method.md §6.11), also after a resume."""
     if spec.mode == "rl":
-        return _downstream_rl(spec, attempt, engine, output_dir, start, resume)
+        return _downstream_rl(spec, attempt, engine, output_dir, start, resume, clock)
     from frpo_core.jobs.sft import build_sft_trainer, load_sft_data, save_final
 
     job = sft_job(spec, start, output_dir)
-    data = load_sft_data(job)
-    callbacks = _callbacks(spec.eval, engine, attempt, start, reference=start)
-    trainer = build_sft_trainer(job, callbacks=callbacks, data=data)
+    with clock.phase("data"):
+        data = load_sft_data(job)
+    with clock.phase("trainer"):
+        callbacks = _callbacks(spec.eval, engine, attempt, start, reference=start, clock=clock)
+        trainer = build_sft_trainer(job, callbacks=callbacks, data=data)
     if is_main_process():
         with attempt_scope(engine, attempt) as session:
             add_event(session, attempt.run_id, f"sft masking: {data.masking} ({data.reason})", **data.record())
@@ -420,10 +470,12 @@ def _finetune(
             if spec.epochs is not None:
                 _record_epoch_steps(session, attempt.run_id, spec, trainer)
     try:
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        with clock.phase("train"):
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     finally:
         _close(callbacks)
-    return save_final(trainer, job.output_dir), trainer.state.global_step
+    with clock.phase("save"):
+        return save_final(trainer, job.output_dir), trainer.state.global_step
 
 
 def _record_epoch_steps(session: Session, run_id: uuid.UUID, spec: FinetuneSpec, trainer) -> None:
@@ -478,7 +530,13 @@ def sft_job(spec: FinetuneSpec, start: str, output_dir: Path):
 
 
 def _downstream_rl(
-    spec: FinetuneSpec, attempt: Attempt, engine: Engine, output_dir: Path, start: str, resume: Path | None
+    spec: FinetuneSpec,
+    attempt: Attempt,
+    engine: Engine,
+    output_dir: Path,
+    start: str,
+    resume: Path | None,
+    clock: PhaseClock,
 ):
     """Downstream RL: GRPO of `start` on a downstream reward (e.g. GSM8K correctness), evaluated like an SFT."""
     from frpo_core.jobs.gpu import GpuOptions
@@ -502,7 +560,7 @@ def _downstream_rl(
             "max_grad_norm": spec.max_grad_norm,
         },
     )
-    return _run_rl(job, spec.eval, attempt, engine, start, resume)
+    return _run_rl(job, spec.eval, attempt, engine, start, resume, clock)
 
 
 def _evaluate(

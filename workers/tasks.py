@@ -6,16 +6,21 @@ Each worker also runs the recovery scan in a thread of its main process, every h
 (their worker died) are put back in the queue and resumed from their last checkpoint by whichever worker claims them.
 Several workers scanning at once is harmless: `requeue` is a conditional update, and a duplicate message is a no-op
 because only one claim can succeed.
+
+Each worker also starts its template process (workers.template) before its pool: its CPU jobs' training children are
+forked from it with the ML stack already imported, instead of each importing it anew (FRPO_WORKER_TEMPLATE=false
+turns it off).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Callable, Collection
 
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_init, worker_process_init, worker_ready
 from sqlalchemy import Engine
 
 from store.db import make_engine, session_scope
@@ -23,6 +28,7 @@ from store.leases import cancel_abandoned, expired_runs, fail_exhausted, requeue
 from store.settings import Settings, get_settings
 from workers import runner
 from workers.celery_app import TASK_RUN_JOB, app, enqueue
+from workers.template import SOCKET_ENV, start_template
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +98,24 @@ def _recovery_loop(settings: Settings, queues: list[str], stop: threading.Event)
             recover(_scan_engine, live_queues=queues)
         except Exception:  # the database or broker is briefly away: try again next time
             log.exception("recovery scan failed")
+
+
+_template = None  # the worker's template process, kept so that it is not garbage-collected while it serves
+
+
+@worker_init.connect
+def _start_template(**kwargs) -> None:
+    """In the worker's main process, before the pool starts: its pool processes find the template through the
+    environment they inherit. A template that cannot start costs speed, never a job: children are spawned."""
+    global _template
+    if not get_settings().worker_template:
+        return
+    try:
+        _template, path = start_template()
+    except Exception:
+        log.exception("the worker's template did not start: training children will be spawned")
+        return
+    os.environ[SOCKET_ENV] = path
 
 
 @worker_ready.connect

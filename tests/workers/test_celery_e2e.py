@@ -150,7 +150,7 @@ def test_killed_worker_job_resumes_from_checkpoint(stack):
 @pytest.mark.parametrize("stack", ["embedded"], indirect=True)
 def test_cancel_stops_the_job(stack):
     engine, send, start_worker = stack
-    start_worker()
+    worker = start_worker()
     run_id = create_run(engine, **SLOW)
     send(run_id)
     with diagnostics(engine, run_id):
@@ -161,6 +161,8 @@ def test_cancel_stops_the_job(stack):
         assert run.status == RunStatus.cancelled
         assert training_processes(run_id) == []
         assert run.progress < 1.0
+    log = worker.log()
+    assert "workers.template ready" in log and "spawning its training child" not in log  # forked from the template
 
 
 @pytest.mark.parametrize("stack", ["embedded"], indirect=True)
