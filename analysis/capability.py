@@ -16,7 +16,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from analysis.pipelines import Series, Setting, Spread, budget_of, by_setting, last, text_table
+from analysis.pipelines import Budget, Series, Setting, Spread, budget_of, by_setting, last, text_table
 
 PREFIX = "bench/"
 BEFORE, AFTER = "before_finetune", "after_finetune"
@@ -76,7 +76,7 @@ class BenchmarkScore:
     method: str
     lamb: float | None
     seed: int
-    budget: tuple[tuple[str, float], ...]
+    budget: Budget
     metric: str
     before: float | None
     after: float | None
@@ -186,7 +186,7 @@ class TrainingReward:
     method: str
     lamb: float | None
     seed: int
-    budget: tuple[tuple[str, float], ...]
+    budget: Budget
     first: float | None
     last: float | None
 

@@ -210,14 +210,16 @@ def report(setting: DemoSetting[R], sweep_id: str, results: R, elapsed: float) -
 
 def _safety_results(client: Client, warm: dict, jobs: list[dict]) -> list[PipelineResult]:
     """Each pipeline's numbers from its RL run's and its fine-tuning run's evaluation series (the warm start's own
-    refusal is the step-0 evaluation of every RL run, so it needs nothing more)."""
+    refusal is the step-0 evaluation of every RL run, so it needs nothing more); a fine-tuning run that started from
+    a checkpoint of its RL run (`parent_step`) is the point at that step of the run."""
     keys = [*SAMPLED_KEYS, *SAMPLED_KEYS.values()]
     by_id = {job["id"]: job for job in jobs}
     results = []
     for job in jobs:
         if job["kind"] == "finetune":
             rl = by_id[job["parent_id"]]
-            results.append(pipeline_result(rl["tags"], client.series(rl["id"], keys), client.series(job["id"], keys)))
+            rl_series, finetune_series = client.series(rl["id"], keys), client.series(job["id"], keys)
+            results.append(pipeline_result(rl["tags"], rl_series, finetune_series, job["tags"].get("parent_step")))
     return results
 
 

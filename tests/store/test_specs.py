@@ -234,7 +234,7 @@ def test_finetune_gpu_settings_are_the_shared_ones_without_vllm():
     with pytest.raises(pydantic.ValidationError, match="needs bf16"):
         FinetuneSpec(model="tiny", gpu={"attn_implementation": "flash_attention_2", "bf16": False})
     pipeline = PipelineSpec(finetune={"queue": "gpu", "gpu": {"num_gpus": 4}})
-    assert pipeline.finetune_spec(PARENT).gpu.num_gpus == 4  # the stage's spec keeps its GPU settings
+    assert pipeline.finetune_specs(PARENT)[0].gpu.num_gpus == 4  # the stage's spec keeps its GPU settings
 
 
 def test_evaluate_specs_old_and_new():
