@@ -1,7 +1,7 @@
 """`frpo demo`: the paper's two experiments at toy scale, on a CPU, through the real service.
 
-    frpo demo                   # safety, ~8 minutes on 2 cores: 3 seeds × (GRPO at 60/120/180 steps, FRPO λ=0.2,
-                                # λ=0.5 at 120)
+    frpo demo                   # safety: 3 seeds × (GRPO at β 0.05 and 0, each one run read at 60/120/180 steps;
+                                # FRPO λ=0.2, λ=0.5 at 120)
     frpo demo --setting math    # math, ~12 minutes: 3 seeds × (GRPO at 40/80/160 steps, FRPO λ=0.2, λ=1 at 80)
 
 It starts the embedded service (the API and worker processes on the configured store; with nothing configured, the
@@ -13,10 +13,10 @@ Safety (docs/method.md §3):
 1. a warm start: SFT of the tiny model on ``toy_warm_start`` (preset ``toy-warm-start``), so it refuses harmful toy
    requests part of the time (~60 % sampled) and answers harmless ones;
 2. a sweep of pipelines from that model (preset ``toy-frontier``): safety RL (preset ``toy-safety``: refusal reward
-   from the offline judge, "answered" reward on harmless prompts, β > 0) with FRPO at each λ and with GRPO at several
-   step budgets, for each seed, each followed by downstream SFT on benign instructions that share the harmful
-   prompts' surface form (preset ``toy-benign-sft``), evaluated on held-out prompts at its start, along the way and
-   at its end;
+   from the offline judge, "answered" reward on harmless prompts, β > 0) with FRPO at each λ and with GRPO at two β,
+   each one run evaluated at several steps, for each seed, each followed by downstream SFT on benign instructions
+   that share the harmful prompts' surface form (preset ``toy-benign-sft``; GRPO's from its checkpoint at each step),
+   evaluated on held-out prompts at its start, along the way and at its end;
 
 and prints, per setting, the refusal rate before and after the downstream SFT (mean ± sd over seeds), the drop, the
 KL each RL run moved from the warm start, and over-refusal of harmless prompts; then GRPO's frontier of (KL moved,
@@ -37,6 +37,7 @@ frontier verdict: the toy math RL logs no KL moved (no in-loop evaluation, β = 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import threading
@@ -160,6 +161,7 @@ class DemoSetting(Generic[R]):
     collect: Callable[[Client, dict, list[dict]], R]  # (warm start, the sweep's finished jobs) → the numbers
     report: Callable[[R], list[str]]  # those numbers → the report's lines
     dashboard_page: str  # the dashboard page that shows the sweep ("" : the home page)
+    along_one_run: bool = False  # GRPO's step budgets are checkpoints of one run (grpo_budgets.checkpoints)
 
     def dashboard_url(self, sweep_id: str) -> str:
         return f"http://127.0.0.1:8501/{self.dashboard_page}?sweep={sweep_id}"
@@ -171,16 +173,18 @@ def run_demo(client: Client, setting: DemoSetting[R], scale: Scale) -> tuple[str
     (warm,) = wait_all(lambda: [client.get_job(warm["id"])], 1, "warm start (SFT of the tiny model)")
     if warm["status"] != "succeeded":
         raise RuntimeError(f"the warm start {warm['id']} {warm['status']}: {warm.get('error')}")
+    train: dict[str, Any] = {"parent_id": warm["id"], "max_steps": scale.rl_steps}
+    budgets: dict[str, Any] = {"max_steps": list(scale.grpo_steps)}
+    if setting.along_one_run:  # each step budget a checkpoint of one GRPO run, which evaluates at every one of them
+        budgets = {"checkpoints": list(scale.grpo_steps)}
+        train["eval"] = {"every": math.gcd(*scale.grpo_steps)}
     sweep = client.submit_sweep(
         {
             "preset": setting.sweep,
             "name": f"demo {time.strftime('%Y-%m-%d %H:%M')}",
-            "base": {
-                "train": {"parent_id": warm["id"], "max_steps": scale.rl_steps},
-                "finetune": {"max_steps": scale.finetune_steps},
-            },
+            "base": {"train": train, "finetune": {"max_steps": scale.finetune_steps}},
             "grid": {"lamb": list(scale.lambdas), "seed": list(range(scale.seeds))},
-            "grpo_budgets": {"max_steps": list(scale.grpo_steps)},
+            "grpo_budgets": budgets,
         }
     )
     total = len(sweep["job_ids"])
@@ -352,6 +356,7 @@ SETTINGS: dict[SettingName, DemoSetting[Any]] = {
         collect=_safety_results,
         report=safety_report,
         dashboard_page="",
+        along_one_run=True,
     ),
     SettingName.math: DemoSetting(
         warm_start="toy-math-warm-start",

@@ -35,9 +35,9 @@ NO_KL = (
 )
 NO_GRPO = (
     "**No GRPO budgets to trace a frontier with.** FRPO is judged against GRPO trained to several budgets; give the "
-    'sweep a `grpo_budgets` option (e.g. `"grpo_budgets": {"max_steps": [60, 120, 180]}`: GRPO at every budget × '
-    "seed, each fine-tuned the same way), or start from the `toy-frontier` preset (the paper's setting: "
-    "`safety-frontier-mistral-7b`)."
+    'sweep a `grpo_budgets` option (e.g. `"grpo_budgets": {"checkpoints": [60, 120, 180], "beta": [0.05, 0]}`: one '
+    "GRPO run per β × seed, fine-tuned from its checkpoint at each step; or `max_steps`, `learning_rate`, "
+    "`scale_rewards`), or start from the `toy-frontier` preset (the paper's setting: `safety-frontier-mistral-7b`)."
 )
 ONE_BUDGET = (
     "**Only one GRPO budget ({budget}):** a single point, not a frontier, so only an FRPO setting that moved exactly "

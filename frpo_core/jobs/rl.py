@@ -201,8 +201,8 @@ def build_rl_trainer(
 
 class SaveAtSteps(TrainerCallback):
     """Checkpoint at the given steps as well as every ``save_steps``: points along one run that later stages start
-    from (e.g. fine-tuning from GRPO's policy at steps 60, 120 and 180, each a point of its frontier, docs/method.md
-    §7). The trainer saves whenever a callback sets ``should_save``, whatever its save strategy."""
+    from (e.g. fine-tuning from GRPO's policy at steps 60, 120 and 180, each a point of its frontier:
+    docs/method.md §7). The trainer saves whenever a callback sets ``should_save``, whatever its save strategy."""
 
     def __init__(self, steps: Sequence[int]) -> None:
         self.steps = frozenset(steps)
