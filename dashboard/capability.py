@@ -88,7 +88,7 @@ class Evaluation:
             method=method,
             lamb=tags.get("lamb") if method == "frpo" else None,
             seed=int(seed) if seed is not None else None,
-            budget=budget_of(tags),
+            budget=budget_of(tags, tags.get("parent_step")),
             scores=scores_of(series),
             stderrs=stderrs_of(series),
         )
