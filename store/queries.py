@@ -184,10 +184,10 @@ def save_idempotency_record(
 
 
 def check_lineage(session: Session, spec: AnySpec, owner: int | None = None) -> Run | None:
-    """The run a job starts from (a train or finetune job's `parent_id`, an evaluate job's `run_id`): it must exist
-    (and belong to `owner`, if given), have succeeded and have a final model (and the checkpoint at a finetune's
-    `parent_step`). Raises SpecError naming the field
-    otherwise; None when the job starts from a model rather than a run."""
+    """The run a job starts from (a train or finetune job's `parent_id`, an evaluate job's `run_id`): it must exist (and
+    belong to `owner`, if given), have succeeded and have a final model (and the checkpoint at a finetune's
+    `parent_step`). Raises SpecError naming the field otherwise; None when the job starts from a model rather than a
+    run."""
     field = "run_id" if spec.kind == "evaluate" else "parent_id"
     source_id = getattr(spec, field)
     if source_id is None:
@@ -266,12 +266,11 @@ def create_pipeline(
     **tags: Any,
 ) -> list[Run]:
     """The pipeline's runs, each the parent of the next, all tagged with the first one's id: train, finetune (one per
-    step of `finetune_at`, each from the training run's checkpoint there), then the evaluation of each fine-tuned
-    model (`evaluate`), and, with `evaluate_before`, the same evaluation of the trained model (a second child of the
-    training run, last in the list). Only the first is to be enqueued: a worker
-    enqueues each later stage when the one before it succeeds (see store.leases.parent_ready). The training stage
-    starts from its `parent_id` run if it names one (checked: it must have succeeded and be the `submitter`'s to
-    see). Every stage is owned by the `submitter`."""
+    step of `finetune_at`, each from the training run's checkpoint there), then the evaluation of each fine-tuned model
+    (`evaluate`), and, with `evaluate_before`, the same evaluation of the trained model (a second child of the training
+    run, last in the list). Only the first is to be enqueued: a worker enqueues each later stage when the one before it
+    succeeds (see store.leases.parent_ready). The training stage starts from its `parent_id` run if it names one
+    (checked: it must have succeeded and be the `submitter`'s to see). Every stage is owned by the `submitter`."""
     tags = {**tags, **spec.tags()}
     owned = _ownership(submitter)
     parent = check_lineage(session, spec.train, owner=_scope(submitter))
