@@ -382,8 +382,8 @@ PRESETS.update(
                 "grpo_budgets": {"checkpoints": [60, 120, 180], "beta": [0.05, 0.0]},
             },
             "The toy experiment with GRPO along one run per β (evaluated and fine-tuned from at 60, 120 and 180 "
-            "steps; β 0.05 as FRPO's and β 0, which settles further out), so that its points trace a frontier that "
-            "spans FRPO's KL (docs/method.md §7).",
+            "steps; β 0.05 as FRPO's, and β 0, without the penalty that pulls GRPO back), so that its points trace "
+            "a frontier out to FRPO's KL (docs/method.md §7).",
             requires={"base.train.parent_id": "the warm-start run the RL starts from (a toy-warm-start finetune)"},
         ),
         "safety-frontier-mistral-7b": Preset(
