@@ -16,7 +16,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from analysis.pipelines import Series, Setting, Spread, budget_of, by_setting, last, text_table
+from analysis.pipelines import Budget, Series, Setting, Spread, budget_of, by_setting, last, text_table
 
 PREFIX = "bench/"
 BEFORE, AFTER = "before_finetune", "after_finetune"
@@ -76,7 +76,7 @@ class BenchmarkScore:
     method: str
     lamb: float | None
     seed: int
-    budget: tuple[tuple[str, float], ...]
+    budget: Budget
     metric: str
     before: float | None
     after: float | None
@@ -94,7 +94,8 @@ def pipeline_scores(evaluations: Sequence[Mapping], series: Mapping[str, Series]
 
     ``evaluations`` are jobs as the API returns them (``id``, ``status``, ``tags``); ``series`` maps a run's id to its
     metric series. Failed and cancelled runs say nothing; a run not yet finished gives ``None`` for its side; an
-    evaluation outside a pipeline (no ``pipeline`` / ``evaluates`` tag) has no other side and is not paired.
+    evaluation outside a pipeline (no ``pipeline`` / ``evaluates`` tag) has no other side and is not paired. A
+    pipeline that fine-tunes from several checkpoints of its RL run (``parent_step``) gives one point per step.
     """
     sides: dict[str, dict[str, dict[str, float]]] = {}
     tags_of: dict[str, Mapping] = {}
@@ -103,8 +104,9 @@ def pipeline_scores(evaluations: Sequence[Mapping], series: Mapping[str, Series]
         pipeline, when = tags.get("pipeline"), tags.get("evaluates")
         if job.get("status") in EXCLUDED_STATUSES or not pipeline or when not in (BEFORE, AFTER):
             continue
-        sides.setdefault(str(pipeline), {})[when] = scores(series.get(str(job["id"]), {}))
-        tags_of.setdefault(str(pipeline), tags)
+        point = str(pipeline) if tags.get("parent_step") is None else f"{pipeline}@{tags['parent_step']}"
+        sides.setdefault(point, {})[when] = scores(series.get(str(job["id"]), {}))
+        tags_of.setdefault(point, tags)
     result = []
     for pipeline, measured in sides.items():
         tags = tags_of[pipeline]
@@ -116,7 +118,7 @@ def pipeline_scores(evaluations: Sequence[Mapping], series: Mapping[str, Series]
                     method=str(tags.get("method")),
                     lamb=tags.get("lamb"),
                     seed=int(tags.get("seed", 0)),
-                    budget=budget_of(tags),
+                    budget=budget_of(tags, tags.get("parent_step")),
                     metric=metric,
                     before=before.get(metric),
                     after=after.get(metric),
@@ -186,7 +188,7 @@ class TrainingReward:
     method: str
     lamb: float | None
     seed: int
-    budget: tuple[tuple[str, float], ...]
+    budget: Budget
     first: float | None
     last: float | None
 

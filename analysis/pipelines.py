@@ -5,6 +5,10 @@ it moved from the model it started from, docs/method.md §7) and the fine-tuning
 (refusal before and after downstream fine-tuning, and over-refusal of harmless prompts at the end). Groups are (method,
 λ): the seeds of one setting, summarised by mean, standard deviation and range.
 
+A baseline's step budgets may be points along one run (a sweep's `grpo_budgets.checkpoints`): each fine-tuning run
+then starts from the RL run's checkpoint at a step (its `parent_step` tag), and that pipeline's KL moved is the RL
+run's evaluation at that step, not its last. Such a point is (run, step), labelled "GRPO @60 (one run)".
+
 Where the runs logged the sampled measures (`eval/kl_safety_sampled`, `eval/refusal_prob`, `eval/refusal_prob_normal`:
 the unbiased KL estimate on sampled answers and the refusal probability under sampling), they are read instead of the
 greedy ones (`eval/kl_safety`, `eval/refusal_rate`, `eval/refusal_rate_normal`), which older runs logged alone; each
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 Series = Mapping[str, Sequence[tuple[int, float]]]  # metric key -> [(step, value)], steps ascending
+Budget = tuple[tuple[str, float | str], ...]  # (part, value): ("steps", 60), ("β", 0.05), ("scale", "group"), …
 
 SAMPLED, GREEDY = "sampled", "greedy"
 # greedy key -> its sampled counterpart (logged beside it by runs with `eval.samples` > 0)
@@ -65,7 +70,7 @@ class PipelineResult:
     refusal_after_rl: float | None  # fine-tuning's step-0 evaluation (the RL policy on the evaluation prompts)
     refusal_after_finetune: float | None  # fine-tuning's last evaluation
     over_refusal_after_finetune: float | None  # refusal of harmless prompts at the end
-    budget: tuple[tuple[str, float], ...] = ()  # the RL run's (steps, β, lr): GRPO's budgets trace its frontier
+    budget: Budget = ()  # the RL run's (steps or @step, β, lr, scaling): GRPO's budgets trace its frontier
     strongreject_after_finetune: float | None = None
     helpfulness_after_finetune: float | None = None
     measure: str = GREEDY  # what KL and refusal were read from: SAMPLED, GREEDY or "KL sampled, refusal greedy" …
@@ -87,15 +92,22 @@ def last(series: Series, key: str) -> float | None:
     return points[-1][1] if points else None
 
 
+def at(series: Series, key: str, step: int) -> float | None:
+    """The value logged at `step`, if one was."""
+    return next((value for logged, value in series.get(key) or () if logged == step), None)
+
+
 def _read(series: Series, greedy_key: str) -> tuple[str, str]:
     """(the key to read, SAMPLED or GREEDY): the sampled counterpart of ``greedy_key`` where the run logged it."""
     sampled_key = SAMPLED_KEYS[greedy_key]
     return (sampled_key, SAMPLED) if series.get(sampled_key) else (greedy_key, GREEDY)
 
 
-def pipeline_result(tags: Mapping, rl: Series, finetune: Series) -> PipelineResult:
+def pipeline_result(tags: Mapping, rl: Series, finetune: Series, step: int | None = None) -> PipelineResult:
     """A pipeline's numbers from its runs' tags and evaluation series (``eval/*`` keys): the sampled KL and refusal
-    where the runs logged them, else the greedy ones, the choice in ``measure``."""
+    where the runs logged them, else the greedy ones, the choice in ``measure``. With `step` (the fine-tuning run's
+    `parent_step`: it started from the RL run's checkpoint there), the KL moved is the RL run's evaluation at that
+    step and the budget is that step of the run."""
     kl_key, kl_measure = _read(rl, "eval/kl_safety")
     refusal_key, refusal_measure = _read(finetune, "eval/refusal_rate")
     over_refusal_key = (
@@ -105,33 +117,56 @@ def pipeline_result(tags: Mapping, rl: Series, finetune: Series) -> PipelineResu
         method=str(tags.get("method")),
         lamb=tags.get("lamb"),
         seed=int(tags.get("seed", 0)),
-        kl_moved=last(rl, kl_key),
+        kl_moved=last(rl, kl_key) if step is None else at(rl, kl_key, step),
         refusal_after_rl=first(finetune, refusal_key),
         refusal_after_finetune=last(finetune, refusal_key),
         over_refusal_after_finetune=last(finetune, over_refusal_key),
-        budget=budget_of(tags),
+        budget=budget_of(tags, step),
         strongreject_after_finetune=last(finetune, "eval/strongreject"),
         helpfulness_after_finetune=last(finetune, "eval/reward_normal"),
         measure=kl_measure if kl_measure == refusal_measure else f"KL {kl_measure}, refusal {refusal_measure}",
     )
 
 
-BUDGET_TAGS = (("max_steps", "steps"), ("beta", "β"), ("learning_rate", "lr"))
+BUDGET_TAGS = (("max_steps", "steps"), ("beta", "β"), ("learning_rate", "lr"), ("scale_rewards", "scale"))
+AT_STEP = "@"  # a budget part: the step of one run a point was taken at (instead of its own run's "steps")
 
 
-def budget_of(tags: Mapping) -> tuple[tuple[str, float], ...]:
-    """The RL budget a run was given: GRPO runs at different budgets are different points of its frontier."""
-    return tuple((name, float(tags[key])) for key, name in BUDGET_TAGS if tags.get(key) is not None)
+def budget_of(tags: Mapping, step: int | None = None) -> Budget:
+    """The RL budget a run was given: GRPO runs at different budgets are different points of its frontier. With
+    `step`, the point is that step along the run: its steps part is the step ("@")."""
+    parts = [(name, _budget_value(tags[key])) for key, name in BUDGET_TAGS if tags.get(key) is not None]
+    if step is not None:
+        parts = [(AT_STEP, float(step)), *(part for part in parts if part[0] != "steps")]
+    return tuple(parts)
 
 
-def budget_label(budget: tuple[tuple[str, float], ...], only: set[str] | None = None) -> str:
-    """``"steps 60, β 0.05"``; with ``only``, just those parts (the ones that differ between runs)."""
-    return ", ".join(f"{name} {value:g}" for name, value in budget if only is None or name in only)
+def _budget_value(value: object) -> float | str:
+    return value if isinstance(value, str) else float(value)
 
 
-def varying(budgets: Iterable[tuple[tuple[str, float], ...]]) -> set[str]:
+def budget_label(budget: Budget, only: set[str] | None = None) -> str:
+    """``"steps 60, β 0.05"``, ``"@60 (one run), β 0"``; with ``only``, just those parts (the ones that differ
+    between runs)."""
+    return ", ".join(_part(name, value) for name, value in budget if only is None or name in only)
+
+
+def _part(name: str, value: float | str) -> str:
+    if name == AT_STEP:
+        return f"@{value:g} (one run)"
+    return f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+
+
+def labelled(name: str, budget: str) -> str:
+    """A method's name with its budget: "GRPO (steps 60)", "GRPO @60 (one run)", or the name alone."""
+    if not budget:
+        return name
+    return f"{name} {budget}" if budget.startswith(AT_STEP) else f"{name} ({budget})"
+
+
+def varying(budgets: Iterable[Budget]) -> set[str]:
     """The budget parts that take more than one value among ``budgets``."""
-    values: dict[str, set[float]] = {}
+    values: dict[str, set[float | str]] = {}
     for budget in budgets:
         for name, value in budget:
             values.setdefault(name, set()).add(value)
@@ -168,8 +203,7 @@ class Setting:
 
     @property
     def label(self) -> str:
-        name = method_name(self.method, self.lamb)
-        return f"{name} ({self.budget})" if self.budget else name
+        return labelled(method_name(self.method, self.lamb), self.budget)
 
 
 class _Seeded(Protocol):
@@ -180,7 +214,7 @@ class _Seeded(Protocol):
     @property
     def lamb(self) -> float | None: ...
     @property
-    def budget(self) -> tuple[tuple[str, float], ...]: ...
+    def budget(self) -> Budget: ...
 
 
 T = TypeVar("T", bound=_Seeded)
@@ -192,7 +226,7 @@ def by_setting(results: Iterable[T]) -> list[tuple[Setting, list[T]]]:
     results = list(results)
     methods = {r.method for r in results}
     differ = {method: varying(r.budget for r in results if r.method == method) for method in methods}
-    groups: dict[tuple[str, float, tuple[tuple[str, float], ...]], list[T]] = {}
+    groups: dict[tuple[str, float, Budget], list[T]] = {}
     for r in results:
         frpo = r.method == "frpo"
         budget = () if frpo else tuple(part for part in r.budget if part[0] in differ[r.method])
@@ -295,9 +329,8 @@ def baseline_budgets_differ(results: Iterable[PipelineResult], reference: str = 
 
 def point_key(result: PipelineResult, reference: str, differ: set[str]) -> str:
     """What :func:`frontier_points` files a pipeline under: the reference's budget ("steps 60"), "FRPO λ=0.5", or
-    another baseline's name with the budget parts in `differ` ("Dr. GRPO (steps 60)")."""
+    another baseline's name with the budget parts in `differ` ("Dr. GRPO (steps 60)", "Dr. GRPO @60 (one run)")."""
     if result.method == reference:
         return budget_label(result.budget)
     name = method_name(result.method, result.lamb)
-    budget = "" if result.method == "frpo" else budget_label(result.budget, differ)
-    return f"{name} ({budget})" if budget else name
+    return labelled(name, "" if result.method == "frpo" else budget_label(result.budget, differ))

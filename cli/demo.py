@@ -1,7 +1,7 @@
 """`frpo demo`: the paper's two experiments at toy scale, on a CPU, through the real service.
 
-    frpo demo                   # safety, ~8 minutes on 2 cores: 3 seeds × (GRPO at 60/120/180 steps, FRPO λ=0.2,
-                                # λ=0.5 at 120)
+    frpo demo                   # safety: 3 seeds × (GRPO at β 0.05 and 0, each one run read at 60/120/180 steps;
+                                # FRPO λ=0.2, λ=0.5 at 120)
     frpo demo --setting math    # math, ~12 minutes: 3 seeds × (GRPO at 40/80/160 steps, FRPO λ=0.2, λ=1 at 80)
 
 It starts the embedded service (the API and worker processes on the configured store; with nothing configured, the
@@ -16,10 +16,10 @@ Safety (docs/method.md §3):
    ``toy-warm-start``, the same bytes on every machine, frpo_core/toy/warm_start.py), with ``--train-warm-start`` a
    finetune job trains it first;
 2. a sweep of pipelines from that model (preset ``toy-frontier``): safety RL (preset ``toy-safety``: refusal reward
-   from the offline judge, "answered" reward on harmless prompts, β > 0) with FRPO at each λ and with GRPO at several
-   step budgets, for each seed, each followed by downstream SFT on benign instructions that share the harmful
-   prompts' surface form (preset ``toy-benign-sft``), evaluated on held-out prompts at its start, along the way and
-   at its end;
+   from the offline judge, "answered" reward on harmless prompts, β > 0) with FRPO at each λ and with GRPO at two β,
+   each one run evaluated at several steps, for each seed, each followed by downstream SFT on benign instructions
+   that share the harmful prompts' surface form (preset ``toy-benign-sft``; GRPO's from its checkpoint at each step),
+   evaluated on held-out prompts at its start, along the way and at its end;
 
 and prints, per setting, the refusal rate before and after the downstream SFT (mean ± sd over seeds), the drop, the
 KL each RL run moved from the warm start, and over-refusal of harmless prompts; then GRPO's frontier of (KL moved,
@@ -40,6 +40,7 @@ frontier verdict: the toy math RL logs no KL moved (no in-loop evaluation, β = 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import threading
@@ -171,6 +172,7 @@ class DemoSetting(Generic[R]):
     summary: Callable[[R], dict[str, Any]]  # those numbers as JSON (`frpo demo --results`), for scripts
     dashboard_page: str  # the dashboard page that shows the sweep ("" : the home page)
     shipped: bool = False  # the sweep preset starts from a shipped warm start when given no parent run
+    along_one_run: bool = False  # GRPO's step budgets are checkpoints of one run (grpo_budgets.checkpoints)
 
     def dashboard_url(self, sweep_id: str) -> str:
         return f"http://127.0.0.1:8501/{self.dashboard_page}?sweep={sweep_id}"
@@ -184,17 +186,19 @@ def run_demo(
     if not (train_warm_start or setting.shipped):
         raise ValueError(f"the {setting.sweep} sweep has no shipped warm start: train one (train_warm_start=True)")
     warm = _train_warm_start(client, setting, scale) if train_warm_start else None
-    start = {"parent_id": warm["id"]} if warm is not None else {}
+    train: dict[str, Any] = {"parent_id": warm["id"]} if warm is not None else {}
+    train["max_steps"] = scale.rl_steps
+    budgets: dict[str, Any] = {"max_steps": list(scale.grpo_steps)}
+    if setting.along_one_run:  # each step budget a checkpoint of one GRPO run, which evaluates at every one of them
+        budgets = {"checkpoints": list(scale.grpo_steps)}
+        train["eval"] = {"every": math.gcd(*scale.grpo_steps)}
     sweep = client.submit_sweep(
         {
             "preset": setting.sweep,
             "name": f"demo {time.strftime('%Y-%m-%d %H:%M')}",
-            "base": {
-                "train": {**start, "max_steps": scale.rl_steps},
-                "finetune": {"max_steps": scale.finetune_steps},
-            },
+            "base": {"train": train, "finetune": {"max_steps": scale.finetune_steps}},
             "grid": {"lamb": list(scale.lambdas), "seed": scale.seed_values},
-            "grpo_budgets": {"max_steps": list(scale.grpo_steps)},
+            "grpo_budgets": budgets,
         }
     )
     total = len(sweep["job_ids"])
@@ -237,14 +241,16 @@ def report(setting: DemoSetting[R], sweep_id: str, results: R, elapsed: float, w
 
 def _safety_results(client: Client, warm: dict | None, jobs: list[dict]) -> list[PipelineResult]:
     """Each pipeline's numbers from its RL run's and its fine-tuning run's evaluation series (the warm start's own
-    refusal is the step-0 evaluation of every RL run, so it needs nothing more)."""
+    refusal is the step-0 evaluation of every RL run, so it needs nothing more); a fine-tuning run that started from
+    a checkpoint of its RL run (`parent_step`) is the point at that step of the run."""
     keys = [*SAMPLED_KEYS, *SAMPLED_KEYS.values()]
     by_id = {job["id"]: job for job in jobs}
     results = []
     for job in jobs:
         if job["kind"] == "finetune":
             rl = by_id[job["parent_id"]]
-            results.append(pipeline_result(rl["tags"], client.series(rl["id"], keys), client.series(job["id"], keys)))
+            rl_series, finetune_series = client.series(rl["id"], keys), client.series(job["id"], keys)
+            results.append(pipeline_result(rl["tags"], rl_series, finetune_series, job["tags"].get("parent_step")))
     return results
 
 
@@ -399,6 +405,7 @@ SETTINGS: dict[SettingName, DemoSetting[Any]] = {
         summary=safety_summary,
         dashboard_page="",
         shipped=True,
+        along_one_run=True,
     ),
     SettingName.math: DemoSetting(
         warm_start="toy-math-warm-start",

@@ -191,7 +191,10 @@ def demo(
     ] = None,
     rl_steps: Annotated[int | None, typer.Option(help=f"RL steps of each FRPO run {per_setting('rl_steps')}.")] = None,
     grpo_steps: Annotated[
-        list[int] | None, typer.Option(help=f"GRPO's step budgets, its frontier {per_setting('grpo_steps')}.")
+        list[int] | None,
+        typer.Option(
+            help=f"GRPO's step budgets, its frontier (safety: steps of one run per β) {per_setting('grpo_steps')}."
+        ),
     ] = None,
     finetune_steps: Annotated[
         int | None, typer.Option(help=f"Downstream SFT steps per run {per_setting('finetune_steps')}.")

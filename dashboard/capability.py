@@ -30,7 +30,7 @@ from analysis.capability import (
 )
 from analysis.capability import scores as scores_of
 from analysis.capability import stderrs as stderrs_of
-from analysis.pipelines import Series, Setting, Spread, budget_label, budget_of, by_setting
+from analysis.pipelines import Budget, Series, Setting, Spread, budget_label, budget_of, by_setting
 from dashboard.frontier import as_series
 
 Json = dict[str, Any]
@@ -74,7 +74,7 @@ class Evaluation:
     method: str
     lamb: float | None
     seed: int | None
-    budget: tuple[tuple[str, float], ...]
+    budget: Budget
     scores: Mapping[str, float]
     stderrs: Mapping[str, float]
 
@@ -88,7 +88,7 @@ class Evaluation:
             method=method,
             lamb=tags.get("lamb") if method == "frpo" else None,
             seed=int(seed) if seed is not None else None,
-            budget=budget_of(tags),
+            budget=budget_of(tags, tags.get("parent_step")),
             scores=scores_of(series),
             stderrs=stderrs_of(series),
         )

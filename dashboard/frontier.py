@@ -1,11 +1,12 @@
 """The numbers behind the frontier page: is FRPO more robust, or did it only train harder? (docs/method.md §7)
 
 A selection's pipelines (an RL run and the downstream fine-tuning run that started from it) become
-`analysis.pipelines.PipelineResult`s: x is the KL the RL run moved from its starting model (its last
-`eval/kl_safety`), y a robustness measure after fine-tuning. The baseline's frontier (GRPO's unless another loss type
-present, e.g. Dr. GRPO, is picked) and the verdict per setting are `analysis.verdict.compare`'s; this module only
-gathers the runs and lays the numbers out for the chart, the verdicts, a pinned reference point and their CSV files.
-Pure (no Streamlit, no HTTP), so what the page claims is tested directly.
+`analysis.pipelines.PipelineResult`s: x is the KL the RL run moved from its starting model (its last `eval/kl_safety`,
+or its evaluation at the step a fine-tuning started from), y a robustness measure after fine-tuning. The baseline's
+frontier (GRPO's unless another loss type present, e.g. Dr. GRPO, is picked) and the verdict per setting are
+`analysis.verdict.compare`'s; this module only gathers the runs and lays the numbers out for the chart, the verdicts,
+a pinned reference point and their CSV files. Pure (no Streamlit, no HTTP), so what the page claims is tested
+directly.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from analysis.pipelines import (
     baseline_budgets_differ,
     budget_label,
     frontier_points,
+    labelled,
     method_name,
     pipeline_result,
     point_key,
@@ -90,7 +92,8 @@ def gather(
     rl_series: Mapping[str, Mapping[str, Any]],
 ) -> Gathered:
     """Every succeeded fine-tuning run whose RL parent (also succeeded) is in `rl`, as a pipeline. The budget, method,
-    λ and seed come from the RL run's tags, as `frpo demo` reads them."""
+    λ and seed come from the RL run's tags, as `frpo demo` reads them; a fine-tuning run from the RL run's checkpoint
+    (its `parent_step` tag) is the point at that step of the run."""
     parents = {str(r["id"]): r for r in rl}
     pipelines: list[Pipeline] = []
     left_out: Counter[str] = Counter()
@@ -107,6 +110,7 @@ def gather(
                 parent.get("tags") or {},
                 as_series(rl_series.get(str(parent["id"]), {})),
                 as_series(finetune_series.get(str(job["id"]), {})),
+                (job.get("tags") or {}).get("parent_step"),
             )
             pipelines.append(Pipeline(parent, job, result))
     return Gathered(pipelines, dict(left_out))
@@ -135,16 +139,15 @@ def baseline_budgets(pipelines: Sequence[Pipeline], measure: str, baseline: str 
 
 
 def setting_labels(pipelines: Sequence[Pipeline], baseline: str = "grpo") -> dict[str, str]:
-    """setting -> what a person reads: "GRPO (steps 60)" (only the budget parts that differ between the baseline's
-    runs), "FRPO λ=0.5", "Dr. GRPO"."""
+    """setting -> what a person reads: "GRPO (steps 60)", "GRPO @60 (one run)" (only the budget parts that differ
+    between the baseline's runs), "FRPO λ=0.5", "Dr. GRPO"."""
     baseline_differ = varying(p.result.budget for p in pipelines if p.result.method == baseline)
     differ = baseline_budgets_differ([p.result for p in pipelines], baseline)
     labels = {}
     for p in pipelines:
         setting = setting_of(p.result, differ, baseline)
         if p.result.method == baseline:
-            part = budget_label(p.result.budget, baseline_differ)
-            labels[setting] = f"{method_name(baseline)} ({part})" if part else method_name(baseline)
+            labels[setting] = labelled(method_name(baseline), budget_label(p.result.budget, baseline_differ))
         else:
             labels[setting] = setting
     return labels

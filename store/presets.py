@@ -383,10 +383,12 @@ PRESETS.update(
                 "name": "toy frontier",
                 "base": _TOY_FRONTIER_BASE,
                 "grid": {"lamb": [0.2, 0.5], "seed": [0, 1, 2]},
-                "grpo_budgets": {"max_steps": [60, 120, 180]},
+                "grpo_budgets": {"checkpoints": [60, 120, 180], "beta": [0.05, 0.0]},
             },
-            "The toy experiment with GRPO at three step budgets, so that its runs trace a frontier "
-            "(docs/method.md §7); from the shipped warm start, or base.train.parent_id: a toy-warm-start run.",
+            "The toy experiment with GRPO along one run per β (evaluated and fine-tuned from at 60, 120 and 180 "
+            "steps; β 0.05 as FRPO's, and β 0, without the penalty that pulls GRPO back), so that its points trace "
+            "a frontier out to FRPO's KL (docs/method.md §7); from the shipped warm start, or base.train.parent_id: "
+            "a toy-warm-start run.",
         ),
         "safety-frontier-mistral-7b": Preset(
             "sweep",

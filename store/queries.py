@@ -184,9 +184,10 @@ def save_idempotency_record(
 
 
 def check_lineage(session: Session, spec: AnySpec, owner: int | None = None) -> Run | None:
-    """The run a job starts from (a train or finetune job's `parent_id`, an evaluate job's `run_id`): it must exist
-    (and belong to `owner`, if given), have succeeded and have a final model. Raises SpecError naming the field
-    otherwise; None when the job starts from a model rather than a run."""
+    """The run a job starts from (a train or finetune job's `parent_id`, an evaluate job's `run_id`): it must exist (and
+    belong to `owner`, if given), have succeeded and have a final model (and the checkpoint at a finetune's
+    `parent_step`). Raises SpecError naming the field otherwise; None when the job starts from a model rather than a
+    run."""
     field = "run_id" if spec.kind == "evaluate" else "parent_id"
     source_id = getattr(spec, field)
     if source_id is None:
@@ -198,6 +199,12 @@ def check_lineage(session: Session, spec: AnySpec, owner: int | None = None) -> 
         raise SpecError(field, f"run {source_id} is {source.status.value}; it must have succeeded")
     if final_model(session, source_id) is None:
         raise SpecError(field, f"run {source_id} recorded no final model")
+    step = getattr(spec, "parent_step", None)
+    if step is not None and checkpoint_at(session, source_id, step) is None:
+        raise SpecError(
+            "parent_step",
+            f"run {source_id} kept no checkpoint at step {step}: name a step it saved (save_steps, keep_checkpoints)",
+        )
     return source
 
 
@@ -205,6 +212,15 @@ def final_model(session: Session, run_id: uuid.UUID) -> Artifact | None:
     """The run's final model artifact (the newest one of kind "model")."""
     return session.scalar(
         select(Artifact).where(Artifact.run_id == run_id, Artifact.kind == "model").order_by(Artifact.id.desc())
+    )
+
+
+def checkpoint_at(session: Session, run_id: uuid.UUID, step: int) -> Artifact | None:
+    """The run's checkpoint at `step` (the newest attempt's, where a resumed run saved that step twice)."""
+    return session.scalar(
+        select(Artifact)
+        .where(Artifact.run_id == run_id, Artifact.kind == "checkpoint", Artifact.step == step)
+        .order_by(Artifact.id.desc())
     )
 
 
@@ -249,36 +265,36 @@ def create_pipeline(
     submitter: ApiKey | None = None,
     **tags: Any,
 ) -> list[Run]:
-    """The pipeline's runs, each the parent of the next, all tagged with the first one's id: train, finetune, then
-    the evaluation of the fine-tuned model (`evaluate`), and, with `evaluate_before`, the same evaluation of the
-    trained model (a second child of the training run, last in the list). Only the first is to be enqueued: a worker
-    enqueues each later stage when the one before it succeeds (see store.leases.parent_ready). The training stage
-    starts from its `parent_id` run if it names one (checked: it must have succeeded and be the `submitter`'s to
-    see). Every stage is owned by the `submitter`."""
+    """The pipeline's runs, each the parent of the next, all tagged with the first one's id: train, finetune (one per
+    step of `finetune_at`, each from the training run's checkpoint there), then the evaluation of each fine-tuned model
+    (`evaluate`), and, with `evaluate_before`, the same evaluation of the trained model (a second child of the training
+    run, last in the list). Only the first is to be enqueued: a worker enqueues each later stage when the one before it
+    succeeds (see store.leases.parent_ready). The training stage starts from its `parent_id` run if it names one
+    (checked: it must have succeeded and be the `submitter`'s to see). Every stage is owned by the `submitter`."""
     tags = {**tags, **spec.tags()}
     owned = _ownership(submitter)
     parent = check_lineage(session, spec.train, owner=_scope(submitter))
     train = create_run(session, spec.train, sweep_id=sweep_id, parent=parent, extra_tags=tags, **owned)
     train.tags = {**train.tags, "pipeline": str(train.id)}
     stage_tags = {**tags, "pipeline": str(train.id)}
-    finetune = create_run(
-        session, spec.finetune_spec(train.id), sweep_id=sweep_id, parent=train, extra_tags=stage_tags, **owned
-    )
-    runs = [train, finetune]
-    evaluations = [(finetune, "after_finetune")] if spec.evaluate else []
+    finetunes = [
+        create_run(session, finetune, sweep_id=sweep_id, parent=train, extra_tags=stage_tags, **owned)
+        for finetune in spec.finetune_specs(train.id)
+    ]
+    evaluations = [(finetune, "after_finetune") for finetune in finetunes] if spec.evaluate else []
     evaluations += [(train, "before_finetune")] if spec.evaluate_before else []
-    for model, when in evaluations:
-        runs.append(
-            create_run(
-                session,
-                spec.evaluate_spec(model.id),
-                sweep_id=sweep_id,
-                parent=model,
-                extra_tags={**stage_tags, "evaluates": when},
-                **owned,
-            )
+    evaluated = [
+        create_run(
+            session,
+            spec.evaluate_spec(model.id),
+            sweep_id=sweep_id,
+            parent=model,
+            extra_tags={**stage_tags, "evaluates": when},
+            **owned,
         )
-    return runs
+        for model, when in evaluations
+    ]
+    return [train, *finetunes, *evaluated]
 
 
 def _owned(row: Run | Sweep, owner: int | None) -> bool:
@@ -410,10 +426,11 @@ def create_sweep(session: Session, spec: SweepSpec, submitter: ApiKey | None = N
     enqueued when their parent succeeds.
     """
     owned = _ownership(submitter)
+    budgets = spec.grpo_budgets.model_dump(exclude_none=True) if spec.grpo_budgets else None  # axes and checkpoints
     sweep = Sweep(
         name=spec.name,
         base_spec=spec.base.model_dump(mode="json"),
-        grid={**spec.grid.axes(), **({"grpo_budgets": spec.grpo_budgets.axes()} if spec.grpo_budgets else {})},
+        grid={**spec.grid.axes(), **({"grpo_budgets": budgets} if budgets else {})},
         created_at=utcnow(),
         **owned,
     )

@@ -8,10 +8,10 @@ evaluate job runs benchmarks (`workers.capability`: `bench/<task>/<metric>`) and
 Under `accelerate launch` (a spec's `gpu.num_gpus` > 1, workers.launch) every rank runs `work`; only rank 0 writes
 metrics, events and artifacts (`is_main_process`), while all ranks train and evaluate (a sharded model needs them).
 
-Which model a job starts from: a train job from `model` or, with `parent_id`, from that run's final model (e.g. a
-warm start); a finetune job from its parent's model (or `model`); an evaluate job from its run's model. The reference
-for every KL is the model the run started from, so an RL run's `eval/kl_*` is the KL it moved in RL and a fine-tuning
-run's is its drift from the RL policy (docs/method.md §3, §7).
+Which model a job starts from: a train job from `model` or, with `parent_id`, from that run's final model (e.g. a warm
+start); a finetune job from its parent's model, or the parent's checkpoint at `parent_step` (or `model`); an evaluate
+job from its run's model. The reference for every KL is the model the run started from, so an RL run's `eval/kl_*` is
+the KL it moved in RL and a fine-tuning run's is its drift from the RL policy (docs/method.md §3, §7).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from store.events import add_event
 from store.leases import Attempt, attempt_scope
 from store.metrics import record_artifact, write_points
 from store.models import Run
-from store.queries import final_model
+from store.queries import checkpoint_at, final_model
 from store.retry import retrying
 from store.settings import get_settings
 from store.specs import (
@@ -114,8 +114,8 @@ def work(
     with session_scope(engine) as session:
         run = session.get(Run, run_id)
         spec = JOB_SPEC.validate_python(run.spec)
-        parent_model = _model_of(session, run.parent_id)
-        grandparent_model = _model_of(session, run.parent.parent_id) if run.parent is not None else None
+        parent_model = _start_of(session, run)
+        grandparent_model = _start_of(session, run.parent) if run.parent is not None else None
     attempt = Attempt(run_id, attempt_number)
     output_dir = attempt_dir(output_root, run_id, attempt_number)
     if isinstance(spec, TrainSpec):
@@ -148,9 +148,22 @@ def _record_final_model(engine: Engine, attempt: Attempt, final: Path, step: int
     retrying(record, get_settings().store_outage_seconds, f"recording the final model of run {attempt.run_id}")
 
 
-def _model_of(session: Session, run_id: uuid.UUID | None) -> str | None:
-    artifact = final_model(session, run_id) if run_id is not None else None
-    return artifact.path if artifact is not None else None
+def _start_of(session: Session, run: Run) -> str | None:
+    """The model `run` starts from, if it starts from another run: the parent's checkpoint at the spec's
+    `parent_step` (a point along the parent's run), else the parent's final model."""
+    if run.parent_id is None:
+        return None
+    step = run.spec.get("parent_step")
+    if step is None:
+        artifact = final_model(session, run.parent_id)
+        return artifact.path if artifact is not None else None
+    artifact = checkpoint_at(session, run.parent_id, step)
+    if artifact is None:
+        raise RuntimeError(
+            f"run {run.parent_id} kept no checkpoint at step {step}: start from a run whose spec lists the step in "
+            "keep_checkpoints (a pipeline's finetune_at does so)"
+        )
+    return artifact.path
 
 
 def _reporter(engine: Engine, attempt: Attempt):
@@ -360,6 +373,7 @@ def rl_job(spec: TrainSpec, start: str, output_dir: Path):
         frpo_scale=spec.frpo_scale,
         frpo_clip=spec.frpo_clip,
         scale_rewards=spec.scale_rewards,
+        save_at=tuple(spec.keep_checkpoints or ()),
         **_shared_rl_fields(spec),
         trust_remote_code=spec.trust_remote_code,
         math_levels=spec.math_levels,

@@ -38,9 +38,10 @@ NO_KL = (
 )
 NO_GRPO = (
     "**No {name} budgets to trace a frontier with.** FRPO is judged against a baseline trained to several budgets; "
-    'give the sweep a `grpo_budgets` option (e.g. `"grpo_budgets": {{"max_steps": [60, 120, 180]}}`: each of the '
-    "sweep's `baselines`, GRPO by default, at every budget × seed, each fine-tuned the same way), or start from the "
-    "`toy-frontier` preset (the paper's setting: `safety-frontier-mistral-7b`)."
+    'give the sweep a `grpo_budgets` option (e.g. `"grpo_budgets": {{"checkpoints": [60, 120, 180], "beta": [0.05, '
+    "0]}}`: one run of each of the sweep's `baselines`, GRPO by default, per β × seed, fine-tuned from its checkpoint "
+    "at each step; or `max_steps`, `learning_rate`, `scale_rewards`), or start from the `toy-frontier` preset (the "
+    "paper's setting: `safety-frontier-mistral-7b`)."
 )
 ONE_BUDGET = (
     "**Only one {name} budget ({budget}):** a single point, not a frontier, so only a setting that moved exactly "

@@ -63,6 +63,7 @@ class RLJob:
     overlong_prompts: Overlong = "truncate"  # ... longer prompts cut from the left, or "drop"ped
     seed: int = 0
     save_steps: int | None = None
+    save_at: Sequence[int] = ()  # also checkpoint at these steps (a later stage starts from them: SaveAtSteps)
     lora: bool = False
     lora_r: int = 64
     lora_alpha: int = 64
@@ -192,10 +193,23 @@ def build_rl_trainer(
         args=rl_config(job),
         train_dataset=(prompts or load_rl_prompts_of(job)).dataset,
         peft_config=peft_config,
-        callbacks=list(callbacks),
+        callbacks=[*callbacks, *([SaveAtSteps(job.save_at)] if job.save_at else [])],
     )
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+class SaveAtSteps(TrainerCallback):
+    """Checkpoint at the given steps as well as every ``save_steps``: points along one run that later stages start
+    from (e.g. fine-tuning from GRPO's policy at steps 60, 120 and 180, each a point of its frontier:
+    docs/method.md §7). The trainer saves whenever a callback sets ``should_save``, whatever its save strategy."""
+
+    def __init__(self, steps: Sequence[int]) -> None:
+        self.steps = frozenset(steps)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step in self.steps:
+            control.should_save = True
 
 
 def run_rl(job: RLJob, callbacks: Sequence[TrainerCallback] = (), resume: str | Path | None = None) -> Path:

@@ -15,6 +15,7 @@ from store.specs.base import (
     STREAMED_DATASETS,
     STRICT,
     FromPreset,
+    Steps,
     Tracker,
     max_prompt_length_field,
     overlong_prompts_field,
@@ -155,6 +156,11 @@ class FinetuneSpec(FinetuneStage):
     parent_id: uuid.UUID | None = Field(
         None, description="The run whose final model is fine-tuned; it must have succeeded."
     )
+    parent_step: Steps | None = Field(
+        None,
+        description="Start from the parent run's checkpoint at this step (one it kept: keep_checkpoints) instead of "
+        "its final model.",
+    )
     model: str | None = source_field(
         None, "Instead of parent_id: 'tiny', 'toy-warm-start', a hub id or a path under a model root."
     )
@@ -163,7 +169,13 @@ class FinetuneSpec(FinetuneStage):
     def _one_source(self) -> FinetuneSpec:
         if (self.parent_id is None) == (self.model is None):
             raise ValueError("give exactly one of parent_id (a finished run) and model (a base model)")
+        if self.parent_step is not None and self.parent_id is None:
+            raise ValueError("parent_step names a checkpoint of the parent run: give parent_id too")
         return self
 
     def tags(self) -> dict[str, Any]:
-        return {**super().tags(), **({"base_model": self.model} if self.model is not None else {})}
+        return {
+            **super().tags(),
+            **({"base_model": self.model} if self.model is not None else {}),
+            **({"parent_step": self.parent_step} if self.parent_step is not None else {}),
+        }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
 
@@ -85,22 +85,46 @@ def _size(axes: dict[str, list[Any]]) -> int:
 
 class GrpoBudgets(BaseModel):
     """Budgets for the GRPO baseline alone, so that its runs trace a frontier of (KL moved, robustness): a run that
-    moved further in RL keeps more, and FRPO is more robust only if it lies above that frontier (docs/method.md §7)."""
+    moved further in RL keeps more, and FRPO is more robust only if it lies above that frontier (docs/method.md §7).
+
+    More steps alone may not move GRPO far: with a KL penalty, groups whose answers all get the same reward give no
+    signal and the penalty pulls back, so GRPO settles early. β, the learning rate and std-scaled advantages (the
+    paper's GRPO; `scale_rewards`) move where it settles. `checkpoints` takes the step budgets along one run instead
+    of one run per budget: each step is the same run's policy, so its points differ by the steps alone."""
 
     model_config = STRICT
 
     max_steps: list[Steps] | None = axis_field()
     beta: list[Beta] | None = axis_field()
     learning_rate: list[LearningRate] | None = axis_field()
+    scale_rewards: list[Literal["none", "group", "batch"]] | None = axis_field(
+        "TRL's advantage scaling: 'group' divides each group's centred rewards by their std (the paper's GRPO), "
+        "'batch' by the batch's, 'none' keeps them raw (as FRPO's)."
+    )
+    checkpoints: list[Steps] | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Step budgets along one run instead of max_steps: GRPO runs once per remaining point for the "
+        "largest step, evaluated at each step (the KL moved there) and, in a pipeline, fine-tuned (and evaluated) "
+        "from its checkpoint at each step: one frontier point per (run, step).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> GrpoBudgets:
-        if not self.axes():
-            raise ValueError("give at least one of max_steps, beta, learning_rate")
+        if not self.axes() and self.checkpoints is None:
+            raise ValueError("give at least one of max_steps, beta, learning_rate, scale_rewards, checkpoints")
+        if self.checkpoints is not None and self.max_steps is not None:
+            raise ValueError(
+                "checkpoints are step budgets along one run, max_steps one run per budget: give one of them"
+            )
         return self
 
     def axes(self) -> dict[str, list[Any]]:
-        return {axis: values for axis, values in self.model_dump().items() if values is not None}
+        """The axes that multiply GRPO's runs (checkpoints do not: they are steps of each run)."""
+        return {
+            axis: values for axis, values in self.model_dump().items() if values is not None and axis != "checkpoints"
+        }
 
 
 class SweepSpec(FromPreset, preset_kind="sweep"):
@@ -142,20 +166,52 @@ class SweepSpec(FromPreset, preset_kind="sweep"):
             raise ValueError(_TOO_MANY)
         return self
 
+    @model_validator(mode="after")
+    def _checkpoints_are_evaluated(self) -> SweepSpec:
+        """Each checkpoint's KL moved is the GRPO run's own evaluation at that step, so the run must evaluate there."""
+        steps = self.grpo_budgets.checkpoints if self.grpo_budgets is not None else None
+        if steps is None:
+            return self
+        train = self._train().model_copy(update={"max_steps": max(steps)})
+        if train.eval is None:
+            raise ValueError(
+                "grpo_budgets.checkpoints: each point's KL moved is the GRPO run's evaluation at its step: give the "
+                "base's training spec an eval"
+            )
+        unevaluated = [step for step in steps if not train.evaluates_at(step)]
+        if unevaluated:
+            raise ValueError(
+                f"grpo_budgets.checkpoints: steps {unevaluated} are not evaluation steps of the GRPO run (eval.every = "
+                f"{train.eval.every}): set the base's eval.every to a divisor of every checkpoint"
+            )
+        if isinstance(self.base, PipelineSpec) and self.base.evaluate_before:
+            raise ValueError("grpo_budgets.checkpoints: evaluate_before evaluates final models only: leave it false")
+        return self
+
     def points(self) -> list[TrainSpec | PipelineSpec]:
         """One spec per grid point (FRPO at every λ; each baseline once per remaining point, or per budget and
         remaining point, if include_grpo). In a pipeline the seed also seeds the fine-tuning stage, so a seed's spread
-        covers the whole pipeline."""
+        covers the whole pipeline. With checkpoints, a baseline's run goes to the largest step and keeps its
+        checkpoints; a pipeline fine-tunes from each (`PipelineSpec.finetune_at`)."""
         specs = [self._point("frpo", values) for values in self.grid.frpo_points()]
         if self.include_grpo:
+            steps = self.grpo_budgets.checkpoints if self.grpo_budgets is not None else None
             baseline_points = self.grid.grpo_points(self.grpo_budgets)
-            specs += [self._point(method, values) for method in self.baselines for values in baseline_points]
+            specs += [self._point(method, values, steps) for method in self.baselines for values in baseline_points]
         return specs
 
-    def _point(self, method: str, values: dict[str, Any]) -> TrainSpec | PipelineSpec:
-        train = self.base.train if isinstance(self.base, PipelineSpec) else self.base
-        point = TrainSpec.model_validate({**train.model_dump(), "method": method, **values})
+    def _train(self) -> TrainSpec:
+        return self.base.train if isinstance(self.base, PipelineSpec) else self.base
+
+    def _point(
+        self, method: str, values: dict[str, Any], checkpoints: list[int] | None = None
+    ) -> TrainSpec | PipelineSpec:
+        along = {"max_steps": max(checkpoints), "keep_checkpoints": checkpoints} if checkpoints else {}
+        point = TrainSpec.model_validate({**self._train().model_dump(), "method": method, **values, **along})
         if not isinstance(self.base, PipelineSpec):
             return point
         finetune = self.base.finetune.model_copy(update={"seed": values["seed"]}) if "seed" in values else None
-        return self.base.model_copy(update={"train": point, "finetune": finetune or self.base.finetune})
+        stages = {"train": point, "finetune": finetune or self.base.finetune}
+        if checkpoints:  # validated again, so that the training run keeps the checkpoints it is fine-tuned from
+            return PipelineSpec.model_validate({**self.base.model_dump(), **stages, "finetune_at": checkpoints})
+        return self.base.model_copy(update=stages)

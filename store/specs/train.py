@@ -104,6 +104,13 @@ class TrainSpec(FromPreset, preset_kind="train"):
     save_steps: int = Field(
         10, ge=1, le=MAX_STEPS, description="Checkpoint every this many steps; a resumed job starts there."
     )
+    keep_checkpoints: list[Steps] | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Also checkpoint at these steps, so that fine-tuning can start from the policy at each of them "
+        "(a finetune's parent_step; a pipeline's finetune_at): points along one run.",
+    )
     lora: bool = Field(False, description="Train a LoRA adapter (merged into the final model).")
     lora_r: int = Field(64, ge=1, le=4096)
     lora_alpha: int = Field(64, ge=1, le=65_536)
@@ -135,6 +142,24 @@ class TrainSpec(FromPreset, preset_kind="train"):
             raise ValueError("reward 'math' reads math problems, which have no safety task: use it without them")
         return self
 
+    @model_validator(mode="after")
+    def _checkpoints_a_stage_can_start_from(self) -> TrainSpec:
+        if self.keep_checkpoints is None:
+            return self
+        if max(self.keep_checkpoints) > self.max_steps:
+            raise ValueError(
+                f"keep_checkpoints: step {max(self.keep_checkpoints)} is past max_steps ({self.max_steps}): raise "
+                "max_steps or drop the step"
+            )
+        if self.lora:
+            raise ValueError(
+                "keep_checkpoints: a LoRA run's checkpoints hold its adapter, not a model a fine-tuning run can start "
+                "from: set lora false"
+            )
+        if self.trl.save_total_limit is not None:
+            raise ValueError("keep_checkpoints: trl.save_total_limit would delete kept checkpoints: leave it unset")
+        return self
+
     @field_validator("per_device_train_batch_size")
     @classmethod
     def _whole_groups(cls, value: int, info: ValidationInfo) -> int:
@@ -144,6 +169,10 @@ class TrainSpec(FromPreset, preset_kind="train"):
                 f"must be a multiple of num_generations ({generations}) so every batch holds whole prompt groups"
             )
         return value
+
+    def evaluates_at(self, step: int) -> bool:
+        """Whether the in-loop evaluation measures the policy at `step` (step 0, every `eval.every`, the end)."""
+        return self.eval is not None and (step % self.eval.every == 0 or step == self.max_steps)
 
     def tags(self) -> dict[str, Any]:
         """What lists and charts group by."""
@@ -156,5 +185,6 @@ class TrainSpec(FromPreset, preset_kind="train"):
             "dataset": self.dataset,
             "learning_rate": self.learning_rate,
             "max_steps": self.max_steps,
+            "scale_rewards": self.scale_rewards,
             **preset_tags(self.preset),
         }

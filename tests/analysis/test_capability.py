@@ -94,6 +94,16 @@ def test_before_and_after_are_paired_by_pipeline():
     assert grpo.budget == (("steps", 40.0),)
 
 
+def test_a_pipeline_fine_tuned_from_several_checkpoints_gives_one_point_per_step():
+    jobs = [
+        evaluation(f"a{step}", "p1", "after_finetune", method="grpo", max_steps=180, parent_step=step)
+        for step in (60, 180)
+    ]
+    series = {"a60": bench(math=0.4), "a180": bench(math=0.2)}
+    found = {s.budget: s.after for s in pipeline_scores(jobs, series)}
+    assert found == {(("@", 60.0),): 0.4, (("@", 180.0),): 0.2}  # the run at each step, not one merged pipeline
+
+
 def test_summary_per_metric_and_setting_grpo_first():
     jobs, series = [], {}
     for seed, (before, after) in enumerate([(0.5, 0.3), (0.7, 0.3)]):

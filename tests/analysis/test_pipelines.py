@@ -134,3 +134,25 @@ def test_other_baselines_are_settings_placed_against_the_reference_frontier_or_a
     assert sum(len(points) for points in dr_grpo.values()) == 2 and set(others) == {"GRPO", "FRPO λ=0.2"}
     labels = [s.label for s in summarise(results)]
     assert labels == ["GRPO", "Dr. GRPO (steps 60)", "Dr. GRPO (steps 120)", "FRPO λ=0.2"]
+
+
+def test_a_point_along_one_run_reads_the_rl_runs_evaluation_at_its_step_and_is_labelled_so():
+    from analysis.pipelines import frontier_points
+
+    tags = {"method": "grpo", "seed": 0, "max_steps": 180, "beta": 0.0, "learning_rate": 1e-3, "scale_rewards": "none"}
+    rl = {"eval/kl_safety": [(0, 0.0), (60, 1.5), (120, 3.0), (180, 4.5)]}
+    finetune = {"eval/refusal_rate": [(0, 0.9), (40, 0.5)]}
+    results = [pipeline_result(tags, rl, finetune, step) for step in (60, 120, 180)]
+    assert [r.kl_moved for r in results] == [1.5, 3.0, 4.5]  # the KL moved by that step, not the run's last
+    assert results[0].budget == (("@", 60.0), ("β", 0.0), ("lr", 0.001), ("scale", "none"))
+    separate = pipeline_result({**tags, "max_steps": 60, "beta": 0.05}, rl, finetune)
+    assert separate.kl_moved == 4.5 and separate.budget[0] == ("steps", 60.0)  # a run of its own: its last
+    frpo = budgeted("frpo", 0.2, 0, 120, 2.0, 0.6)
+    labels = [s.label for s in summarise([*results, frpo])]
+    assert labels == ["GRPO @60 (one run)", "GRPO @120 (one run)", "GRPO @180 (one run)", "FRPO λ=0.2"]
+    grpo, others = frontier_points([*results, frpo])
+    assert [points for points in grpo.values()] == [[(1.5, 0.5)], [(3.0, 0.5)], [(4.5, 0.5)]]
+    assert list(grpo)[0] == "@60 (one run), β 0, lr 0.001, scale none" and list(others) == ["FRPO λ=0.2"]
+    assert pipeline_result(tags, rl, finetune, 90).kl_moved is None  # not evaluated there: no point
+    knobs = [pipeline_result({**tags, "scale_rewards": scale}, rl, finetune, 60) for scale in ("none", "group")]
+    assert [s.label for s in summarise(knobs)] == ["GRPO (scale group)", "GRPO (scale none)"]

@@ -42,6 +42,7 @@ def test_smallest_submission_is_queued_with_defaults_filled(client, engine, enqu
         "dataset": "toy",
         "learning_rate": 0.003,
         "max_steps": 40,
+        "scale_rewards": "none",
     }
     assert job["progress"] == 0.0 and job["attempts"] == 0 and job["error"] is None
     assert job["parent_id"] is None and job["sweep_id"] is None and job["started_at"] is None

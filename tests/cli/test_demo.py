@@ -76,8 +76,9 @@ def test_demo_sets_itself_up_runs_the_experiment_end_to_end_and_prints_the_table
     text = run_demo(fresh_clone, tmp_path, *options, "--finetune-steps", "3")  # from the shipped warm start
     assert "warm start (SFT of the tiny model)" not in text
     table = text[text.index("\nsetting ") + 1 :].splitlines()  # the table, not a pip line naming pydantic-settings
-    rows = {line.split("  ")[0]: line for line in table[2:5]}
-    assert set(rows) == {"GRPO (steps 2)", "GRPO (steps 6)", "FRPO λ=0.5"}
+    rows = {line.split("  ")[0]: line for line in table[2:7]}
+    along_one_run = {f"GRPO @{step} (one run), β {beta}" for step in (2, 6) for beta in ("0", "0.05")}
+    assert set(rows) == {*along_one_run, "FRPO λ=0.5"}  # GRPO: one run per β, fine-tuned from its steps 2 and 6
     assert all(" 2 " in row for row in rows.values())  # two seeds each, every cell a mean ± sd
     assert text.count("±") >= 15 and "nan" not in text.lower()
     assert "GRPO's frontier over its budgets" in text

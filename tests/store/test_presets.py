@@ -121,12 +121,13 @@ def test_a_sweep_of_pipelines_seeds_the_whole_pipeline():
     assert all(str(p.train.parent_id) == PARENT and p.finetune.preset == "toy-benign-sft" for p in points)
 
 
-def test_grpo_budgets_trace_a_frontier_beside_frpo():
+def test_grpo_runs_along_one_run_per_beta_trace_a_frontier_beside_frpo():
     sweep = SweepSpec.model_validate({"preset": "toy-frontier", "base": {"train": {"parent_id": PARENT}}})
     points = sweep.points()
-    grpo = sorted((p.train.max_steps, p.train.seed) for p in points if p.train.method == "grpo")
+    grpo = sorted((p.train.beta, p.train.max_steps, p.train.seed) for p in points if p.train.method == "grpo")
     frpo = sorted((p.train.lamb, p.train.max_steps, p.train.seed) for p in points if p.train.method == "frpo")
-    assert grpo == [(steps, seed) for steps in (60, 120, 180) for seed in (0, 1, 2)]
+    assert grpo == [(beta, 180, seed) for beta in (0.0, 0.05) for seed in (0, 1, 2)]  # one run per β and seed
+    assert all(p.finetune_at == [60, 120, 180] for p in points if p.train.method == "grpo")  # read at three steps
     assert frpo == [(lamb, 120, seed) for lamb in (0.2, 0.5) for seed in (0, 1, 2)]
     assert all(p.finetune.preset == "toy-benign-sft" and str(p.train.parent_id) == PARENT for p in points)
     shipped = SweepSpec.model_validate({"preset": "toy-frontier"}).points()  # no parent: the shipped warm start

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import insert
 
 from store.db import make_engine, session_scope
+from store.metrics import record_artifact
 from store.migrate import upgrade
 from store.models import ApiKey, MetricPoint, RunStatus
 from store.queries import (
@@ -15,6 +16,8 @@ from store.queries import (
     NotFound,
     authenticate,
     cancel_run,
+    check_lineage,
+    checkpoint_at,
     create_api_key,
     create_pipeline,
     create_run,
@@ -27,7 +30,7 @@ from store.queries import (
     retry_run,
     revoke_api_key,
 )
-from store.specs import PipelineSpec, SweepSpec, TrainSpec
+from store.specs import FinetuneSpec, PipelineSpec, SpecError, SweepSpec, TrainSpec
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
@@ -117,6 +120,39 @@ def test_sweep_points_are_linked_runs(engine):
     assert len(runs) == 4 and all(r.sweep_id == sweep.id and r.tags["sweep"] == "s" for r in runs)
     with session_scope(engine) as session:
         assert list_runs(session, sweep_id=sweep.id).total == 4
+
+
+def test_a_sweeps_grpo_runs_along_one_run_fine_tune_from_their_checkpoints(engine):
+    base = {"kind": "pipeline", "train": {"preset": "toy-safety"}, "evaluate": True}
+    spec = SweepSpec.model_validate(
+        {"name": "s", "base": base, "grid": {"lamb": [0.5], "seed": [0]}, "grpo_budgets": {"checkpoints": [60, 120]}}
+    )
+    with session_scope(engine) as session:
+        sweep, first_stages = create_sweep(session, spec)
+        assert sweep.grid["grpo_budgets"] == {"checkpoints": [60, 120]}
+        assert sorted(run.tags["method"] for run in first_stages) == ["frpo", "grpo"]  # one GRPO run, enqueued alone
+        grpo = next(run for run in first_stages if run.tags["method"] == "grpo")
+        assert grpo.spec["max_steps"] == 120 and grpo.spec["keep_checkpoints"] == [60, 120]
+        finetunes = list_runs(session, parent_id=grpo.id).items
+        assert sorted(run.spec["parent_step"] for run in finetunes) == [60, 120]
+        assert sorted(run.tags["parent_step"] for run in finetunes) == [60, 120]  # what the analysis reads
+        assert all(run.tags["pipeline"] == str(grpo.id) for run in finetunes)
+        assert all(list_runs(session, parent_id=run.id).total == 1 for run in finetunes)  # each one evaluated
+        assert list_runs(session, sweep_id=sweep.id).total == 3 + 5  # FRPO's pipeline, GRPO's run with two
+
+
+def test_a_fine_tuning_from_a_checkpoint_needs_one_the_parent_kept(engine):
+    with session_scope(engine) as session:
+        parent = create_run(session, TrainSpec())
+        parent.status = RunStatus.succeeded
+        record_artifact(session, parent.id, "model", "/runs/final", 1, "f" * 64, 40)
+        record_artifact(session, parent.id, "checkpoint", "/runs/attempt-1/checkpoint-20", 1, "a" * 64, 20)
+        record_artifact(session, parent.id, "checkpoint", "/runs/attempt-2/checkpoint-20", 1, "b" * 64, 20)
+        assert checkpoint_at(session, parent.id, 20).path == "/runs/attempt-2/checkpoint-20"  # the newest attempt's
+        assert check_lineage(session, FinetuneSpec(parent_id=parent.id, parent_step=20)) is not None
+        with pytest.raises(SpecError, match="kept no checkpoint at step 30") as caught:
+            check_lineage(session, FinetuneSpec(parent_id=parent.id, parent_step=30))
+        assert caught.value.field == "parent_step"
 
 
 def test_metric_series_is_ordered_by_step(engine):

@@ -17,6 +17,8 @@ from store.specs import (
     check_runnable,
 )
 
+PARENT = "123e4567-e89b-12d3-a456-426614174000"
+
 
 def test_smallest_submission_is_the_toy_task():
     spec = TrainSpec.model_validate({"kind": "train", "method": "grpo"})
@@ -105,6 +107,94 @@ def test_a_sweep_runs_every_baseline_loss_type_it_names_at_every_budget():
         SweepSpec.model_validate({"name": "s", "base": {}, "grid": {"seed": [0]}, "baselines": ["frpo"]})
 
 
+def test_grpo_budgets_vary_the_knobs_where_grpo_settles_including_std_scaled_advantages():
+    sweep = SweepSpec.model_validate(
+        {
+            "name": "s",
+            "base": {"max_steps": 5},
+            "grid": {"lamb": [0.5], "seed": [0]},
+            "grpo_budgets": {"beta": [0.05, 0.0], "scale_rewards": ["none", "group"]},
+        }
+    )
+    grpo = sorted((p.beta, p.scale_rewards) for p in sweep.points() if p.method == "grpo")
+    assert grpo == [(0.0, "group"), (0.0, "none"), (0.05, "group"), (0.05, "none")]
+    assert next(p for p in sweep.points() if p.method == "frpo").scale_rewards == "none"  # FRPO keeps raw advantages
+    assert TrainSpec(scale_rewards="group").tags()["scale_rewards"] == "group"  # a budget part of the frontier
+    with pytest.raises(pydantic.ValidationError, match="grpo_budgets.scale_rewards.0"):
+        SweepSpec.model_validate(
+            {"name": "s", "base": {}, "grid": {"seed": [0]}, "grpo_budgets": {"scale_rewards": ["std"]}}
+        )
+
+
+def _one_run_sweep(base: dict, budgets: dict | None = None) -> SweepSpec:
+    return SweepSpec.model_validate(
+        {
+            "name": "s",
+            "base": base,
+            "grid": {"lamb": [0.5], "seed": [0, 1]},
+            "grpo_budgets": budgets or {"checkpoints": [60, 120, 180], "beta": [0.05, 0.0]},
+        }
+    )
+
+
+SAFETY_PIPELINE = {"kind": "pipeline", "train": {"preset": "toy-safety", "parent_id": PARENT}, "evaluate": False}
+
+
+def test_checkpoints_run_grpo_once_per_remaining_point_to_the_largest_step_and_fine_tune_from_each():
+    sweep = _one_run_sweep(SAFETY_PIPELINE)
+    points = sweep.points()
+    grpo = [p for p in points if p.train.method == "grpo"]
+    assert sorted((p.train.beta, p.train.seed) for p in grpo) == [(0.0, 0), (0.0, 1), (0.05, 0), (0.05, 1)]
+    assert all(p.train.max_steps == 180 and p.train.keep_checkpoints == [60, 120, 180] for p in grpo)
+    assert all(p.finetune_at == [60, 120, 180] for p in grpo)
+    assert [s.parent_step for s in grpo[0].finetune_specs(PARENT)] == [60, 120, 180]
+    assert [s.seed for s in grpo[1].finetune_specs(PARENT)] == [grpo[1].train.seed] * 3  # the seed seeds each stage
+    frpo = [p for p in points if p.train.method == "frpo"]
+    assert all(p.finetune_at is None and p.train.keep_checkpoints is None and p.train.max_steps == 120 for p in frpo)
+    assert sweep.grid.size(1, sweep.grpo_budgets) == len(points) == 2 + 4  # checkpoints add no runs
+    train_only = _one_run_sweep({"preset": "toy-safety"}).points()
+    assert {(p.method, p.max_steps, tuple(p.keep_checkpoints or ())) for p in train_only} == {
+        ("frpo", 120, ()),
+        ("grpo", 180, (60, 120, 180)),
+    }
+
+
+def test_checkpoints_must_be_steps_the_grpo_run_evaluates_and_are_not_max_steps_too():
+    with pytest.raises(pydantic.ValidationError, match=r"steps \[50\] are not evaluation steps.*eval.every = 60"):
+        _one_run_sweep(SAFETY_PIPELINE, {"checkpoints": [50, 120]})
+    with pytest.raises(pydantic.ValidationError, match="give the base's training spec an eval"):
+        _one_run_sweep({"max_steps": 5}, {"checkpoints": [2, 4]})
+    with pytest.raises(pydantic.ValidationError, match="give one of them"):
+        _one_run_sweep(SAFETY_PIPELINE, {"checkpoints": [60], "max_steps": [60]})
+    with pytest.raises(pydantic.ValidationError, match="evaluate_before evaluates final models only"):
+        _one_run_sweep({**SAFETY_PIPELINE, "evaluate_before": True})
+    assert _one_run_sweep(SAFETY_PIPELINE, {"checkpoints": [60, 90]}).points()  # the last step is the run's end
+
+
+def test_a_pipeline_fine_tunes_from_each_kept_checkpoint_of_its_training_run():
+    spec = PipelineSpec.model_validate({**SAFETY_PIPELINE, "finetune_at": [60, 120]})
+    assert spec.train.keep_checkpoints == [60, 120]  # filled in: the training run keeps what is fine-tuned from
+    assert [(str(s.parent_id), s.parent_step) for s in spec.finetune_specs(PARENT)] == [(PARENT, 60), (PARENT, 120)]
+    refused = {
+        "finetune_at: step 200 is past train.max_steps": {"finetune_at": [200]},
+        "finetune_at: steps \\[30\\] are not evaluation steps": {"finetune_at": [30, 60]},
+        "give train.eval": {"finetune_at": [60], "train": {"preset": "toy-safety", "eval": None}},
+    }
+    for message, fields in refused.items():
+        with pytest.raises(pydantic.ValidationError, match=message):
+            PipelineSpec.model_validate({**SAFETY_PIPELINE, **fields})
+    for fields, message in (
+        ({"keep_checkpoints": [200]}, "step 200 is past max_steps"),
+        ({"keep_checkpoints": [60], "lora": True}, "set lora false"),
+        ({"keep_checkpoints": [60], "trl": {"save_total_limit": 1}}, "save_total_limit would delete"),
+    ):
+        with pytest.raises(pydantic.ValidationError, match=message):
+            TrainSpec.model_validate({"preset": "toy-safety", **fields})
+    with pytest.raises(pydantic.ValidationError, match="parent_step names a checkpoint of the parent run"):
+        FinetuneSpec(model="tiny", parent_step=60)
+    assert FinetuneSpec(parent_id=PARENT, parent_step=60).tags()["parent_step"] == 60
+
+
 def test_every_trl_loss_type_is_a_method_and_others_are_refused_naming_the_field():
     for method in ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo", "frpo"):
         assert TrainSpec(method=method).tags()["method"] == method
@@ -169,8 +259,6 @@ def test_settings_default_to_the_embedded_service(tmp_path, monkeypatch):
 
 
 # --- math RL, benchmarks, the GPU path ------------------------------------------------------------------------------
-
-PARENT = "123e4567-e89b-12d3-a456-426614174000"
 
 
 def test_the_math_reward_needs_math_problems_alone():
@@ -244,7 +332,7 @@ def test_finetune_gpu_settings_are_the_shared_ones_without_vllm():
     with pytest.raises(pydantic.ValidationError, match="needs bf16"):
         FinetuneSpec(model="tiny", gpu={"attn_implementation": "flash_attention_2", "bf16": False})
     pipeline = PipelineSpec(finetune={"queue": "gpu", "gpu": {"num_gpus": 4}})
-    assert pipeline.finetune_spec(PARENT).gpu.num_gpus == 4  # the stage's spec keeps its GPU settings
+    assert pipeline.finetune_specs(PARENT)[0].gpu.num_gpus == 4  # the stage's spec keeps its GPU settings
 
 
 def test_evaluate_specs_old_and_new():
@@ -326,4 +414,5 @@ def test_epochs_given_over_a_preset_replace_its_max_steps():
     spec = FinetuneSpec(preset="toy-warm-start", epochs=2)
     assert spec.epochs == 2 and spec.max_steps is None and spec.learning_rate == 3e-3  # the preset's other values
     pipeline = PipelineSpec(finetune={"preset": "toy-benign-sft", "epochs": 1})
-    assert pipeline.finetune_spec(PARENT).epochs == 1 and pipeline.finetune_spec(PARENT).max_steps is None
+    (finetune,) = pipeline.finetune_specs(PARENT)
+    assert finetune.epochs == 1 and finetune.max_steps is None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from store.db import session_scope
 from store.models import RunKind, RunStatus
-from store.queries import create_pipeline, final_model
+from store.queries import checkpoint_at, create_pipeline, final_model
 from store.samples import list_samples, sample_steps
 from store.specs import EvalSpec, EvaluateSpec, FinetuneSpec, PipelineSpec, SpecError, TrainSpec
 from testkit.service import FAST, get_run, steps_by_key, submit
@@ -214,3 +215,30 @@ def test_a_finetune_given_epochs_runs_the_steps_they_become_and_records_them(sql
     assert "epochs 1 = 3 steps (18 examples, batch 4 × 1 processes × 2 accumulation)" in events(sqlite_engine, run.id)
     with session_scope(sqlite_engine) as session:
         assert final_model(session, run.id).step == 3
+
+
+def test_a_pipeline_fine_tunes_from_the_rl_runs_checkpoint_at_a_step(sqlite_engine, settings):
+    """A point along one run: the RL run keeps its checkpoint at step 2 (no regular save there) and is evaluated
+    there; the fine-tuning starts from exactly those weights, not from the run's final model."""
+    from safetensors.torch import load_file
+
+    small_eval = {"n_harmful": 2, "n_harmless": 2, "every": 2, "max_new_tokens": 4, "samples": 0}
+    spec = PipelineSpec(
+        train=TrainSpec(**{**FAST, "max_steps": 3, "save_steps": 100}, eval=small_eval),
+        finetune={"max_steps": 1, "learning_rate": 1e-12, "eval": None},  # moves no weight measurably
+        evaluate=False,
+        finetune_at=[2],
+    )
+    with session_scope(sqlite_engine) as session:
+        train, finetune = (run.id for run in create_pipeline(session, spec))
+    assert runner.execute(train, settings, sqlite_engine, send=lambda *_: None) == "succeeded"
+    assert steps_by_key(sqlite_engine, train)["eval/kl_safety"] == [0, 2, 3]  # the KL moved by step 2 is measured
+    assert runner.execute(finetune, settings, sqlite_engine) == "succeeded"
+    with session_scope(sqlite_engine) as session:
+        kept = checkpoint_at(session, train, 2)
+        trained, tuned = final_model(session, train).path, final_model(session, finetune).path
+    assert kept is not None and kept.path.endswith("checkpoint-2")
+    start, tuned, end = (load_file(f"{path}/model.safetensors") for path in (kept.path, tuned, trained))
+    assert start.keys() == tuned.keys()
+    assert all(torch.allclose(tuned[name], start[name], atol=1e-6) for name in start)  # fine-tuned from step 2
+    assert not all(torch.allclose(end[name], start[name], atol=1e-6) for name in start)  # not from the end
