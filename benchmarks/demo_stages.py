@@ -25,11 +25,10 @@ from pathlib import Path
 
 import torch
 
-from frpo_core.safety.evaluation import Sampling, evaluator_for_prompt_set, frozen_copy
-from frpo_core.safety.judges import RefusalMatcher
+from frpo_core.safety.evaluation import Sampling, frozen_copy
 from frpo_core.safety.memo import fingerprint
-from frpo_core.safety.rewards import AnsweredScorer
 from frpo_core.tiny import load_tiny_model
+from frpo_core.toy.evaluation import toy_safety_evaluator
 from frpo_core.toy.warm_start import shipped_warm_start
 
 
@@ -58,16 +57,7 @@ def main() -> None:
     torch.set_num_threads(1)
 
     model, tokenizer = load_tiny_model(shipped_warm_start())
-    evaluator = evaluator_for_prompt_set(
-        "toy_safety_heldout",
-        judge=RefusalMatcher(),
-        tokenizer=tokenizer,
-        n_harmful=36,
-        n_harmless=24,
-        reference=frozen_copy(model),
-        max_new_tokens=32,
-        scorer=AnsweredScorer(),
-    )
+    evaluator = toy_safety_evaluator(tokenizer, reference=frozen_copy(model))
     variants = [(sampled, batch) for sampled in (False, True) for batch in (8, 64)]
     seconds: dict[tuple[bool, int], list[float]] = {variant: [] for variant in variants}
     for _ in range(args.repeats):

@@ -17,10 +17,9 @@ import statistics
 import tempfile
 import time
 
-from frpo_core.safety.evaluation import Sampling, evaluator_for_prompt_set, frozen_copy
-from frpo_core.safety.judges import RefusalMatcher
-from frpo_core.safety.rewards import AnsweredScorer
+from frpo_core.safety.evaluation import Sampling, frozen_copy
 from frpo_core.tiny import build_tiny_model, load_tiny_model
+from frpo_core.toy.evaluation import toy_safety_evaluator
 
 
 def main() -> None:
@@ -34,16 +33,7 @@ def main() -> None:
     variants = {"greedy only": None} | {
         f"+ {args.samples} samples × {length} tokens": Sampling(args.samples, length) for length in args.lengths
     }
-    evaluator = evaluator_for_prompt_set(
-        "toy_safety_heldout",
-        judge=RefusalMatcher(),
-        tokenizer=tokenizer,
-        n_harmful=36,
-        n_harmless=24,
-        reference=frozen_copy(model),
-        max_new_tokens=32,
-        scorer=AnsweredScorer(),
-    )
+    evaluator = toy_safety_evaluator(tokenizer, reference=frozen_copy(model))
     wall: dict[str, list[float]] = {name: [] for name in variants}
     cpu: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.repeats):
