@@ -78,7 +78,9 @@ def test_math_rl_records_its_reward_and_decontamination(tmp_path, sqlite_engine,
         for a in range(4)
         for b in range(4)
     ]
-    source, reference = tmp_path / "math_train.jsonl", tmp_path / "math500.jsonl"
+    models = settings.model_roots[0]  # where a spec may name files: <data dir>/models by default
+    models.mkdir(parents=True, exist_ok=True)
+    source, reference = models / "math_train.jsonl", models / "math500.jsonl"
     source.write_text("".join(json.dumps(row) + "\n" for row in problems))
     # the benchmark holds two of the training problems, written differently
     reference.write_text(json.dumps({"problem": "What is $1+2$ ?"}) + "\n" + json.dumps({"problem": "What is 3 + 3?"}))
@@ -190,7 +192,9 @@ def test_an_evalplus_format_code_set_is_scored_by_evalplus_and_a_plain_one_by_it
     pytest.importorskip("evalplus.eval", reason="EvalPlus is in the bench-eval extra")
     from frpo_core.tiny import build_tiny_model
 
-    evalplus_set, plain_set = tmp_path / "evalplus_set.jsonl", tmp_path / "plain_set.jsonl"
+    models = settings.model_roots[0]  # where a spec may name files: <data dir>/models by default
+    models.mkdir(parents=True, exist_ok=True)
+    evalplus_set, plain_set = models / "evalplus_set.jsonl", models / "plain_set.jsonl"
     evalplus_set.write_text("".join(json.dumps(row) + "\n" for row in SMALL_EVALPLUS_SET))
     plain_fields = ("task_id", "prompt", "entry_point", "test")
     plain_set.write_text("".join(json.dumps({k: row[k] for k in plain_fields}) + "\n" for row in SMALL_EVALPLUS_SET))
