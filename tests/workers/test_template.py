@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -16,6 +17,8 @@ from store.models import Artifact, MetricPoint, Run
 from testkit.service import FAST, SLOW, create_run, get_run, steps_by_key, training_processes, wait_for
 from workers import runner, template
 from workers.phases import PHASES
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +70,24 @@ def _parent(pid: int) -> int | None:
         return None
 
 
-def test_the_template_has_no_thread_and_no_cuda_to_fork():
-    assert template.fork_hazard() is None
+def test_the_ml_stack_preloaded_as_the_template_does_leaves_no_thread_and_no_cuda_to_fork():
+    """In a fresh interpreter, as the template starts: this test process would not do, it holds threads that
+    earlier tests left (asyncio portals, tqdm monitors)."""
+    probe = "from workers import template; template.preload(); print(template.fork_hazard())"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "None"
+
+
+def test_a_running_thread_makes_forking_unsafe_naming_the_thread():
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, name="a-lingering-thread")
+    thread.start()
+    try:
+        assert "a-lingering-thread" in (template.fork_hazard() or "")
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_a_job_whose_environment_differs_beyond_settings_and_celery_logging_is_refused(monkeypatch):
