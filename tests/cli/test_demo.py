@@ -60,11 +60,14 @@ def run_demo(clone: Path, tmp_path: Path, *options: str) -> str:
 
 
 def table_after(text: str, header: str) -> list[list[str]]:
-    """The rows (cells split on runs of 2+ spaces) of the plain-text table whose header line starts with `header`."""
+    """The rows (cells split on runs of 2+ spaces) of the plain-text table whose header line starts with `header`
+    (under its rule of dashes, where it has one)."""
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    start = next(i for i, line in enumerate(lines) if line.startswith(header)) + 1
+    if start < len(lines) and set(lines[start].replace(" ", "")) == {"-"}:
+        start += 1
     rows = []
-    for line in lines[start + 2 :]:
+    for line in lines[start:]:
         if not line.strip():
             return rows
         rows.append(re.split(r"\s{2,}", line.strip()))
