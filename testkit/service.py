@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from store import queries
 from store.db import session_scope
-from store.models import MetricPoint, Run, RunKind
+from store.models import Artifact, MetricPoint, Run, RunKind
 from store.settings import Settings
 from store.specs import TrainSpec, check_runnable
 
@@ -111,6 +111,19 @@ def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "cond
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def cancel_after_first_checkpoint(engine, run_id, timeout: float = 120) -> None:
+    """Wait until `run_id` has recorded an artifact (its first checkpoint), then ask for its cancellation: a cancel
+    that lands mid-training, not before the trainer started."""
+
+    def has_checkpoint() -> bool:
+        with session_scope(engine) as session:
+            return session.scalar(select(Artifact.id).where(Artifact.run_id == run_id).limit(1)) is not None
+
+    wait_for(has_checkpoint, timeout, what="a checkpoint")
+    with session_scope(engine) as session:
+        session.get(Run, run_id).cancel_requested = True
 
 
 def steps_by_key(engine, run_id) -> dict[str, list[int]]:

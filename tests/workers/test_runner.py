@@ -11,7 +11,16 @@ from sqlalchemy import select
 from store.db import session_scope
 from store.models import Artifact, Event, Run, RunStatus
 from store.specs import EvalSpec, FinetuneSpec, TrainSpec
-from testkit.service import FAST, SLOW, create_run, get_run, steps_by_key, submit, training_processes, wait_for
+from testkit.service import (
+    FAST,
+    SLOW,
+    cancel_after_first_checkpoint,
+    create_run,
+    get_run,
+    steps_by_key,
+    submit,
+    training_processes,
+)
 from workers import runner
 
 pytestmark = pytest.mark.slow
@@ -42,16 +51,7 @@ def test_execute_trains_records_and_never_runs_twice(sqlite_engine, settings):
 def test_execute_cancel_stops_training(sqlite_engine, settings):
     run_id = create_run(sqlite_engine, **SLOW)
 
-    def request_cancel() -> None:
-        def has_checkpoint():
-            with session_scope(sqlite_engine) as session:
-                return session.scalar(select(Artifact.id).where(Artifact.run_id == run_id).limit(1))
-
-        wait_for(has_checkpoint, 120, what="a checkpoint")
-        with session_scope(sqlite_engine) as session:
-            session.get(Run, run_id).cancel_requested = True
-
-    thread = threading.Thread(target=request_cancel)
+    thread = threading.Thread(target=cancel_after_first_checkpoint, args=(sqlite_engine, run_id))
     thread.start()
     assert runner.execute(run_id, settings, sqlite_engine) == "cancelled"
     thread.join()

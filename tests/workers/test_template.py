@@ -13,8 +13,17 @@ import pytest
 from sqlalchemy import select
 
 from store.db import session_scope
-from store.models import Artifact, MetricPoint, Run
-from testkit.service import FAST, SLOW, create_run, get_run, steps_by_key, training_processes, wait_for
+from store.models import MetricPoint
+from testkit.service import (
+    FAST,
+    SLOW,
+    cancel_after_first_checkpoint,
+    create_run,
+    get_run,
+    steps_by_key,
+    training_processes,
+    wait_for,
+)
 from workers import runner, template
 from workers.phases import PHASES
 
@@ -127,13 +136,7 @@ def test_a_cancelled_forked_job_is_killed_as_a_group_and_the_template_serves_on(
         assert os.getsid(child) == child  # its own session, hence its own process group
         assert child in template_children(forked)
 
-        def has_checkpoint():
-            with session_scope(sqlite_engine) as session:
-                return session.scalar(select(Artifact.id).where(Artifact.run_id == run_id).limit(1))
-
-        wait_for(has_checkpoint, 120, what="a checkpoint")
-        with session_scope(sqlite_engine) as session:
-            session.get(Run, run_id).cancel_requested = True
+        cancel_after_first_checkpoint(sqlite_engine, run_id)
 
     thread = threading.Thread(target=request_cancel)
     thread.start()
