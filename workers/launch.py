@@ -91,12 +91,17 @@ def child_command(
     return [sys.executable, "-m", "workers.launch", "--parent-pid", str(parent_pid), "--", *accelerate]
 
 
-def die_with_parent(parent: int) -> None:
-    """Exit as soon as the parent is gone: no orphan keeps training a job someone else resumes."""
+def kill_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux's PR_SET_PDEATHSIG; elsewhere nothing)."""
     with contextlib.suppress(Exception):
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+
+
+def die_with_parent(parent: int) -> None:
+    """Exit as soon as the parent is gone: no orphan keeps training a job someone else resumes."""
+    kill_with_parent()
 
     def watchdog() -> None:
         while True:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import importlib
 import json
 import logging
@@ -52,6 +51,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
+from workers.launch import kill_with_parent
 from workers.phases import PhaseClock, process_age
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,6 @@ the fork) and what Celery sets in its pool processes for its own logging (never 
 
 READY_TIMEOUT_SECONDS = 300.0
 _HEADER = struct.Struct("!I")
-_PR_SET_PDEATHSIG = 1
 
 
 def preload() -> None:
@@ -107,8 +106,7 @@ def fork_hazard() -> str | None:
 
 def _die_with_parent(parent: int) -> None:
     """SIGKILL when the process that started us dies (Linux); exit now if it already has."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    kill_with_parent()
     if os.getppid() != parent:
         os._exit(1)
 
@@ -250,8 +248,7 @@ def _child(request: dict, log_fd: int, runner: socket.socket) -> None:
         clock = PhaseClock()
         clock.add("start", process_age())
         os.setsid()
-        with contextlib.suppress(Exception):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        kill_with_parent()
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(log_fd, 1)
