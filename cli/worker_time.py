@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from frpo_client import Client
+from store.metrics import TIME_PHASES, TIME_PREFIX
 
-PHASES = ("start", "imports", "data", "trainer", "train", "evaluation", "save")
-"""workers.phases.PHASES, repeated: the CLI imports nothing of the workers (they import torch)."""
+PHASES = TIME_PHASES
 
 STAGES = {"train": "RL", "finetune": "SFT", "evaluate": "evaluate"}
 
@@ -30,8 +30,8 @@ def worker_seconds(job: dict) -> float:
 
 def job_phases(client: Client, job: dict) -> dict[str, float]:
     """The job's phases in seconds (a phase it did not record is 0) and `other`, the rest of its worker-seconds."""
-    series = client.series(job["id"], [f"time/{phase}" for phase in PHASES])
-    phases = {phase: _last(series.get(f"time/{phase}", [])) for phase in PHASES}
+    series = client.series(job["id"], [TIME_PREFIX + phase for phase in PHASES])
+    phases = {phase: _last(series.get(TIME_PREFIX + phase, [])) for phase in PHASES}
     phases["other"] = max(worker_seconds(job) - sum(phases.values()), 0.0)
     return phases
 

@@ -20,6 +20,10 @@ from sqlalchemy.orm import Session
 
 from store.models import Artifact, Event, MetricPoint, utcnow
 
+TIME_PREFIX = "time/"
+TIME_PHASES = ("start", "imports", "data", "trainer", "train", "evaluation", "save")
+"""Where a job's time went, each phase a metric `time/<phase>` in seconds at step 0: written by the training child
+(workers.phases), read by `frpo demo` (cli.worker_time), which imports nothing of the workers."""
 BATCH_SIZE = 5000
 Point = tuple[str, int, float]
 

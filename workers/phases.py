@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-PHASES = ("start", "imports", "data", "trainer", "train", "evaluation", "save")
-PREFIX = "time/"
+from store.metrics import TIME_PHASES, TIME_PREFIX
+
+PHASES, PREFIX = TIME_PHASES, TIME_PREFIX
 
 
 def process_age() -> float:
