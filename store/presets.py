@@ -101,13 +101,13 @@ PRESETS: dict[str, Preset] = {
             "lamb": 0.2,
             "beta": 0.05,
             "learning_rate": 1e-3,
-            "max_steps": 120,
-            "save_steps": 40,
+            "max_steps": 30,
+            "save_steps": 15,
             "eval": {
                 "prompts": "toy_safety_heldout",
                 "n_harmful": 36,
                 "n_harmless": 24,
-                "every": 60,
+                "every": 15,
                 "max_new_tokens": 32,
                 "batch_size": 64,  # every prompt in one generate call: 2.5× faster than 8 on the tiny model
                 "samples": 0,  # the sampled measures cost ~5× the greedy evaluation on a CPU: off until the demo
@@ -148,8 +148,8 @@ PRESETS: dict[str, Preset] = {
         "finetune",
         {
             "dataset": "benign_sft",
-            "learning_rate": 3e-4,
-            "max_steps": 40,
+            "learning_rate": 6e-4,
+            "max_steps": 20,
             "per_device_train_batch_size": 8,
             "max_length": 128,
             "eval": {
@@ -382,12 +382,12 @@ PRESETS.update(
             {
                 "name": "toy frontier",
                 "base": _TOY_FRONTIER_BASE,
-                "grid": {"lamb": [0.2, 0.5], "seed": [0, 1, 2]},
-                "grpo_budgets": {"checkpoints": [60, 120, 180], "beta": [0.05, 0.0]},
+                "grid": {"lamb": [0.2, 0.5], "seed": list(range(16))},
+                "grpo_budgets": {"checkpoints": [15, 30], "beta": [0.05, 0.0]},
             },
-            "The toy experiment with GRPO along one run per β (evaluated and fine-tuned from at 60, 120 and 180 "
-            "steps; β 0.05 as FRPO's, and β 0, without the penalty that pulls GRPO back), so that its points trace "
-            "a frontier out to FRPO's KL (docs/method.md §7); from the shipped warm start, or base.train.parent_id: "
+            "The toy experiment with GRPO along one run per β (evaluated and fine-tuned from at 15 and 30 steps; "
+            "β 0.05 as FRPO's, and β 0, without the penalty that pulls GRPO back), so that its points trace a "
+            "frontier out to FRPO's KL (docs/method.md §7); from the shipped warm start, or base.train.parent_id: "
             "a toy-warm-start run.",
         ),
         "safety-frontier-mistral-7b": Preset(

@@ -26,7 +26,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, PrinterCallback
 
 from frpo_core.config import FRPOConfig
 from frpo_core.data.prompt_length import Overlong, bound_prompts
-from frpo_core.jobs.gpu import GpuOptions, gpu_config_options
+from frpo_core.jobs.gpu import GpuOptions, config_without_gpu, gpu_config_options
 from frpo_core.jobs.rewards import build_rewards
 from frpo_core.jobs.sft import LORA_TARGET_MODULES, save_final
 from frpo_core.jobs.trackers import report_to_setting
@@ -113,7 +113,7 @@ def rl_options(job: RLJob) -> dict[str, Any]:
 
     A plain dict, so that the translation can be checked without building the config (with ``use_vllm`` the
     trainer, not the config, needs vLLM installed)."""
-    options = gpu_config_options(job.gpu) if job.gpu is not None else {}
+    options = gpu_config_options(job.gpu) if job.gpu is not None else config_without_gpu()
     init_kwargs = {**options.pop("model_init_kwargs", {}), **job.options.get("model_init_kwargs", {})}
     if job.trust_remote_code:
         init_kwargs["trust_remote_code"] = True

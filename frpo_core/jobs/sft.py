@@ -24,7 +24,7 @@ from trl import SFTConfig, SFTTrainer
 from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
 from frpo_core.data.conversations import load_sft
-from frpo_core.jobs.gpu import GpuBaseOptions, gpu_base_config
+from frpo_core.jobs.gpu import GpuBaseOptions, config_without_gpu, gpu_base_config
 from frpo_core.jobs.trackers import report_to_setting
 
 LORA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "gate_proj", "down_proj"]
@@ -199,7 +199,7 @@ def sft_config(job: SFTJob, masking: str = "assistant") -> SFTConfig:
     if (job.max_steps is None) == (job.epochs is None):
         raise ValueError(f"give exactly one of max_steps ({job.max_steps}) and epochs ({job.epochs}), the other None")
     evaluate = job.eval_every is not None
-    options = gpu_base_config(job.gpu) if job.gpu is not None else {}
+    options = gpu_base_config(job.gpu) if job.gpu is not None else config_without_gpu()
     options["model_init_kwargs"] = {"dtype": "float32", **options.get("model_init_kwargs", {})}
     if job.max_grad_norm is not None:
         options["max_grad_norm"] = job.max_grad_norm

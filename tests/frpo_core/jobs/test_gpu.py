@@ -7,9 +7,11 @@ from frpo_core.jobs.gpu import GpuOptions, attention_implementation, gpu_config_
 from frpo_core.jobs.rl import RLJob, rl_config, rl_options
 
 
-def test_without_gpu_options_the_config_keeps_trls_defaults(tmp_path):
+def test_without_gpu_options_on_a_cpu_the_config_keeps_trls_defaults_but_checkpointing(tmp_path):
     options = rl_options(RLJob(model_path="m", output_dir=tmp_path))
-    assert not {"use_vllm", "bf16", "gradient_checkpointing", "model_init_kwargs"} & set(options)
+    assert not {"use_vllm", "bf16", "model_init_kwargs"} & set(options)
+    assert options["gradient_checkpointing"] is False  # recomputing activations saves GPU memory, a CPU only pays
+    assert rl_config(RLJob(model_path="m", output_dir=tmp_path)).gradient_checkpointing is False
     assert options["use_cpu"] and options["loss_type"] == "frpo" and options["logging_steps"] == 1
 
 
