@@ -288,10 +288,13 @@ def expired_runs(
 ) -> list[Run]:
     """Runs whose message may be lost: running under an expired lease (the worker died), or queued and startable
     with no worker and not re-enqueued lately, either for `queued_after_seconds` or, on a queue in `live_queues`
-    (the scanning worker's own, so it has a consumer) while nothing at all runs on it, for `idle_after_seconds`: an
-    idle worker would have taken a message that still existed. A running run's message is gone for good once its
+    (the scanning worker's own, so it has a consumer) on which nothing has run for `idle_after_seconds`: an idle
+    worker would have taken a message that still existed. A running run's message is gone for good once its
     worker died (acks late redelivers it only after the broker's visibility timeout, days). The idle rule recovers
-    a lost message within seconds without flooding a long queue, which always has a run in progress."""
+    a lost message within seconds without flooding a long queue: such a queue always has a run in progress or one
+    that just ended. (Nothing running at the moment of the scan is not enough: between two jobs a busy queue has
+    nothing running for a second; a scan there re-sent every waiting run, and the workers then spent a second on
+    each stale message, 2 minutes of a 10-minute demo.)"""
     now = utcnow()
     stale = now - timedelta(seconds=queued_after_seconds)
     idle = now - timedelta(seconds=idle_after_seconds)
@@ -310,7 +313,7 @@ def expired_runs(
                         Run.created_at < idle,
                         _not_resent_since(idle),
                         _parent_done_before(idle),
-                        _queue_idle(),
+                        _queue_idle_since(idle),
                     ),
                 ),
             ),
@@ -333,9 +336,11 @@ def _parent_done_before(moment: datetime) -> ColumnElement[bool]:
     )
 
 
-def _queue_idle() -> ColumnElement[bool]:
+def _queue_idle_since(moment: datetime) -> ColumnElement[bool]:
+    """Nothing runs on the run's queue, and nothing has ended there since `moment`."""
     other = aliased(Run)
-    return ~select(other.id).where(other.status == RunStatus.running, other.queue == Run.queue).exists()
+    active = or_(other.status == RunStatus.running, other.finished_at >= moment)
+    return ~select(other.id).where(other.queue == Run.queue, active).exists()
 
 
 def requeue(session: Session, run: Run) -> bool:

@@ -148,18 +148,18 @@ def test_grpo_budget_sweep_links_every_budget_to_its_downstream_jobs(client, eng
     response = client.post("/api/v1/sweeps", json=body)
     assert response.status_code == 202, response.text
     sweep = response.json()
-    assert sweep["grid"]["grpo_budgets"] == {"checkpoints": [60, 120, 180], "beta": [0.05, 0.0]}
+    assert sweep["grid"]["grpo_budgets"] == {"checkpoints": [15, 30], "beta": [0.05, 0.0]}
     jobs = {job["id"]: job for job in sweep["jobs"]}
     trains = [job for job in jobs.values() if job["kind"] == "train"]
     grpo = sorted((job["tags"]["beta"], job["tags"]["seed"]) for job in trains if job["tags"]["method"] == "grpo")
-    assert grpo == [(beta, seed) for beta in (0.0, 0.05) for seed in (0, 1)]  # one run per β × seed, to 180 steps
+    assert grpo == [(beta, seed) for beta in (0.0, 0.05) for seed in (0, 1)]  # one run per β × seed, to 30 steps
     children: dict[str, list[dict]] = {}
     for job in jobs.values():
         if job["kind"] == "finetune":
             children.setdefault(job["parent_id"], []).append(job)
     for train in trains:  # every point is followed by the same fine-tuning; GRPO's from its checkpoint at each step
         steps = sorted(job["spec"]["parent_step"] or 0 for job in children[train["id"]])
-        assert steps == ([60, 120, 180] if train["tags"]["method"] == "grpo" else [0])
+        assert steps == ([15, 30] if train["tags"]["method"] == "grpo" else [0])
         for finetune in children[train["id"]]:
             assert finetune["tags"]["beta"] == train["tags"]["beta"]  # inherited: charts group by budget
             assert finetune["spec"]["preset"] == "toy-benign-sft" and finetune["spec"]["seed"] == train["spec"]["seed"]

@@ -155,6 +155,19 @@ def test_a_lost_message_on_an_idle_queue_is_resent_within_seconds(engine):
         assert expired_runs(session, live_queues=["cpu"]) == []
 
 
+def test_a_busy_queue_between_two_jobs_is_not_idle_so_its_waiting_runs_are_not_resent(engine):
+    """The moment between one job's end and the next one's start has nothing running; the queue is not idle then."""
+    minute_ago = datetime.now(UTC) - timedelta(minutes=1)
+    waiting = [create_run(engine, columns={"created_at": minute_ago}) for _ in range(3)]
+    just_done = create_run(engine, columns={"created_at": minute_ago})
+    with session_scope(engine) as session:
+        claim(session, just_done, "w", 30)
+        finish(session, just_done, "w", RunStatus.succeeded)
+        assert expired_runs(session, live_queues=["cpu"]) == []  # ended a moment ago: the worker is picking up
+        session.execute(update(Run).where(Run.id == just_done).values(finished_at=minute_ago))
+        assert [run.id for run in expired_runs(session, live_queues=["cpu"])] == waiting  # nothing for 30 s: lost
+
+
 def test_an_attempt_writes_only_while_it_owns_the_run(engine):
     run_id = create_run(engine)
     with session_scope(engine) as session:

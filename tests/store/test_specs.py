@@ -137,7 +137,11 @@ def _one_run_sweep(base: dict, budgets: dict | None = None) -> SweepSpec:
     )
 
 
-SAFETY_PIPELINE = {"kind": "pipeline", "train": {"preset": "toy-safety", "parent_id": PARENT}, "evaluate": False}
+SAFETY_PIPELINE = {  # the toy preset at a scale of its own, so that these numbers do not follow the demo's
+    "kind": "pipeline",
+    "train": {"preset": "toy-safety", "parent_id": PARENT, "max_steps": 120, "eval": {"every": 60}},
+    "evaluate": False,
+}
 
 
 def test_checkpoints_run_grpo_once_per_remaining_point_to_the_largest_step_and_fine_tune_from_each():
@@ -154,7 +158,7 @@ def test_checkpoints_run_grpo_once_per_remaining_point_to_the_largest_step_and_f
     assert sweep.grid.size(1, sweep.grpo_budgets) == len(points) == 2 + 4  # checkpoints add no runs
     train_only = _one_run_sweep({"preset": "toy-safety"}).points()
     assert {(p.method, p.max_steps, tuple(p.keep_checkpoints or ())) for p in train_only} == {
-        ("frpo", 120, ()),
+        ("frpo", 30, ()),  # the preset's own steps
         ("grpo", 180, (60, 120, 180)),
     }
 
@@ -178,15 +182,15 @@ def test_a_pipeline_fine_tunes_from_each_kept_checkpoint_of_its_training_run():
     refused = {
         "finetune_at: step 200 is past train.max_steps": {"finetune_at": [200]},
         "finetune_at: steps \\[30\\] are not evaluation steps": {"finetune_at": [30, 60]},
-        "give train.eval": {"finetune_at": [60], "train": {"preset": "toy-safety", "eval": None}},
+        "give train.eval": {"finetune_at": [15], "train": {"preset": "toy-safety", "eval": None}},
     }
     for message, fields in refused.items():
         with pytest.raises(pydantic.ValidationError, match=message):
             PipelineSpec.model_validate({**SAFETY_PIPELINE, **fields})
     for fields, message in (
         ({"keep_checkpoints": [200]}, "step 200 is past max_steps"),
-        ({"keep_checkpoints": [60], "lora": True}, "set lora false"),
-        ({"keep_checkpoints": [60], "trl": {"save_total_limit": 1}}, "save_total_limit would delete"),
+        ({"keep_checkpoints": [15], "lora": True}, "set lora false"),
+        ({"keep_checkpoints": [15], "trl": {"save_total_limit": 1}}, "save_total_limit would delete"),
     ):
         with pytest.raises(pydantic.ValidationError, match=message):
             TrainSpec.model_validate({"preset": "toy-safety", **fields})
