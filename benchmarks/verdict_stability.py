@@ -6,8 +6,11 @@ Runs `frpo demo --results` (each run a fresh embedded store under --out, the rea
 
 - **A**: seeds 0 … n−1, on this machine's own CPU kernels;
 - **B**: seeds 100 … 100+n−1: the same design with disjoint seeds, as a second lab would run it;
-- **C**: seeds 0 … n−1 with ``ATEN_CPU_CAPABILITY=default``: PyTorch's plain kernels instead of this CPU's vector
-  ones (AVX2/AVX-512), which round differently, as another machine's CPU would;
+- **C**: seeds 0 … n−1 with ``ATEN_CPU_CAPABILITY=default`` and ``ONEDNN_MAX_CPU_ISA=AVX2``: PyTorch's plain
+  kernels instead of this CPU's vector ones (AVX2/AVX-512), and oneDNN without AVX-512 or AMX, which round
+  differently, as another machine's CPU would. Capping ATen alone is not a CPU that exists: on a CPU with AMX,
+  oneDNN still sends the CPU attention kernel down its AMX path, which then calls a packing routine built only into
+  the AVX-512 kernels (``RuntimeError: pack_vnni2 is only supported when avx512 is supported``, in every SFT step);
 
 then, for each FRPO setting, compares A with B and A with C (`analysis.stability`): the two gaps to GRPO's frontier
 agree when their difference lies within √(ha² + hb²) of the intervals' half-widths. Prints a table and writes
@@ -34,7 +37,7 @@ RESEED = 100  # B's first seed: disjoint from A's for any n ≤ 100
 RUNS = {  # name -> (first seed, extra environment)
     "A": (0, {}),
     "B": (RESEED, {}),
-    "C": (0, {"ATEN_CPU_CAPABILITY": "default"}),
+    "C": (0, {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "AVX2"}),
 }
 PAIRS = (("A", "B", "disjoint seeds"), ("A", "C", "default CPU kernels"))
 

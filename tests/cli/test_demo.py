@@ -3,9 +3,11 @@ experiment whole (reduced), through the real embedded service."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -90,6 +92,18 @@ def test_demo_sets_itself_up_runs_the_experiment_end_to_end_and_prints_the_table
     assert "http://127.0.0.1:8501/?sweep=" in text
     stages = {row[0]: row for row in table_after(text, "stage ")}  # where the worker-seconds went
     assert set(stages) == {"RL", "SFT"} and stages["RL"][1] == "6"  # no warm start job: the shipped one
+    evaluated = finetune_evaluation_steps(tmp_path / "var" / "frpo.db")
+    assert len(evaluated) == 10 and set(evaluated) == {(0, 3)}  # no evaluation the report does not read
+
+
+def finetune_evaluation_steps(database: Path) -> list[tuple[int, ...]]:
+    """The steps at which each fine-tuning run of the demo's store logged its refusal rate."""
+    query = (
+        "SELECT group_concat(step) FROM (SELECT m.run_id, m.step FROM metric_points m JOIN runs r ON r.id = m.run_id"
+        " WHERE r.kind = 'finetune' AND m.key = 'eval/refusal_rate' ORDER BY m.run_id, m.step) GROUP BY run_id"
+    )
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        return [tuple(int(step) for step in row[0].split(",")) for row in connection.execute(query)]
 
 
 def test_the_math_demo_prints_benchmarks_before_and_after_code_sft(fresh_clone, tmp_path):
