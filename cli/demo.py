@@ -1,6 +1,6 @@
 """`frpo demo`: the paper's two experiments at toy scale, on a CPU, through the real service.
 
-    frpo demo                   # safety, ~9 minutes: 16 seeds × (GRPO at β 0.05 and 0, each one run read at 15
+    frpo demo                   # safety, ~8 minutes: 16 seeds × (GRPO at β 0.05 and 0, each one run read at 15
                                 # and 30 steps; FRPO λ=0.2, λ=0.5 at 30), each RL model fine-tuned 20 steps
     frpo demo --setting math    # math, ~12 minutes: 3 seeds × (GRPO at 40/80/160 steps, FRPO λ=0.2, λ=1 at 80)
 

@@ -1,9 +1,11 @@
 """The Celery app. Imports no torch, so the API can enqueue through it.
 
 The broker only says "there is work"; the store says what state a job is in. Hence: acks late (a message is
-acknowledged only once its job has ended), prefetch 1 (a worker holds one job at a time), a visibility timeout far
-longer than any job (Redis must not redeliver a running job's message), and one job per child process so GPU memory
-returns when the child is replaced.
+acknowledged only once its job has ended), prefetch 1 (a worker holds one job at a time), and a visibility timeout
+far longer than any job (Redis must not redeliver a running job's message). A pool process runs job after job: each
+job trains in a child process of its own (workers.runner), which takes its model and GPU memory with it when it
+ends, so replacing the pool process after each job (as before) bought nothing and cost a fork per job, forks of a
+process whose threads use SQLite (workers.tasks).
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ def make_app(broker_url: str | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        worker_max_tasks_per_child=1,
         task_default_queue="cpu",
         task_track_started=False,
         broker_transport_options=transport_options,

@@ -7,6 +7,10 @@ Each worker also runs the recovery scan in a thread of its main process, every h
 Several workers scanning at once is harmless: `requeue` is a conditional update, and a duplicate message is a no-op
 because only one claim can succeed.
 
+The scan runs under `_SCAN_LOCK`, which a fork of the worker's process also takes: a pool process forked while the
+scan thread was inside SQLite inherited SQLite's global mutex locked, and hung at its first connect (seen once in a
+16-seed demo, with one of two workers stuck for 9 minutes).
+
 Each worker also starts its template process (workers.template) before its pool: its CPU jobs' training children are
 forked from it with the ML stack already imported, instead of each importing it anew (FRPO_WORKER_TEMPLATE=false
 turns it off).
@@ -89,13 +93,18 @@ def recover_task() -> list[str]:
 
 _scan_engine: Engine | None = None
 
+_SCAN_LOCK = threading.Lock()
+# A fork waits until no scan is inside the database driver, and the child starts with the lock free.
+os.register_at_fork(before=_SCAN_LOCK.acquire, after_in_parent=_SCAN_LOCK.release, after_in_child=_SCAN_LOCK.release)
+
 
 def _recovery_loop(settings: Settings, queues: list[str], stop: threading.Event) -> None:
     global _scan_engine
     _scan_engine = make_engine(settings.database_url)
     while not stop.wait(settings.heartbeat_seconds):
         try:
-            recover(_scan_engine, live_queues=queues)
+            with _SCAN_LOCK:
+                recover(_scan_engine, live_queues=queues)
         except Exception:  # the database or broker is briefly away: try again next time
             log.exception("recovery scan failed")
 
@@ -123,7 +132,8 @@ def _start_recovery(sender=None, **kwargs) -> None:
     settings = get_settings()
     queues = [queue.name for queue in getattr(getattr(sender, "task_consumer", None), "queues", [])]
     try:
-        recover()
+        with _SCAN_LOCK:
+            recover()
     except Exception:
         log.exception("recovery scan at start failed")
     thread = threading.Thread(

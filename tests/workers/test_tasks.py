@@ -1,6 +1,9 @@
-"""The recovery scan, called as a plain function with a fake `send` (no broker needed)."""
+"""The recovery scan, called as a plain function with a fake `send` (no broker needed), and its guard against forks."""
 
 from __future__ import annotations
+
+import os
+import threading
 
 import pytest
 from sqlalchemy import update
@@ -9,6 +12,7 @@ from store.db import session_scope
 from store.leases import claim
 from store.models import Run, RunStatus
 from testkit.service import create_run, get_run
+from workers import tasks
 from workers.tasks import recover
 
 
@@ -41,3 +45,25 @@ def test_a_failed_send_marks_nothing(sqlite_engine):
     with pytest.raises(ConnectionError):
         recover(sqlite_engine, send=broken)
     assert get_run(sqlite_engine, dead).status == RunStatus.running  # still expired: the next scan tries again
+
+
+def test_a_fork_waits_until_the_recovery_scan_has_left_the_database_and_the_child_starts_unlocked():
+    """A pool process forked mid-scan inherited SQLite's global mutex locked and hung at its first connect."""
+    inside, left = threading.Event(), threading.Event()
+
+    def scan() -> None:
+        with tasks._SCAN_LOCK:
+            inside.set()
+            threading.Event().wait(0.2)  # the scan's queries
+            left.set()
+
+    scanner = threading.Thread(target=scan)
+    scanner.start()
+    inside.wait()
+    pid = os.fork()
+    if pid == 0:  # the child: the lock must be free, or its own scans and forks would wait forever
+        os._exit(1 if tasks._SCAN_LOCK.locked() else 0)
+    forked_after_the_scan = left.is_set()
+    _, status = os.waitpid(pid, 0)
+    scanner.join()
+    assert forked_after_the_scan and os.waitstatus_to_exitcode(status) == 0
