@@ -31,7 +31,9 @@ VARIANTS = {"grpo": {"loss_type": "grpo"}, "frpo": {"loss_type": "frpo"}}
 CHECKPOINTING = {"checkpointing": {"gradient_checkpointing": True}, "none": {"gradient_checkpointing": False}}
 
 
-def step_times(model_path: Path, workdir: Path, variant: str, settings: dict, args: argparse.Namespace):
+def step_times(
+    model_path: Path, workdir: Path, variant: str, settings: dict, args: argparse.Namespace
+) -> tuple[list[float], int]:
     """Per-optimiser-step seconds of one short run (first step dropped), and completion tokens per step."""
     config = toy_config(
         workdir / variant,

@@ -13,8 +13,6 @@ from datetime import datetime
 from frpo_client import Client
 from store.metrics import TIME_PHASES, TIME_PREFIX
 
-PHASES = TIME_PHASES
-
 STAGES = {"train": "RL", "finetune": "SFT", "evaluate": "evaluate"}
 
 
@@ -30,8 +28,8 @@ def worker_seconds(job: dict) -> float:
 
 def job_phases(client: Client, job: dict) -> dict[str, float]:
     """The job's phases in seconds (a phase it did not record is 0) and `other`, the rest of its worker-seconds."""
-    series = client.series(job["id"], [TIME_PREFIX + phase for phase in PHASES])
-    phases = {phase: _last(series.get(TIME_PREFIX + phase, [])) for phase in PHASES}
+    series = client.series(job["id"], [TIME_PREFIX + phase for phase in TIME_PHASES])
+    phases = {phase: _last(series.get(TIME_PREFIX + phase, [])) for phase in TIME_PHASES}
     phases["other"] = max(worker_seconds(job) - sum(phases.values()), 0.0)
     return phases
 
@@ -42,7 +40,7 @@ def _last(points: list[tuple[int, float | None]]) -> float:
 
 def time_table(stages: dict[str, list[dict[str, float]]]) -> list[str]:
     """Per stage: the jobs, their total worker-seconds, then the mean seconds per job of each phase."""
-    columns = [*PHASES, "other"]
+    columns = [*TIME_PHASES, "other"]
     lines = [
         "Where the worker-seconds went (total per stage; then seconds per job, mean by phase):",
         f"{'stage':<11} {'jobs':>4} {'total s':>8} {'mean s':>7}  " + " ".join(f"{c:>10}" for c in columns),

@@ -41,6 +41,11 @@ QUEUED_RESEND_SECONDS = 3600.0  # a queued run's message is re-sent only after t
 IDLE_RESEND_SECONDS = 30.0  # ... or after this long while its queue, which this worker consumes, runs nothing
 
 
+_SCAN_LOCK = threading.Lock()
+# A fork waits until no scan is inside the database driver, and the child starts with the lock free.
+os.register_at_fork(before=_SCAN_LOCK.acquire, after_in_parent=_SCAN_LOCK.release, after_in_child=_SCAN_LOCK.release)
+
+
 @app.task(name=TASK_RUN_JOB, bind=True, acks_late=True)
 def run_job(self, run_id: str) -> str:
     """Run one job; a message for a job that is claimed or finished does nothing."""
@@ -60,27 +65,27 @@ def recover(
     The message is sent inside the transaction that marks the run queued: if sending fails nothing is marked, and if
     the commit fails after sending, the extra message is a harmless no-op.
     """
-    own_engine = engine is None
     settings = get_settings()
-    engine = engine or make_engine(settings.database_url)
-    recovered: list[uuid.UUID] = []
-    try:
-        with session_scope(engine) as session:
-            cancel_abandoned(session)
-            fail_exhausted(session, settings.max_attempts)
-            expired = expired_runs(
-                session,
-                queued_after_seconds=queued_after_seconds,
-                idle_after_seconds=IDLE_RESEND_SECONDS,
-                live_queues=live_queues,
-            )
-            for run in expired:
-                if requeue(session, run):
-                    send(run.id, run.queue)
-                    recovered.append(run.id)
-    finally:
-        if own_engine:
-            engine.dispose()
+    with _SCAN_LOCK:  # from the first connect to the last close: a fork must not copy SQLite's mutex mid-scan
+        scan_engine = engine or make_engine(settings.database_url)
+        recovered: list[uuid.UUID] = []
+        try:
+            with session_scope(scan_engine) as session:
+                cancel_abandoned(session)
+                fail_exhausted(session, settings.max_attempts)
+                expired = expired_runs(
+                    session,
+                    queued_after_seconds=queued_after_seconds,
+                    idle_after_seconds=IDLE_RESEND_SECONDS,
+                    live_queues=live_queues,
+                )
+                for run in expired:
+                    if requeue(session, run):
+                        send(run.id, run.queue)
+                        recovered.append(run.id)
+        finally:
+            if engine is None:
+                scan_engine.dispose()
     if recovered:
         log.warning("re-enqueued %d run(s): %s", len(recovered), ", ".join(map(str, recovered)))
     return recovered
@@ -93,18 +98,13 @@ def recover_task() -> list[str]:
 
 _scan_engine: Engine | None = None
 
-_SCAN_LOCK = threading.Lock()
-# A fork waits until no scan is inside the database driver, and the child starts with the lock free.
-os.register_at_fork(before=_SCAN_LOCK.acquire, after_in_parent=_SCAN_LOCK.release, after_in_child=_SCAN_LOCK.release)
-
 
 def _recovery_loop(settings: Settings, queues: list[str], stop: threading.Event) -> None:
     global _scan_engine
     _scan_engine = make_engine(settings.database_url)
     while not stop.wait(settings.heartbeat_seconds):
         try:
-            with _SCAN_LOCK:
-                recover(_scan_engine, live_queues=queues)
+            recover(_scan_engine, live_queues=queues)
         except Exception:  # the database or broker is briefly away: try again next time
             log.exception("recovery scan failed")
 
@@ -132,8 +132,7 @@ def _start_recovery(sender=None, **kwargs) -> None:
     settings = get_settings()
     queues = [queue.name for queue in getattr(getattr(sender, "task_consumer", None), "queues", [])]
     try:
-        with _SCAN_LOCK:
-            recover()
+        recover()
     except Exception:
         log.exception("recovery scan at start failed")
     thread = threading.Thread(

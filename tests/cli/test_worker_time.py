@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from cli.worker_time import PHASES, stage_of, time_table, worker_seconds
+from cli.worker_time import stage_of, time_table, worker_seconds
+from store.metrics import TIME_PHASES
 
 
 def phases(**seconds: float) -> dict[str, float]:
-    return {phase: seconds.get(phase, 0.0) for phase in [*PHASES, "other"]}
+    return {phase: seconds.get(phase, 0.0) for phase in [*TIME_PHASES, "other"]}
 
 
 def test_a_job_is_counted_from_its_claim_to_its_finish():
