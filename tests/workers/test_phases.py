@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.phases import PHASES, PhaseClock, process_age
+from workers.phases import PhaseClock, process_age
 
 
 def test_a_phase_entered_twice_adds_up_and_comes_out_as_a_time_metric():
@@ -34,9 +34,3 @@ def test_an_unknown_phase_is_refused_naming_the_known_ones():
 
 def test_the_process_age_is_the_time_since_this_process_started():
     assert 0 < process_age() < 24 * 3600
-
-
-def test_the_cli_repeats_the_phases_in_the_same_order():
-    from cli.worker_time import PHASES as CLI_PHASES
-
-    assert CLI_PHASES == PHASES
